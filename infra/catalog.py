@@ -1,0 +1,232 @@
+"""The facts: checkpoints, GPUs, engine images and published recipes, loaded from `infra/data/*.yaml`.
+
+Facts live in data files with their sources; this module only turns them into typed records and
+answers look-ups. A price or an image tag changes without a code change.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from infra.errors import CatalogError
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    key: str
+    repo_id: str
+    total_params_b: float
+    active_params_b: float
+    weights_bytes: int
+    expert_bytes: int
+    shards: int | None
+    min_vllm: str
+    min_sglang: str
+    speculative: str  # "mtp", "dspark" or "none"
+    context_length: int
+    layers: int
+    hidden_size: int
+    attention_heads: int
+    routed_experts: int
+    expert_width: int
+    kv_bytes_per_token_bf16: int
+    window_bytes_per_seq_per_layer: int
+    workspace_bytes_per_token: int
+    load_minutes: int
+    anchor_tok_s_per_gpu: float
+    anchor_hbm_gbps: int
+    download_minutes: tuple[int, int]
+    cache_pvc_gi: int
+    note: str = ""
+    custom: bool = False
+
+    @property
+    def dense_bytes(self) -> int:
+        """Attention, shared expert, embeddings: replicated by data parallelism."""
+        return self.weights_bytes - self.expert_bytes
+
+    @property
+    def family(self) -> str:
+        return "pro" if self.routed_experts == 384 else "flash"
+
+
+@dataclass(frozen=True)
+class Gpu:
+    key: str
+    product_name: str
+    memory_mib: int
+    hbm_gbps: int
+    compute_capability: str
+    family: str
+    runpod_id: str
+    k8s_product_label: str
+    usd_per_gpu_hour: float | None
+    usd_per_gpu_hour_spot: float | None
+    price_date: str
+    aws_instance_8x: str | None = None
+    aws_instance_8x_alt: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mib * MIB
+
+
+@dataclass(frozen=True)
+class EngineTag:
+    tag: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Engine:
+    key: str
+    image: str
+    tags: tuple[EngineTag, ...]
+    base_args: tuple[str, ...]
+    env: dict[str, str]
+    default_gpu_memory_utilization: float
+    default_max_num_seqs: int
+    port: int
+    tool_args: tuple[str, ...] = ()
+    compilation_default: str | None = None
+    hopper_pro_args: tuple[str, ...] = ()
+    compilation_hopper_pro: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    model: str
+    gpu: str
+    gpus_per_node: int
+    nodes: int
+    engine: str
+    strategy: str
+    source: str
+    max_model_len: int | None = None
+    max_num_seqs: int | None = None
+    gpu_memory_utilization: float | None = None
+    extra_args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    checkpoints: dict[str, Checkpoint]
+    gpus: dict[str, Gpu]
+    engines: dict[str, Engine]
+    recipes: tuple[Recipe, ...]
+
+    def checkpoint(self, name: str) -> Checkpoint:
+        """Look a checkpoint up by short name (`flash`) or repo id (`deepseek-ai/DeepSeek-V4-Flash`)."""
+        lowered = name.strip().lower()
+        for ckpt in self.checkpoints.values():
+            if lowered in (ckpt.key, ckpt.repo_id.lower()):
+                return ckpt
+        raise CatalogError(_unknown("model", name, self.model_names()))
+
+    def gpu(self, name: str) -> Gpu:
+        """Look a GPU up by catalog name (`H200`), RunPod id or Kubernetes product label."""
+        lowered = name.strip().lower()
+        for gpu in self.gpus.values():
+            names = (gpu.key, gpu.runpod_id, gpu.k8s_product_label, *gpu.aliases)
+            if lowered in (n.lower() for n in names):
+                return gpu
+        raise CatalogError(_unknown("GPU", name, list(self.gpus)))
+
+    def engine(self, name: str) -> Engine:
+        if name not in self.engines:
+            raise CatalogError(_unknown("engine", name, list(self.engines)))
+        return self.engines[name]
+
+    def model_names(self) -> list[str]:
+        return [c.key for c in self.checkpoints.values()] + [c.repo_id for c in self.checkpoints.values()]
+
+    def recipe(self, model: str, gpu: str, gpus_per_node: int, nodes: int) -> list[Recipe]:
+        return [
+            r
+            for r in self.recipes
+            if (r.model, r.gpu, r.gpus_per_node, r.nodes) == (model, gpu, gpus_per_node, nodes)
+        ]
+
+    def with_custom_checkpoint(self, repo_id: str, weights_bytes: int, based_on: str) -> Catalog:
+        """A user's own checkpoint: the architecture of `based_on`, its own repo and size."""
+        base = self.checkpoint(based_on)
+        scale = weights_bytes / base.weights_bytes
+        ckpt = replace(
+            base,
+            key=repo_id,
+            repo_id=repo_id,
+            weights_bytes=weights_bytes,
+            expert_bytes=int(base.expert_bytes * scale),
+            shards=None,
+            custom=True,
+            note=f"custom checkpoint with the architecture of {base.repo_id}",
+        )
+        return replace(self, checkpoints={**self.checkpoints, repo_id: ckpt})
+
+    def with_overrides(self, *, gpu: str | None = None, usd_per_gpu_hour: float | None = None) -> Catalog:
+        """A price the user read today beats the catalog's snapshot."""
+        if gpu is None or usd_per_gpu_hour is None:
+            return self
+        g = self.gpu(gpu)
+        return replace(
+            self, gpus={**self.gpus, g.key: replace(g, usd_per_gpu_hour=usd_per_gpu_hour, price_date="stack")}
+        )
+
+
+def _unknown(kind: str, name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return f"unknown {kind} '{name}'.{hint} Valid: {', '.join(valid)}."
+
+
+def _load(name: str) -> dict[str, Any]:
+    text = resources.files("infra.data").joinpath(name).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict), name
+    return data
+
+
+def _checkpoints(raw: dict[str, dict[str, Any]]) -> dict[str, Checkpoint]:
+    out: dict[str, Checkpoint] = {}
+    for key, row in raw.items():
+        merged = {**raw[row["based_on"]], **row} if "based_on" in row else dict(row)
+        merged.pop("based_on", None)
+        merged["download_minutes"] = tuple(merged["download_minutes"])
+        out[key] = Checkpoint(key=key, **merged)
+    return out
+
+
+@cache
+def load_catalog() -> Catalog:
+    """The catalog shipped with the package (cached: it is immutable)."""
+    ckpts = _checkpoints(_load("checkpoints.yaml")["checkpoints"])
+    gpu_data = _load("gpus.yaml")
+    gpus = {
+        k: Gpu(key=k, price_date=str(gpu_data["price_date"]), **{**v, "aliases": tuple(v.get("aliases", ()))})
+        for k, v in gpu_data["gpus"].items()
+    }
+    engines: dict[str, Engine] = {}
+    for key, row in _load("engines.yaml")["engines"].items():
+        row = dict(row)
+        row["tags"] = tuple(EngineTag(**t) for t in row["tags"])
+        for name in ("base_args", "tool_args", "hopper_pro_args"):
+            if name in row:
+                row[name] = tuple(str(a) for a in row[name])
+        engines[key] = Engine(key=key, **row)
+    recipes = []
+    for row in _load("recipes.yaml")["recipes"]:
+        row = dict(row)
+        row["extra_args"] = tuple(row.get("extra_args", ()))
+        recipes.append(Recipe(**row))
+    return Catalog(checkpoints=ckpts, gpus=gpus, engines=engines, recipes=tuple(recipes))

@@ -1,0 +1,135 @@
+"""`v4infra`: thin argument parsing over the library; errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+import yaml
+
+from infra import config
+from infra.errors import V4InfraError
+from infra.plan_view import console, plan_panel, stacks_table
+from infra.planner import plan
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+@command("plan")
+def cmd_plan(args: argparse.Namespace) -> int:
+    if args.stack:
+        if args.model or args.gpu or args.count:
+            raise config.ConfigError("give either a STACK or --model/--gpu/--count, not both")
+        spec = config.load_stack(args.stack)
+        p = plan(spec.plan_request(), spec.catalog)
+        title = f"stack {args.stack}"
+    else:
+        missing = [
+            f for f, v in (("--model", args.model), ("--gpu", args.gpu), ("--count", args.count)) if not v
+        ]
+        if missing:
+            raise config.ConfigError(
+                f"plan needs a STACK or all of --model, --gpu, --count (missing {', '.join(missing)})"
+            )
+        raw = {
+            "model": args.model,
+            "gpu": args.gpu,
+            "gpuCount": args.count,
+            "nodes": args.nodes,
+            "target": args.target,
+            "engine": args.engine,
+        }
+        for key, value in (
+            ("maxModelLen", args.max_model_len),
+            ("maxNumSeqs", args.max_num_seqs),
+            ("image", args.image),
+            ("speculative", args.speculative),
+        ):
+            if value is not None:
+                raw[key] = value
+        spec = config.parse(raw, stack="ad-hoc", source="command line")
+        p = plan(spec.plan_request(), spec.catalog)
+        title = None
+    if args.json:
+        print(json.dumps(p.to_dict(), indent=2))
+    else:
+        console().print(plan_panel(p, title))
+    if p.verdict == "no-fit":
+        alts = ", ".join(a.label() for a in p.alternatives) or "none in the catalog"
+        print(
+            f"error: {p.model} does not fit {p.total_gpus}x {p.gpu}: {p.reasons[0]} Cheapest that fit: {alts}.",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+@command("stacks")
+def cmd_stacks(args: argparse.Namespace) -> int:
+    rows = []
+    for name in config.stack_names():
+        spec = config.load_stack(name)
+        rows.append((name, plan(spec.plan_request(), spec.catalog)))
+    if args.json:
+        print(json.dumps([{"stack": n, **p.to_dict()} for n, p in rows], indent=2))
+    else:
+        console().print(stacks_table(rows))
+    return 0
+
+
+@command("schema")
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(yaml.safe_dump({"config": config.pulumi_yaml_config()}, sort_keys=False, width=110), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="v4infra", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plan", help="does a model fit the hardware, with which flags, at what cost")
+    p.add_argument("stack", nargs="?", help="a preset in stacks/ (or use --model/--gpu/--count)")
+    p.add_argument("--model")
+    p.add_argument("--gpu")
+    p.add_argument("--count", type=int)
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--target", default="runpod")
+    p.add_argument("--engine", default="vllm")
+    p.add_argument("--max-model-len", type=int)
+    p.add_argument("--max-num-seqs", type=int)
+    p.add_argument("--image")
+    p.add_argument("--speculative")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    s = sub.add_parser("stacks", help="every preset with target, GPUs, verdict and $/hour")
+    s.add_argument("--json", action="store_true")
+
+    sub.add_parser("schema", help="print the Pulumi.yaml config block generated from the schema")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except V4InfraError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

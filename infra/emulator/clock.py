@@ -1,0 +1,32 @@
+"""Simulated time for the emulator: delays and billing run in simulated seconds.
+
+A `time_scale` of 600 means one real second stands for ten simulated minutes, so a
+benchmark can rehearse a 40-minute model load in four seconds while billing what the
+real load would cost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Clock:
+    """Maps real monotonic time to simulated seconds since the emulator started."""
+
+    time_scale: float = 1.0
+    _start: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def now(self) -> float:
+        """Simulated seconds elapsed since the clock was created."""
+        return (time.monotonic() - self._start) * self.time_scale
+
+    def real_seconds(self, simulated: float) -> float:
+        """How long `simulated` seconds take in real time."""
+        return max(0.0, simulated / self.time_scale)
+
+    def sleep(self, simulated: float) -> None:
+        time.sleep(self.real_seconds(simulated))

@@ -1,0 +1,100 @@
+"""Every error the library raises on purpose, in one tree.
+
+    V4InfraError                 one line for the user, an exit code for the CLI
+    ├── ConfigError              a stack file or flag is wrong (names the key and the file)
+    ├── PlanError                the model does not fit: weights, capacity, alternatives
+    ├── CatalogError             a name the catalog does not know (lists the valid ones)
+    ├── ProviderError            a cloud said no; carries the provider and the resource
+    │   ├── CapacityError        no instances of the GPU type in the data center
+    │   ├── AuthError            missing or rejected API key / HF token
+    │   ├── BalanceError         the account cannot pay for the resource
+    │   ├── RateLimitError       429: slow down (retryable)
+    │   ├── TransientError       5xx, timeouts, dropped connections (retryable)
+    │   └── NotFoundError        the resource is gone
+    ├── WeightCacheError         the checkpoint could not be downloaded or verified
+    ├── SshError                 connecting to or running commands on a pod
+    ├── ValidationFailed         a validation stage failed (carries the stage and cause)
+    └── TeardownError            resources could not be removed (carries their ids)
+
+Lower-level errors (runpod SDK, httpx, paramiko, huggingface_hub) are mapped to these at the
+edge where they are caught; the CLI prints `str(error)` and exits with `error.exit_code`.
+"""
+
+from __future__ import annotations
+
+
+class V4InfraError(Exception):
+    """Base class: `str(e)` is the one line a user sees."""
+
+    exit_code = 1
+
+
+class ConfigError(V4InfraError):
+    exit_code = 2
+
+
+class CatalogError(ConfigError):
+    pass
+
+
+class PlanError(V4InfraError):
+    exit_code = 3
+
+
+class ProviderError(V4InfraError):
+    """A cloud provider refused or failed a call."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, provider: str = "runpod", resource: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.resource = resource
+
+
+class CapacityError(ProviderError):
+    pass
+
+
+class AuthError(ProviderError):
+    pass
+
+
+class BalanceError(ProviderError):
+    pass
+
+
+class RateLimitError(ProviderError):
+    retryable = True
+
+
+class TransientError(ProviderError):
+    retryable = True
+
+
+class NotFoundError(ProviderError):
+    pass
+
+
+class WeightCacheError(V4InfraError):
+    pass
+
+
+class SshError(V4InfraError):
+    pass
+
+
+class ValidationFailed(V4InfraError):
+    exit_code = 4
+
+    def __init__(self, message: str, *, stage: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+class TeardownError(V4InfraError):
+    exit_code = 5
+
+    def __init__(self, message: str, *, leftover: list[str]) -> None:
+        super().__init__(message)
+        self.leftover = leftover

@@ -1,0 +1,165 @@
+"""What the planner decides for one deployment: the `Plan` and its parts (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Verdict = Literal["fits", "tight", "no-fit"]
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Per-GPU memory in bytes; see the memory model in the README."""
+
+    reported_bytes: int
+    gpu_memory_utilization: float
+    usable_bytes: int
+    weights_bytes: int
+    cuda_context_bytes: int
+    nccl_bytes: int
+    activation_bytes: int
+    cudagraph_bytes: int
+    workspace_bytes: int
+    kv_cache_bytes: int
+    kv_bytes_per_token: int
+    kv_tokens: int
+
+    @property
+    def reserve_bytes(self) -> int:
+        return (
+            self.cuda_context_bytes
+            + self.nccl_bytes
+            + self.activation_bytes
+            + self.cudagraph_bytes
+            + self.workspace_bytes
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reserve_bytes"] = self.reserve_bytes
+        data["gib"] = {
+            k: round(v / GIB, 2) for k, v in data.items() if k.endswith("_bytes") and isinstance(v, int)
+        }
+        return data
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    image: str
+    version: str
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    env: dict[str, str]
+    port: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "image": self.image,
+            "version": self.version,
+            "command": list(self.command),
+            "args": list(self.args),
+            "env": dict(sorted(self.env.items())),
+            "port": self.port,
+        }
+
+
+@dataclass(frozen=True)
+class Cost:
+    usd_per_gpu_hour: float | None
+    usd_per_hour: float | None
+    price_date: str
+    spot: bool
+    est_output_tokens_per_s: float
+    usd_per_million_output: float | None
+    api_usd_per_million_output: float
+    break_even_million_tokens_per_hour: float | None
+    cache_gb: int
+    cache_usd_per_month: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Alternative:
+    gpu: str
+    gpu_count: int
+    nodes: int
+    verdict: Verdict
+    usd_per_hour: float | None
+    verified: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def label(self) -> str:
+        nodes = f" x {self.nodes} nodes" if self.nodes > 1 else ""
+        price = f"${self.usd_per_hour:.2f}/h" if self.usd_per_hour is not None else "price unknown"
+        checked = "verified" if self.verified else "unverified"
+        return f"{self.gpu_count}x {self.gpu}{nodes} ({price}, {checked})"
+
+
+@dataclass(frozen=True)
+class Plan:
+    model: str  # repo id
+    checkpoint: str  # catalog key
+    gpu: str
+    gpu_count: int  # per node
+    nodes: int
+    target: str
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    strategy: str
+    tensor_parallel: int
+    data_parallel: int
+    expert_parallel: bool
+    max_model_len: int
+    max_num_seqs: int
+    enforce_eager: bool
+    reduced_settings: tuple[str, ...]
+    verified: bool
+    source: str
+    memory: MemoryBreakdown
+    engine: EngineSpec
+    cost: Cost
+    weights_bytes: int
+    load_minutes: int
+    alternatives: tuple[Alternative, ...] = field(default=())
+
+    @property
+    def total_gpus(self) -> int:
+        return self.gpu_count * self.nodes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "checkpoint": self.checkpoint,
+            "gpu": self.gpu,
+            "gpu_count": self.gpu_count,
+            "nodes": self.nodes,
+            "target": self.target,
+            "verdict": self.verdict,
+            "verified": self.verified,
+            "source": self.source,
+            "reasons": list(self.reasons),
+            "strategy": {
+                "name": self.strategy,
+                "tensor_parallel": self.tensor_parallel,
+                "data_parallel": self.data_parallel,
+                "expert_parallel": self.expert_parallel,
+            },
+            "max_model_len": self.max_model_len,
+            "max_num_seqs": self.max_num_seqs,
+            "enforce_eager": self.enforce_eager,
+            "reduced_settings": list(self.reduced_settings),
+            "memory": self.memory.to_dict(),
+            "engine": self.engine.to_dict(),
+            "cost": self.cost.to_dict(),
+            "weights_bytes": self.weights_bytes,
+            "load_minutes": self.load_minutes,
+            "alternatives": [a.to_dict() for a in self.alternatives],
+        }

@@ -1,0 +1,95 @@
+"""Plans as people read them: a table per plan, one row per preset."""
+
+from __future__ import annotations
+
+import shlex
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from infra.plan import GIB, Plan
+
+VERDICT_STYLE = {"fits": "bold green", "tight": "bold yellow", "no-fit": "bold red"}
+
+
+def plan_panel(p: Plan, title: str | None = None) -> Panel:
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    nodes = f" x {p.nodes} nodes" if p.nodes > 1 else ""
+    head.add_row("model", p.model)
+    head.add_row("hardware", f"{p.gpu_count}x {p.gpu}{nodes} on {p.target}")
+    head.add_row(
+        "verdict", Text(p.verdict + ("" if p.verified else " (unverified)"), VERDICT_STYLE[p.verdict])
+    )
+    head.add_row("source", p.source)
+    if p.verdict != "no-fit":
+        par = f"TP={p.tensor_parallel} DP={p.data_parallel}{' +EP' if p.expert_parallel else ''}"
+        head.add_row("layout", f"{p.strategy} ({par})")
+        head.add_row(
+            "context",
+            f"max-model-len {p.max_model_len:,}, max-num-seqs {p.max_num_seqs}"
+            + (", eager" if p.enforce_eager else ""),
+        )
+        head.add_row("image", p.engine.image)
+        head.add_row("command", shlex.join([*p.engine.command, *p.engine.args]))
+    cost = p.cost
+    if cost.usd_per_hour is not None:
+        line = f"${cost.usd_per_hour:.2f}/hour (${cost.usd_per_gpu_hour}/GPU-h, read {cost.price_date})"
+        if cost.usd_per_million_output is not None:
+            line += (
+                f"; ~{cost.est_output_tokens_per_s:,.0f} tok/s -> ${cost.usd_per_million_output:.2f}/1M output "
+                f"(DeepSeek API ${cost.api_usd_per_million_output:.2f})"
+            )
+        head.add_row("cost", line)
+    head.add_row("cache", f"{cost.cache_gb} GB volume, ${cost.cache_usd_per_month:.2f}/month")
+
+    mem = Table(title="per-GPU memory", show_header=True, header_style="bold", expand=False)
+    mem.add_column("term")
+    mem.add_column("GiB", justify="right")
+    m = p.memory
+    for label, value in (
+        (f"reported x {m.gpu_memory_utilization}", m.usable_bytes),
+        ("weights", m.weights_bytes),
+        ("CUDA context", m.cuda_context_bytes),
+        ("NCCL buffers", m.nccl_bytes),
+        ("activations", m.activation_bytes),
+        ("CUDA graphs", m.cudagraph_bytes),
+        ("long-context workspace", m.workspace_bytes),
+        ("KV cache", m.kv_cache_bytes),
+    ):
+        mem.add_row(label, f"{value / GIB:,.1f}")
+    mem.add_row("KV tokens", f"{m.kv_tokens:,}")
+
+    reasons = Text("\n".join(f"- {r}" for r in p.reasons))
+    parts: list[Table | Text] = [head, mem, reasons]
+    if p.alternatives:
+        parts.append(Text("cheapest that fit: " + ", ".join(a.label() for a in p.alternatives), style="cyan"))
+    return Panel(Group(*parts), title=title or f"{p.model} on {p.gpu_count}x {p.gpu}", expand=False)
+
+
+def stacks_table(rows: list[tuple[str, Plan]]) -> Table:
+    table = Table(show_header=True, header_style="bold")
+    for col in ("stack", "target", "model", "GPUs", "verdict", "layout", "context", "$/hour"):
+        table.add_column(col)
+    for name, p in rows:
+        table.add_row(
+            name,
+            p.target,
+            p.model.split("/")[-1],
+            f"{p.gpu_count}x {p.gpu}" + (f" x{p.nodes}" if p.nodes > 1 else ""),
+            Text(p.verdict, VERDICT_STYLE[p.verdict]),
+            p.strategy,
+            f"{p.max_model_len:,}",
+            f"{p.cost.usd_per_hour:.2f}" if p.cost.usd_per_hour is not None else "?",
+        )
+    return table
+
+
+def console(stderr: bool = False) -> Console:
+    # Pipes and CI get 120 columns rather than rich's 80, so commands stay on readable lines.
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal else 120
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)

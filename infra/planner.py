@@ -1,0 +1,510 @@
+"""Plan a deployment before anything is rented: does it fit, with which flags, at what cost.
+
+Pure functions over the catalog; no I/O. `plan()` always returns a `Plan` (a no-fit plan says
+why); `require_deployable()` turns a plan that must not be deployed into a `PlanError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from infra.catalog import GIB, Catalog, Checkpoint, Engine, Gpu, Recipe, load_catalog
+from infra.errors import ConfigError, PlanError
+from infra.memory import Layout, Settings, breakdown, runs, weights_per_gpu
+from infra.plan import Alternative, Cost, EngineSpec, MemoryBreakdown, Plan, Verdict
+
+API_USD_PER_MILLION_OUTPUT = 0.87  # DeepSeek API, V4-Pro output tokens (shared/reference/deepseek-v4.md)
+FP8_BLOCK = 128
+CONTEXT_STEPS = (1_048_576, 524_288, 262_144, 131_072, 65_536, 32_768)
+TIGHT_CONTEXT_STEPS = (16_384, 8_192, 4_096)
+TIGHT_UTILIZATION = 0.97
+TIGHT_MAX_NUM_SEQS = 8
+TIGHT_BATCHED_TOKENS = 2048
+# Eager mode with a handful of sequences serves a fraction of a CUDA-graph batch (rough).
+TIGHT_THROUGHPUT_FACTOR = 0.25
+# Ampere has neither FP8 nor FP4 tensor cores: weights are upcast on the fly (Marlin).
+AMPERE_THROUGHPUT_FACTOR = 0.5
+RUNPOD_MAX_GPUS = 8
+CACHE_HEADROOM = 1.15
+VOLUME_USD_PER_GB_MONTH = 0.07
+VOLUME_USD_PER_GB_MONTH_LARGE = 0.05  # at 1 TB and above
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    model: str
+    gpu: str
+    gpus_per_node: int
+    nodes: int = 1
+    target: str = "runpod"
+    engine: str = "vllm"
+    max_model_len: int | None = None
+    max_num_seqs: int | None = None
+    speculative: str = "none"  # "none", "mtp" or "dspark"
+    image: str | None = None  # full image reference overriding the catalog's choice
+    spot: bool = False
+
+
+def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: bool = True) -> Plan:
+    """Decide verdict, layout, settings, engine arguments and cost for one request."""
+    cat = catalog or load_catalog()
+    ckpt = cat.checkpoint(request.model)
+    gpu = cat.gpu(request.gpu)
+    engine = cat.engine(request.engine)
+    _check_request(request, ckpt)
+    recipes = [r for r in cat.recipe(ckpt.key, gpu.key, request.gpus_per_node, request.nodes)]
+    recipe = next((r for r in recipes if r.engine == engine.key), None)
+    image, version = _image(engine, ckpt, request.image)
+    world = request.gpus_per_node * request.nodes
+    reasons: list[str] = []
+
+    blockers = _blockers(request, ckpt, engine, version, world)
+    candidates = _layouts(ckpt, engine, world, recipe)
+    if not candidates and not blockers:
+        blockers.append(
+            f"no parallel layout splits {ckpt.key} over {world} GPUs: tensor parallel needs "
+            f"{ckpt.attention_heads} heads and an expert width of {ckpt.expert_width} divisible in "
+            f"{FP8_BLOCK}-wide FP8 blocks, expert parallel needs {ckpt.routed_experts} experts divisible "
+            f"by the GPU count, and pipeline parallel is not supported for V4 (vllm#52761)"
+        )
+
+    chosen: tuple[Verdict, Layout, Settings, MemoryBreakdown, tuple[str, ...]] | None = None
+    if not blockers:
+        chosen = _fit(ckpt, gpu, engine, request, recipe, candidates)
+    if chosen is None:
+        layout = candidates[0] if candidates else Layout("tp-ep", world, 1, True)
+        settings = _default_settings(ckpt, gpu, engine, request, recipe)
+        mem = breakdown(ckpt, gpu, layout, settings, request.nodes)
+        verdict: Verdict = "no-fit"
+        reduced: tuple[str, ...] = ()
+        reasons.extend(blockers or [_no_fit_reason(ckpt, gpu, layout, mem, request, world)])
+    else:
+        verdict, layout, settings, mem, reduced = chosen
+        reasons.append(_fit_reason(ckpt, gpu, layout, mem, settings, world))
+        if reduced:
+            reasons.append("fits only with reduced settings: " + "; ".join(reduced))
+
+    verified = recipe is not None and verdict != "no-fit"
+    other_engines = [r for r in recipes if r.engine != engine.key]
+    if recipe is not None:
+        source = recipe.source
+    elif other_engines:
+        source = f"unverified with {engine.key}; verified with {other_engines[0].engine}: {other_engines[0].source}"
+    else:
+        source = "no published recipe for this combination; planned by the memory model"
+    if not verified and verdict != "no-fit":
+        reasons.append(f"unverified: {source}")
+
+    spec = _engine_spec(ckpt, gpu, engine, image, version, layout, settings, request, recipe)
+    cost = _cost(ckpt, gpu, world, verdict, request.spot)
+    if cost.usd_per_hour is not None and cost.usd_per_million_output is not None and verdict != "no-fit":
+        reasons.append(_cost_reason(cost))
+    alts: tuple[Alternative, ...] = ()
+    if alternatives and verdict != "fits":
+        alts = _alternatives(cat, ckpt.key, request.target, engine.key, request.spot)
+    return Plan(
+        model=ckpt.repo_id,
+        checkpoint=ckpt.key,
+        gpu=gpu.key,
+        gpu_count=request.gpus_per_node,
+        nodes=request.nodes,
+        target=request.target,
+        verdict=verdict,
+        reasons=tuple(reasons),
+        strategy=layout.strategy,
+        tensor_parallel=layout.tensor_parallel,
+        data_parallel=layout.data_parallel,
+        expert_parallel=layout.expert_parallel,
+        max_model_len=settings.max_model_len,
+        max_num_seqs=settings.max_num_seqs,
+        enforce_eager=settings.enforce_eager,
+        reduced_settings=reduced,
+        verified=verified,
+        source=source,
+        memory=mem,
+        engine=spec,
+        cost=cost,
+        weights_bytes=ckpt.weights_bytes,
+        load_minutes=ckpt.load_minutes,
+        alternatives=alts,
+    )
+
+
+def require_deployable(p: Plan, *, accept_tight: bool = False, where: str = "") -> None:
+    """Raise `PlanError` for a plan that must not create anything."""
+    prefix = f"{where}: " if where else ""
+    alts = ", ".join(a.label() for a in p.alternatives) or "none in the catalog"
+    if p.verdict == "no-fit":
+        raise PlanError(
+            f"{prefix}{p.model} does not fit {p.gpu_count * p.nodes}x {p.gpu}: {p.reasons[0]} "
+            f"Cheapest configurations that fit: {alts}."
+        )
+    if p.verdict == "tight" and not accept_tight:
+        raise PlanError(
+            f"{prefix}{p.model} on {p.gpu_count * p.nodes}x {p.gpu} is a tight fit "
+            f"({'; '.join(p.reduced_settings)}). Set acceptTight: true in the stack to deploy it anyway, "
+            f"or use one that fits: {alts}."
+        )
+
+
+def _check_request(request: PlanRequest, ckpt: Checkpoint) -> None:
+    if request.gpus_per_node < 1 or request.nodes < 1:
+        raise ConfigError("gpu count and nodes must be at least 1")
+    if request.speculative not in ("none", "mtp", "dspark"):
+        raise ConfigError(f"speculative must be none, mtp or dspark, not '{request.speculative}'")
+    if request.speculative != "none" and request.speculative != ckpt.speculative:
+        has = "no draft head" if ckpt.speculative == "none" else f"a {ckpt.speculative} head"
+        raise ConfigError(
+            f"speculative '{request.speculative}' needs a checkpoint with that draft head; "
+            f"{ckpt.repo_id} has {has}"
+        )
+    if request.max_model_len is not None and not 1024 <= request.max_model_len <= ckpt.context_length:
+        raise ConfigError(f"max-model-len must be between 1024 and {ckpt.context_length} for {ckpt.repo_id}")
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def _image(engine: Engine, ckpt: Checkpoint, override: str | None) -> tuple[str, str]:
+    minimum = ckpt.min_vllm if engine.key == "vllm" else ckpt.min_sglang
+    if override:
+        tag = override.rsplit(":", 1)[1] if ":" in override.rsplit("/", 1)[-1] else "latest"
+        known = {t.tag: t.version for t in engine.tags}
+        version = known.get(tag) or tag.lstrip("v")
+        if tag.startswith("deepseekv4-"):
+            version = "0.20.0"  # vLLM's day-0 V4 tags
+        return override, version
+    for t in engine.tags:
+        if _version_tuple(t.version) >= _version_tuple(minimum):
+            return f"{engine.image}:{t.tag}", t.version
+    raise ConfigError(f"the catalog has no {engine.key} image at or above {minimum} for {ckpt.repo_id}")
+
+
+def _blockers(request: PlanRequest, ckpt: Checkpoint, engine: Engine, version: str, world: int) -> list[str]:
+    out: list[str] = []
+    minimum = ckpt.min_vllm if engine.key == "vllm" else ckpt.min_sglang
+    parsed = _version_tuple(version)
+    if parsed and parsed < _version_tuple(minimum):
+        out.append(
+            f"{engine.key} {version} cannot load {ckpt.repo_id} (architecture DeepseekV4ForCausalLM "
+            f"needs {engine.key} >= {minimum}); use {engine.image}:v{minimum} or later"
+        )
+    if request.target == "runpod" and (request.nodes > 1 or request.gpus_per_node > RUNPOD_MAX_GPUS):
+        out.append(
+            f"a RunPod pod has one node with at most {RUNPOD_MAX_GPUS} GPUs, not {request.nodes}x"
+            f"{request.gpus_per_node}; use target kubernetes for multi-node"
+        )
+    if request.speculative == "dspark" and engine.key == "vllm" and parsed < (0, 25, 0):
+        out.append("DSpark speculative decoding needs vLLM >= 0.25.0")
+    return out
+
+
+def _layouts(ckpt: Checkpoint, engine: Engine, world: int, recipe: Recipe | None) -> list[Layout]:
+    """Valid ways to split the model, the recipe's first. Pipeline parallel is never offered."""
+    tp_ok = (
+        ckpt.attention_heads % world == 0
+        and (ckpt.expert_width // world) % FP8_BLOCK == 0
+        and ckpt.expert_width % world == 0
+    )
+    ep_ok = ckpt.routed_experts % world == 0
+    layouts: list[Layout] = []
+    if engine.key == "sglang":
+        if ckpt.attention_heads % world == 0:
+            layouts.append(Layout("tp", world, 1, False))
+        return layouts
+    if tp_ok and ep_ok:
+        layouts.append(Layout("tp-ep", world, 1, world > 1))
+    if ep_ok and world > 1:
+        layouts.append(Layout("dp-ep", 1, world, True))
+    if recipe is not None:
+        layouts.sort(key=lambda lay: lay.strategy != recipe.strategy)
+    return layouts
+
+
+def _default_settings(
+    ckpt: Checkpoint, gpu: Gpu, engine: Engine, request: PlanRequest, recipe: Recipe | None
+) -> Settings:
+    hopper_pro = gpu.family == "hopper" and ckpt.family == "pro" and engine.key == "vllm"
+    util = (recipe.gpu_memory_utilization if recipe and recipe.gpu_memory_utilization else None) or (
+        0.95 if hopper_pro else engine.default_gpu_memory_utilization
+    )
+    seqs = (
+        request.max_num_seqs
+        or (recipe.max_num_seqs if recipe and recipe.max_num_seqs else None)
+        or (16 if hopper_pro else engine.default_max_num_seqs)
+    )
+    length = (
+        request.max_model_len
+        or (recipe.max_model_len if recipe and recipe.max_model_len else None)
+        or (200_000 if hopper_pro else ckpt.context_length)
+    )
+    return Settings(util, length, seqs, False, cudagraph_decode_only=hopper_pro)
+
+
+def _fit(
+    ckpt: Checkpoint,
+    gpu: Gpu,
+    engine: Engine,
+    request: PlanRequest,
+    recipe: Recipe | None,
+    layouts: list[Layout],
+) -> tuple[Verdict, Layout, Settings, MemoryBreakdown, tuple[str, ...]] | None:
+    base = _default_settings(ckpt, gpu, engine, request, recipe)
+    fixed_len = request.max_model_len is not None or (recipe is not None and recipe.max_model_len is not None)
+    lengths = [base.max_model_len] if fixed_len else [n for n in CONTEXT_STEPS if n <= base.max_model_len]
+    for layout in layouts:
+        for length in lengths:
+            settings = replace(base, max_model_len=length)
+            mem = breakdown(ckpt, gpu, layout, settings, request.nodes)
+            if runs(mem, length):
+                notes: tuple[str, ...] = ()
+                if length < base.max_model_len:
+                    notes = (
+                        f"max-model-len capped at {length:,} (the full {base.max_model_len:,} needs more "
+                        f"workspace and KV cache than is left)",
+                    )
+                return "fits", layout, settings, mem, notes
+    # Tight: eager mode, few sequences, short context, a little more of the GPU.
+    tight_lengths = [base.max_model_len] if request.max_model_len else list(TIGHT_CONTEXT_STEPS)
+    for layout in layouts:
+        for length in tight_lengths:
+            settings = Settings(
+                gpu_memory_utilization=max(base.gpu_memory_utilization, TIGHT_UTILIZATION),
+                max_model_len=length,
+                max_num_seqs=min(base.max_num_seqs, request.max_num_seqs or TIGHT_MAX_NUM_SEQS),
+                enforce_eager=True,
+                max_num_batched_tokens=TIGHT_BATCHED_TOKENS,
+            )
+            mem = breakdown(ckpt, gpu, layout, settings, request.nodes)
+            if runs(mem, length):
+                reduced = (
+                    "eager mode (--enforce-eager: no CUDA graphs, slower decode)",
+                    f"max-model-len {length:,}",
+                    f"max-num-seqs {settings.max_num_seqs}",
+                    f"gpu-memory-utilization {settings.gpu_memory_utilization}",
+                )
+                return "tight", layout, settings, mem, reduced
+    return None
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:,.1f} GiB"
+
+
+def _fit_reason(
+    ckpt: Checkpoint, gpu: Gpu, layout: Layout, mem: MemoryBreakdown, s: Settings, world: int
+) -> str:
+    concurrency = mem.kv_tokens // s.max_model_len
+    return (
+        f"{ckpt.repo_id} weights are {ckpt.weights_bytes / 1e9:,.0f} GB; {layout.strategy} over {world}x "
+        f"{gpu.key} puts {_gib(mem.weights_bytes)} on each GPU of {_gib(mem.usable_bytes)} usable "
+        f"({gpu.memory_mib:,} MiB x {s.gpu_memory_utilization}); after a {_gib(mem.reserve_bytes)} runtime "
+        f"reserve, {_gib(mem.kv_cache_bytes)} of KV cache holds {mem.kv_tokens:,} tokens "
+        f"({concurrency} sequence(s) at {s.max_model_len:,})."
+    )
+
+
+def _no_fit_reason(
+    ckpt: Checkpoint, gpu: Gpu, layout: Layout, mem: MemoryBreakdown, request: PlanRequest, world: int
+) -> str:
+    total_weights = ckpt.weights_bytes / 1e9
+    capacity = gpu.memory_bytes * world / 1e9
+    if weights_per_gpu(ckpt, layout) > gpu.memory_bytes * TIGHT_UTILIZATION:
+        return (
+            f"weights are {total_weights:,.0f} GB ({_gib(mem.weights_bytes)} per GPU with {layout.strategy}) "
+            f"but {world}x {gpu.key} have {capacity:,.0f} GB in all ({gpu.memory_mib:,} MiB each)."
+        )
+    need = (
+        mem.weights_bytes
+        + mem.reserve_bytes
+        + mem.kv_bytes_per_token * mem.workspace_bytes // max(1, ckpt.workspace_bytes_per_token)
+    )
+    return (
+        f"weights are {total_weights:,.0f} GB ({_gib(mem.weights_bytes)} per GPU) and fit {world}x {gpu.key} "
+        f"({capacity:,.0f} GB), but at max-model-len {request.max_model_len or ckpt.context_length:,} each GPU "
+        f"needs about {_gib(need)} with the runtime reserve and one sequence of KV cache, "
+        f"more than the {_gib(mem.usable_bytes)} usable even in eager mode."
+    )
+
+
+def _engine_spec(
+    ckpt: Checkpoint,
+    gpu: Gpu,
+    engine: Engine,
+    image: str,
+    version: str,
+    layout: Layout,
+    s: Settings,
+    request: PlanRequest,
+    recipe: Recipe | None,
+) -> EngineSpec:
+    env = dict(engine.env)
+    if recipe is not None:
+        env.update(recipe.env)
+    if engine.key == "sglang":
+        command: tuple[str, ...] = ("python3", "-m", "sglang.launch_server")
+        args = [
+            "--model-path",
+            ckpt.repo_id,
+            "--served-model-name",
+            ckpt.repo_id,
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(engine.port),
+            *engine.base_args,
+            "--tp",
+            str(layout.tensor_parallel),
+            "--context-length",
+            str(s.max_model_len),
+            "--mem-fraction-static",
+            str(s.gpu_memory_utilization),
+            "--max-running-requests",
+            str(s.max_num_seqs),
+        ]
+        if s.enforce_eager:
+            args.append("--disable-cuda-graph")
+        if request.nodes > 1:
+            args += ["--nnodes", str(request.nodes)]
+        args += list(recipe.extra_args if recipe else ())
+        return EngineSpec(engine.key, image, version, command, tuple(args), env, engine.port)
+
+    args = [
+        "--served-model-name",
+        ckpt.repo_id,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(engine.port),
+        *engine.base_args,
+        "--tensor-parallel-size",
+        str(layout.tensor_parallel),
+    ]
+    if layout.data_parallel > 1:
+        args += ["--data-parallel-size", str(layout.data_parallel)]
+    if layout.expert_parallel:
+        args.append("--enable-expert-parallel")
+    args += [
+        "--max-model-len",
+        str(s.max_model_len),
+        "--max-num-seqs",
+        str(s.max_num_seqs),
+        "--gpu-memory-utilization",
+        str(s.gpu_memory_utilization),
+    ]
+    hopper_pro = gpu.family == "hopper" and ckpt.family == "pro"
+    if s.enforce_eager:
+        args += ["--enforce-eager", "--max-num-batched-tokens", str(s.max_num_batched_tokens)]
+    elif hopper_pro and engine.compilation_hopper_pro:
+        args += [*engine.hopper_pro_args, "--compilation-config", engine.compilation_hopper_pro]
+    elif engine.compilation_default:
+        args += ["--compilation-config", engine.compilation_default]
+    args += list(engine.tool_args)
+    if request.speculative == "mtp":
+        tokens = 1 if gpu.family == "hopper" and ckpt.family == "flash" else 2
+        args += [
+            "--speculative-config",
+            json.dumps({"method": "mtp", "num_speculative_tokens": tokens}, separators=(",", ":")),
+        ]
+    elif request.speculative == "dspark":
+        args += [
+            "--speculative-config",
+            json.dumps(
+                {"method": "dspark", "num_speculative_tokens": 7, "draft_sample_method": "probabilistic"},
+                separators=(",", ":"),
+            ),
+        ]
+    args += list(recipe.extra_args if recipe else ())
+    return EngineSpec(
+        engine.key, image, version, ("vllm", "serve", ckpt.repo_id), tuple(args), env, engine.port
+    )
+
+
+def estimated_tokens_per_s(ckpt: Checkpoint, gpu: Gpu, world: int, tight: bool) -> float:
+    """Output tokens/s at moderate concurrency, scaled from a published anchor by HBM bandwidth."""
+    rate = ckpt.anchor_tok_s_per_gpu * gpu.hbm_gbps / ckpt.anchor_hbm_gbps * world
+    if gpu.family == "ampere":
+        rate *= AMPERE_THROUGHPUT_FACTOR
+    if tight:
+        rate *= TIGHT_THROUGHPUT_FACTOR
+    return round(rate, 1)
+
+
+def cache_size_gb(ckpt: Checkpoint) -> int:
+    """Network volume / PVC size: weights plus headroom for the HF cache layout and logs."""
+    return int(math.ceil(ckpt.weights_bytes * CACHE_HEADROOM / 1e9 / 10) * 10)
+
+
+def _cost(ckpt: Checkpoint, gpu: Gpu, world: int, verdict: Verdict, spot: bool) -> Cost:
+    price = gpu.usd_per_gpu_hour_spot if spot else gpu.usd_per_gpu_hour
+    per_hour = round(price * world, 2) if price is not None else None
+    tok_s = estimated_tokens_per_s(ckpt, gpu, world, verdict == "tight") if verdict != "no-fit" else 0.0
+    per_million = round(per_hour / (tok_s * 3600 / 1e6), 2) if per_hour is not None and tok_s else None
+    break_even = round(per_hour / API_USD_PER_MILLION_OUTPUT, 2) if per_hour is not None else None
+    size = cache_size_gb(ckpt)
+    rate = VOLUME_USD_PER_GB_MONTH_LARGE if size >= 1000 else VOLUME_USD_PER_GB_MONTH
+    return Cost(
+        usd_per_gpu_hour=price,
+        usd_per_hour=per_hour,
+        price_date=gpu.price_date,
+        spot=spot,
+        est_output_tokens_per_s=tok_s,
+        usd_per_million_output=per_million,
+        api_usd_per_million_output=API_USD_PER_MILLION_OUTPUT,
+        break_even_million_tokens_per_hour=break_even,
+        cache_gb=size,
+        cache_usd_per_month=round(size * rate, 2),
+    )
+
+
+def _cost_reason(cost: Cost) -> str:
+    assert cost.usd_per_hour is not None and cost.usd_per_million_output is not None
+    capacity = cost.est_output_tokens_per_s * 3600 / 1e6
+    line = (
+        f"${cost.usd_per_hour:.2f}/hour; at an estimated {cost.est_output_tokens_per_s:,.0f} output tokens/s "
+        f"that is ${cost.usd_per_million_output:.2f} per 1M output tokens against the DeepSeek API's "
+        f"${cost.api_usd_per_million_output:.2f}"
+    )
+    if (
+        cost.break_even_million_tokens_per_hour is not None
+        and capacity < cost.break_even_million_tokens_per_hour
+    ):
+        return line + (
+            f"; breaking even needs {cost.break_even_million_tokens_per_hour:,.1f}M output tokens/hour, "
+            f"more than this setup's estimated {capacity:,.2f}M."
+        )
+    return (
+        line + f"; it breaks even above {cost.break_even_million_tokens_per_hour:,.1f}M output tokens/hour."
+    )
+
+
+@lru_cache(maxsize=256)
+def _alternatives_cached(model: str, target: str, engine: str, spot: bool) -> tuple[Alternative, ...]:
+    return _search_alternatives(load_catalog(), model, target, engine, spot)
+
+
+def _alternatives(cat: Catalog, model: str, target: str, engine: str, spot: bool) -> tuple[Alternative, ...]:
+    if cat is load_catalog():
+        return _alternatives_cached(model, target, engine, spot)
+    return _search_alternatives(cat, model, target, engine, spot)
+
+
+def _search_alternatives(
+    cat: Catalog, model: str, target: str, engine: str, spot: bool
+) -> tuple[Alternative, ...]:
+    shapes = [(n, 1) for n in (1, 2, 4, 8)]
+    if target == "kubernetes":
+        shapes.append((8, 2))
+    found: list[Alternative] = []
+    for gpu in cat.gpus.values():
+        for count, nodes in shapes:
+            req = PlanRequest(model, gpu.key, count, nodes, target, engine, spot=spot)
+            p = plan(req, cat, alternatives=False)
+            if p.verdict == "fits" and p.cost.usd_per_hour is not None:
+                found.append(Alternative(gpu.key, count, nodes, p.verdict, p.cost.usd_per_hour, p.verified))
+    found.sort(key=lambda a: (a.usd_per_hour or math.inf, a.gpu_count * a.nodes))
+    return tuple(found[:3])

@@ -1,0 +1,40 @@
+"""The registry of deployment targets: one package per target, picked by the stack's `target` key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from infra.config import StackSpec
+    from infra.plan import Plan
+    from infra.program import Secrets
+
+Deploy = Callable[["StackSpec", "Plan", "Secrets"], object]
+TARGETS: dict[str, Deploy] = {}
+
+
+def register(name: str) -> Callable[[Deploy], Deploy]:
+    def add(fn: Deploy) -> Deploy:
+        TARGETS[name] = fn
+        return fn
+
+    return add
+
+
+def deploy(spec: StackSpec, plan: Plan, secrets: Secrets) -> object | None:
+    """Create the stack's resources with its target; a target not yet installed creates nothing."""
+    _load_targets()
+    target = TARGETS.get(spec.target)
+    return target(spec, plan, secrets) if target else None
+
+
+def _load_targets() -> None:
+    import importlib
+
+    for module in ("infra.targets.runpod", "infra.targets.kubernetes"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
