@@ -68,7 +68,7 @@ def export_plan(p: Plan) -> None:
     pulumi.export("plan", data)
 
 
-def run() -> None:
+def run() -> tuple[config.StackSpec, Plan, object | None]:
     stack = pulumi.get_stack()
     source = f"stacks/Pulumi.{stack}.yaml"
     raw, secret_keys = live_config()
@@ -82,4 +82,4 @@ def run() -> None:
     export_plan(p)
     from infra.targets import deploy
 
-    deploy(spec, p, read_secrets())
+    return spec, p, deploy(spec, p, read_secrets())

@@ -1,0 +1,39 @@
+# `make demo`: a full rehearsal on the embedded default against the built-in RunPod emulator.
+# `make test`: lint, types and the whole test suite. Both set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+DEMO_STACK ?= flash-4xh200
+
+.PHONY: venv tools system-deps lint test demo bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+system-deps:
+	@scripts/system-deps.sh
+
+lint: venv
+	$(BIN)/ruff check infra tests benchmarks __main__.py
+	$(BIN)/ruff format --check infra tests benchmarks __main__.py
+	$(BIN)/mypy
+
+test: venv system-deps lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+demo: venv
+	$(BIN)/v4infra stacks
+	$(BIN)/v4infra plan $(DEMO_STACK)
+
+bench: venv
+	$(BIN)/python benchmarks/bench_planner.py
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

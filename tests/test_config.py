@@ -1,0 +1,115 @@
+"""Stack config validation: every mistake is one clear message naming the key and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra import config
+from infra.config import PROJECT, load_stack, parse
+from infra.errors import ConfigError
+
+BASE = {"model": "flash", "gpu": "H200", "gpuCount": 4}
+SRC = "stacks/Pulumi.test.yaml"
+
+
+def check(raw, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        parse(raw, stack="test", source=SRC)
+    assert str(err.value).startswith(SRC), "the message names the stack file"
+    assert "\n" not in str(err.value), "one line"
+
+
+def test_every_preset_is_valid_and_plans():
+    for name in config.stack_names():
+        spec = load_stack(name)
+        assert spec.stack == name
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ({**BASE, "gpuCont": 4}, "unknown config key 'deepseek-v4-infra:gpuCont'. Did you mean 'gpuCount'"),
+        ({**BASE, "gpuCount": "four"}, "'deepseek-v4-infra:gpuCount' must be an integer, got 'four'"),
+        ({**BASE, "gpuCount": 0}, "gpuCount' must be between 1 and 16, got 0"),
+        ({**BASE, "gpuCount": 17}, "between 1 and 16"),
+        ({**BASE, "gpu": "H300"}, r"unknown GPU 'H300'. Did you mean 'H200'\? Valid: H100-SXM"),
+        ({**BASE, "model": "flsh"}, r"unknown model 'flsh'. Did you mean 'flash'\?"),
+        ({**BASE, "target": "aws"}, "must be one of runpod, kubernetes, got 'aws'"),
+        ({**BASE, "acceptTight": "yes"}, "must be true or false"),
+        ({**BASE, "dataCenters": ["US-TX-9"]}, r"unknown RunPod data center 'US-TX-9'.*Did you mean 'US-TX-3'"),
+        ({**BASE, "namespace": "Bad_Name"}, "must be a DNS-1123 label"),
+        ({**BASE, "storageClass": "fast SSD"}, "must be a DNS-1123 subdomain"),
+        ({**BASE, "allowedNamespaces": ["ok", "NOT OK"]}, "'NOT OK' is not a valid namespace"),
+        ({**BASE, "image": "vllm/vllm-openai:v0.20.0; rm -rf /"}, "must be an image reference"),
+        ({**BASE, "gpuCount": 16}, "a RunPod pod is one node with at most 8 GPUs"),
+        ({"model": "flash", "gpu": "H200"}, "missing required key 'deepseek-v4-infra:gpuCount'"),
+        ({**BASE, "model": "acme/ft", "weightsGb": 100}, "needs both"),
+        ({**BASE, "ttlMinutes": 5}, "between 10 and 10080"),
+    ],
+)
+def test_bad_input_gets_one_clear_message(raw, match):
+    check(raw, match)
+
+
+def test_values_from_the_engine_arrive_as_strings_and_are_parsed():
+    spec = parse({f"{PROJECT}:model": "flash", f"{PROJECT}:gpu": "H200", f"{PROJECT}:gpuCount": "4",
+                  f"{PROJECT}:acceptTight": "true", f"{PROJECT}:dataCenters": '["EU-RO-1"]'}, stack="s", source=SRC)
+    assert (spec.gpu_count, spec.accept_tight, spec.data_centers) == (4, True, ("EU-RO-1",))
+
+
+def test_other_namespaces_are_left_to_their_providers():
+    spec = parse({**BASE, "kubernetes:context": "prod"}, stack="s", source=SRC)
+    assert spec.gpu == "H200"
+
+
+def test_aliases_and_repo_ids_resolve():
+    spec = parse({"model": "deepseek-ai/DeepSeek-V4-Pro", "gpu": "NVIDIA H200", "gpuCount": 8}, stack="s", source=SRC)
+    assert (spec.model, spec.gpu) == ("deepseek-ai/DeepSeek-V4-Pro", "H200")
+
+
+def test_custom_checkpoint_and_price_override_reach_the_catalog():
+    spec = parse({**BASE, "model": "acme/flash-ft", "weightsGb": 170, "baseArchitecture": "flash",
+                  "gpuPriceUsd": 2.0}, stack="s", source=SRC)
+    assert spec.catalog.checkpoint("acme/flash-ft").weights_bytes == 170_000_000_000
+    assert spec.catalog.gpu("H200").usd_per_gpu_hour == 2.0
+
+
+def test_permanent_means_no_ttl():
+    assert parse({**BASE, "permanent": True}, stack="s", source=SRC).ttl_minutes is None
+    assert parse(BASE, stack="s", source=SRC).ttl_minutes == 120
+
+
+def test_unknown_stack_lists_the_presets():
+    with pytest.raises(ConfigError, match=r"no stack 'flash-4xh20'.*Did you mean 'flash-4xh200'"):
+        load_stack("flash-4xh20")
+
+
+def test_stack_file_problems_name_the_file(tmp_path: Path):
+    (tmp_path / "Pulumi.yaml").write_text("name: x\n")
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.bad.yaml").write_text("config: [oops\n")
+    with pytest.raises(ConfigError, match="stacks/Pulumi.bad.yaml: not valid YAML"):
+        load_stack("bad", tmp_path)
+    (tmp_path / "stacks" / "Pulumi.enc.yaml").write_text(
+        yaml.safe_dump({"config": {**{f"{PROJECT}:{k}": v for k, v in BASE.items()},
+                                   f"{PROJECT}:gpu": {"secure": "v1:abc"}}}))
+    with pytest.raises(ConfigError, match="'deepseek-v4-infra:gpu' is encrypted but is not a secret key"):
+        load_stack("enc", tmp_path)
+
+
+def test_secrets_count_as_set_without_being_read(tmp_path: Path):
+    (tmp_path / "Pulumi.yaml").write_text("name: x\n")
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.s.yaml").write_text(yaml.safe_dump(
+        {"config": {**{f"{PROJECT}:{k}": v for k, v in BASE.items()}, f"{PROJECT}:hfToken": {"secure": "v1:zz"}}}))
+    assert "hfToken" in load_stack("s", tmp_path).secrets_set
+
+
+def test_pulumi_yaml_declares_exactly_the_schema():
+    root = config.project_root()
+    doc = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    assert doc["config"] == config.pulumi_yaml_config()
+    assert doc["stackConfigDir"] == "stacks"

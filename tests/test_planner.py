@@ -1,0 +1,185 @@
+"""The planner against the published facts (shared/reference/deepseek-v4.md)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from infra.catalog import GIB, load_catalog
+from infra.errors import ConfigError, PlanError
+from infra.planner import PlanRequest, plan, require_deployable
+
+CAT = load_catalog()
+
+
+@pytest.mark.parametrize("recipe", CAT.recipes, ids=lambda r: f"{r.model}-{r.gpus_per_node}x{r.gpu}x{r.nodes}-{r.engine}")
+def test_every_published_recipe_fits_and_is_verified(recipe):
+    target = "kubernetes" if recipe.nodes > 1 else "runpod"
+    p = plan(PlanRequest(recipe.model, recipe.gpu, recipe.gpus_per_node, recipe.nodes, target, recipe.engine))
+    assert p.verdict == "fits", p.reasons
+    assert p.verified
+    assert p.strategy == recipe.strategy
+    if recipe.max_model_len:
+        assert p.max_model_len == recipe.max_model_len
+
+
+@pytest.mark.parametrize(
+    ("model", "gpu", "count", "capacity_gb"),
+    [
+        ("pro", "H100-SXM", 8, 684),
+        ("pro", "H200", 4, 603),
+        ("pro", "A100-80GB", 8, 687),
+        ("flash", "H200", 1, 151),
+        ("flash", "A100-80GB", 1, 86),
+    ],
+)
+def test_refused_with_the_arithmetic(model, gpu, count, capacity_gb):
+    p = plan(PlanRequest(model, gpu, count))
+    assert p.verdict == "no-fit"
+    weights_gb = round(CAT.checkpoint(model).weights_bytes / 1e9)
+    assert f"{weights_gb:,} GB" in p.reasons[0]
+    assert f"{capacity_gb:,} GB" in p.reasons[0]
+    assert p.alternatives, "a refusal names what would fit"
+    assert all(plan(PlanRequest(model, a.gpu, a.gpu_count)).verdict == "fits" for a in p.alternatives)
+    with pytest.raises(PlanError, match="does not fit") as err:
+        require_deployable(p)
+    assert p.alternatives[0].gpu in str(err.value)
+
+
+def test_pro_on_8xh200_follows_the_hopper_recipe():
+    p = plan(PlanRequest("pro", "H200", 8))
+    args = list(p.engine.args)
+    assert args[args.index("--max-model-len") + 1] == "200000"
+    assert args[args.index("--max-num-seqs") + 1] == "16"
+    assert args[args.index("--gpu-memory-utilization") + 1] == "0.95"
+    assert "--no-enable-flashinfer-autotune" in args
+    assert '{"mode":0,"cudagraph_mode":"FULL_DECODE_ONLY"}' in args
+
+
+def test_pro_at_one_million_context_on_8xh200_is_not_a_fit():
+    # recipes#381: Pro OOMs at 800K on 8x H200; the full 1M context cannot be served there.
+    p = plan(PlanRequest("pro", "H200", 8, max_model_len=1_048_576))
+    assert p.verdict != "fits"
+
+
+@pytest.mark.parametrize("stack_model", ["flash", "pro", "flash-0731", "pro-0813"])
+def test_flags_every_recipe_requires(stack_model):
+    gpu, count = ("H200", 8)
+    p = plan(PlanRequest(stack_model, gpu, count))
+    args = list(p.engine.args)
+    for flag in ("--trust-remote-code", "--enable-expert-parallel", "--tokenizer-mode", "--reasoning-parser"):
+        assert flag in args
+    assert args[args.index("--kv-cache-dtype") + 1] == "fp8"
+    assert args[args.index("--block-size") + 1] == "256"
+    assert p.engine.command == ("vllm", "serve", p.model)
+    assert p.engine.env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_newer_checkpoints_get_the_newer_image():
+    assert plan(PlanRequest("flash", "H200", 4)).engine.image.endswith(":v0.25.0")
+    assert plan(PlanRequest("pro-0813", "H200", 8)).engine.image == "vllm/vllm-openai:v0.25.0"
+
+
+def test_an_image_too_old_is_refused_before_anything_is_rented():
+    p = plan(PlanRequest("flash", "H200", 4, image="vllm/vllm-openai:v0.7.0"))
+    assert p.verdict == "no-fit"
+    assert "0.7.0 cannot load" in p.reasons[0] and ">= 0.20.0" in p.reasons[0]
+    p = plan(PlanRequest("pro-0813", "H200", 8, image="vllm/vllm-openai:v0.20.0"))
+    assert p.verdict == "no-fit" and ">= 0.25.0" in p.reasons[0]
+    assert plan(PlanRequest("flash", "H200", 4, image="vllm/vllm-openai:deepseekv4-cu129")).verdict == "fits"
+
+
+@pytest.mark.parametrize("count", range(1, 17))
+@pytest.mark.parametrize("model", ["flash", "pro"])
+def test_parallel_sizes_multiply_to_the_gpu_count(model, count):
+    p = plan(PlanRequest(model, "H200", count, target="kubernetes"))
+    if p.verdict == "no-fit":
+        return
+    assert p.tensor_parallel * p.data_parallel == count
+    args = list(p.engine.args)
+    assert args[args.index("--tensor-parallel-size") + 1] == str(p.tensor_parallel)
+    dp = int(args[args.index("--data-parallel-size") + 1]) if "--data-parallel-size" in args else 1
+    assert dp == p.data_parallel
+    assert "--pipeline-parallel-size" not in args
+
+
+def test_vllm_tp16_for_pro_is_refused_and_sglang_is_the_verified_way():
+    p = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes"))
+    assert p.verdict == "no-fit"
+    sg = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes", engine="sglang"))
+    assert sg.verdict == "fits" and sg.verified
+    assert sg.engine.env["SGLANG_SHARED_EXPERT_TP1"] == "1"
+    assert "--moe-runner-backend" in sg.engine.args
+
+
+def test_flash_on_2xh100_is_only_a_tight_fit_that_needs_an_opt_in():
+    p = plan(PlanRequest("flash", "H100-SXM", 2))
+    assert p.verdict == "tight" and not p.verified
+    assert p.enforce_eager and "--enforce-eager" in p.engine.args
+    assert p.max_model_len <= 16_384 and p.max_num_seqs <= 8
+    assert any("eager" in r for r in p.reduced_settings)
+    with pytest.raises(PlanError, match="acceptTight"):
+        require_deployable(p)
+    require_deployable(p, accept_tight=True)
+
+
+def test_memory_terms_add_up():
+    for req in (PlanRequest("pro", "H200", 8), PlanRequest("flash", "H200", 4), PlanRequest("flash", "H100-SXM", 2)):
+        m = plan(req).memory
+        assert m.usable_bytes == int(m.reported_bytes * m.gpu_memory_utilization)
+        assert m.weights_bytes + m.reserve_bytes + m.kv_cache_bytes == m.usable_bytes
+        assert m.kv_tokens * m.kv_bytes_per_token <= m.kv_cache_bytes
+
+
+def test_dp_replicates_the_dense_part_and_tp_does_not():
+    ckpt = CAT.checkpoint("flash")
+    dp = plan(PlanRequest("flash", "H200", 4))  # the recipe's DP4+EP
+    assert dp.strategy == "dp-ep"
+    assert dp.memory.weights_bytes == ckpt.dense_bytes + ckpt.expert_bytes // 4
+    tp = plan(PlanRequest("flash", "H100-SXM", 4))
+    assert tp.strategy == "tp-ep" and tp.memory.weights_bytes == ckpt.weights_bytes // 4
+
+
+def test_costs_add_up():
+    p = plan(PlanRequest("pro", "H200", 8))
+    gpu = CAT.gpu("H200")
+    assert p.cost.usd_per_hour == pytest.approx(gpu.usd_per_gpu_hour * 8)
+    tokens_per_hour_m = p.cost.est_output_tokens_per_s * 3600 / 1e6
+    assert p.cost.usd_per_million_output == pytest.approx(p.cost.usd_per_hour / tokens_per_hour_m, rel=0.01)
+    assert p.cost.api_usd_per_million_output == 0.87
+    assert p.cost.break_even_million_tokens_per_hour == pytest.approx(p.cost.usd_per_hour / 0.87, rel=0.01)
+    assert p.cost.cache_gb >= math.ceil(CAT.checkpoint("pro").weights_bytes / 1e9)
+    spot = plan(PlanRequest("pro", "H200", 8, spot=True))
+    assert spot.cost.usd_per_hour == pytest.approx(gpu.usd_per_gpu_hour_spot * 8)
+
+
+def test_a_price_override_changes_the_cost():
+    cat = CAT.with_overrides(gpu="H200", usd_per_gpu_hour=1.0)
+    assert plan(PlanRequest("flash", "H200", 4), cat).cost.usd_per_hour == 4.0
+
+
+def test_custom_checkpoint_uses_its_own_size():
+    cat = CAT.with_custom_checkpoint("acme/V4-Flash-finetune", 170_000_000_000, "flash")
+    p = plan(PlanRequest("acme/V4-Flash-finetune", "H200", 4), cat)
+    assert p.model == "acme/V4-Flash-finetune" and p.weights_bytes == 170_000_000_000
+    assert p.engine.command[-1] == "acme/V4-Flash-finetune"
+
+
+def test_speculative_decoding_is_opt_in_and_checked():
+    p = plan(PlanRequest("flash", "H200", 4, speculative="mtp"))
+    assert '{"method":"mtp","num_speculative_tokens":1}' in p.engine.args
+    assert "--speculative-config" not in plan(PlanRequest("flash", "H200", 4)).engine.args
+    with pytest.raises(ConfigError, match="no draft head"):
+        plan(PlanRequest("flash-0731", "H200", 4, speculative="mtp"))
+
+
+def test_runpod_refuses_more_than_one_node():
+    p = plan(PlanRequest("flash", "H200", 8, nodes=2, target="runpod"))
+    assert p.verdict == "no-fit" and "one node" in p.reasons[0]
+
+
+def test_kv_figures_come_from_the_reference():
+    # Pro: 9.62 GiB per 1M-token sequence in bf16, stored as FP8 (half).
+    pro = plan(PlanRequest("pro", "H200", 8)).memory
+    assert pro.kv_bytes_per_token * 1_048_576 / GIB == pytest.approx(9.62 / 2, rel=0.02)
