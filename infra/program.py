@@ -76,10 +76,10 @@ def run() -> tuple[config.StackSpec, Plan, object | None]:
         spec = config.parse(raw, stack=stack, source=source, secret_keys=secret_keys)
         p = plan(spec.plan_request(), spec.catalog)
         require_deployable(p, accept_tight=spec.accept_tight, where=source)
+        export_plan(p)
+        from infra.targets import deploy
+
+        return spec, p, deploy(spec, p, read_secrets())
     except V4InfraError as err:
         # One line, no Python traceback: Pulumi prints RunError messages as they are.
         raise pulumi.RunError(str(err)) from None
-    export_plan(p)
-    from infra.targets import deploy
-
-    return spec, p, deploy(spec, p, read_secrets())

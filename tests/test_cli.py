@@ -12,16 +12,32 @@ from infra.config import project_root
 
 
 def v4infra(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "infra", *args], capture_output=True, text=True,
-                          cwd=project_root(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "infra", *args],
+        capture_output=True,
+        text=True,
+        cwd=project_root(),
+        timeout=120,
+    )
 
 
 def test_plan_json_has_the_documented_fields():
     out = v4infra("plan", "flash-4xh200", "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    for key in ("model", "gpu", "gpu_count", "nodes", "verdict", "reasons", "memory", "engine", "max_model_len",
-                "cost", "alternatives"):
+    for key in (
+        "model",
+        "gpu",
+        "gpu_count",
+        "nodes",
+        "verdict",
+        "reasons",
+        "memory",
+        "engine",
+        "max_model_len",
+        "cost",
+        "alternatives",
+    ):
         assert key in data
     assert data["model"] == "deepseek-ai/DeepSeek-V4-Flash"
     assert data["verdict"] == "fits"
@@ -56,8 +72,14 @@ def test_stacks_lists_every_preset_with_verdict_and_price():
     out = v4infra("stacks", "--json")
     assert out.returncode == 0, out.stderr
     rows = {r["stack"]: r for r in json.loads(out.stdout)}
-    assert set(rows) == {"flash-2xh100", "flash-4xh100", "flash-4xh200", "pro-8xh200", "k8s-flash-4xh200",
-                         "k8s-pro-8xh200"}
+    assert set(rows) == {
+        "flash-2xh100",
+        "flash-4xh100",
+        "flash-4xh200",
+        "pro-8xh200",
+        "k8s-flash-4xh200",
+        "k8s-pro-8xh200",
+    }
     assert rows["flash-2xh100"]["verdict"] == "tight"
     assert rows["pro-8xh200"]["cost"]["usd_per_hour"] == pytest.approx(28.72)
     table = v4infra("stacks")

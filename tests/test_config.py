@@ -39,7 +39,10 @@ def test_every_preset_is_valid_and_plans():
         ({**BASE, "model": "flsh"}, r"unknown model 'flsh'. Did you mean 'flash'\?"),
         ({**BASE, "target": "aws"}, "must be one of runpod, kubernetes, got 'aws'"),
         ({**BASE, "acceptTight": "yes"}, "must be true or false"),
-        ({**BASE, "dataCenters": ["US-TX-9"]}, r"unknown RunPod data center 'US-TX-9'.*Did you mean 'US-TX-3'"),
+        (
+            {**BASE, "dataCenters": ["US-TX-9"]},
+            r"unknown RunPod data center 'US-TX-9'.*Did you mean 'US-TX-3'",
+        ),
         ({**BASE, "namespace": "Bad_Name"}, "must be a DNS-1123 label"),
         ({**BASE, "storageClass": "fast SSD"}, "must be a DNS-1123 subdomain"),
         ({**BASE, "allowedNamespaces": ["ok", "NOT OK"]}, "'NOT OK' is not a valid namespace"),
@@ -55,8 +58,17 @@ def test_bad_input_gets_one_clear_message(raw, match):
 
 
 def test_values_from_the_engine_arrive_as_strings_and_are_parsed():
-    spec = parse({f"{PROJECT}:model": "flash", f"{PROJECT}:gpu": "H200", f"{PROJECT}:gpuCount": "4",
-                  f"{PROJECT}:acceptTight": "true", f"{PROJECT}:dataCenters": '["EU-RO-1"]'}, stack="s", source=SRC)
+    spec = parse(
+        {
+            f"{PROJECT}:model": "flash",
+            f"{PROJECT}:gpu": "H200",
+            f"{PROJECT}:gpuCount": "4",
+            f"{PROJECT}:acceptTight": "true",
+            f"{PROJECT}:dataCenters": '["EU-RO-1"]',
+        },
+        stack="s",
+        source=SRC,
+    )
     assert (spec.gpu_count, spec.accept_tight, spec.data_centers) == (4, True, ("EU-RO-1",))
 
 
@@ -66,13 +78,18 @@ def test_other_namespaces_are_left_to_their_providers():
 
 
 def test_aliases_and_repo_ids_resolve():
-    spec = parse({"model": "deepseek-ai/DeepSeek-V4-Pro", "gpu": "NVIDIA H200", "gpuCount": 8}, stack="s", source=SRC)
+    spec = parse(
+        {"model": "deepseek-ai/DeepSeek-V4-Pro", "gpu": "NVIDIA H200", "gpuCount": 8}, stack="s", source=SRC
+    )
     assert (spec.model, spec.gpu) == ("deepseek-ai/DeepSeek-V4-Pro", "H200")
 
 
 def test_custom_checkpoint_and_price_override_reach_the_catalog():
-    spec = parse({**BASE, "model": "acme/flash-ft", "weightsGb": 170, "baseArchitecture": "flash",
-                  "gpuPriceUsd": 2.0}, stack="s", source=SRC)
+    spec = parse(
+        {**BASE, "model": "acme/flash-ft", "weightsGb": 170, "baseArchitecture": "flash", "gpuPriceUsd": 2.0},
+        stack="s",
+        source=SRC,
+    )
     assert spec.catalog.checkpoint("acme/flash-ft").weights_bytes == 170_000_000_000
     assert spec.catalog.gpu("H200").usd_per_gpu_hour == 2.0
 
@@ -94,8 +111,15 @@ def test_stack_file_problems_name_the_file(tmp_path: Path):
     with pytest.raises(ConfigError, match="stacks/Pulumi.bad.yaml: not valid YAML"):
         load_stack("bad", tmp_path)
     (tmp_path / "stacks" / "Pulumi.enc.yaml").write_text(
-        yaml.safe_dump({"config": {**{f"{PROJECT}:{k}": v for k, v in BASE.items()},
-                                   f"{PROJECT}:gpu": {"secure": "v1:abc"}}}))
+        yaml.safe_dump(
+            {
+                "config": {
+                    **{f"{PROJECT}:{k}": v for k, v in BASE.items()},
+                    f"{PROJECT}:gpu": {"secure": "v1:abc"},
+                }
+            }
+        )
+    )
     with pytest.raises(ConfigError, match="'deepseek-v4-infra:gpu' is encrypted but is not a secret key"):
         load_stack("enc", tmp_path)
 
@@ -103,8 +127,16 @@ def test_stack_file_problems_name_the_file(tmp_path: Path):
 def test_secrets_count_as_set_without_being_read(tmp_path: Path):
     (tmp_path / "Pulumi.yaml").write_text("name: x\n")
     (tmp_path / "stacks").mkdir()
-    (tmp_path / "stacks" / "Pulumi.s.yaml").write_text(yaml.safe_dump(
-        {"config": {**{f"{PROJECT}:{k}": v for k, v in BASE.items()}, f"{PROJECT}:hfToken": {"secure": "v1:zz"}}}))
+    (tmp_path / "stacks" / "Pulumi.s.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "config": {
+                    **{f"{PROJECT}:{k}": v for k, v in BASE.items()},
+                    f"{PROJECT}:hfToken": {"secure": "v1:zz"},
+                }
+            }
+        )
+    )
     assert "hfToken" in load_stack("s", tmp_path).secrets_set
 
 

@@ -13,7 +13,9 @@ from infra.planner import PlanRequest, plan, require_deployable
 CAT = load_catalog()
 
 
-@pytest.mark.parametrize("recipe", CAT.recipes, ids=lambda r: f"{r.model}-{r.gpus_per_node}x{r.gpu}x{r.nodes}-{r.engine}")
+@pytest.mark.parametrize(
+    "recipe", CAT.recipes, ids=lambda r: f"{r.model}-{r.gpus_per_node}x{r.gpu}x{r.nodes}-{r.engine}"
+)
 def test_every_published_recipe_fits_and_is_verified(recipe):
     target = "kubernetes" if recipe.nodes > 1 else "runpod"
     p = plan(PlanRequest(recipe.model, recipe.gpu, recipe.gpus_per_node, recipe.nodes, target, recipe.engine))
@@ -125,7 +127,11 @@ def test_flash_on_2xh100_is_only_a_tight_fit_that_needs_an_opt_in():
 
 
 def test_memory_terms_add_up():
-    for req in (PlanRequest("pro", "H200", 8), PlanRequest("flash", "H200", 4), PlanRequest("flash", "H100-SXM", 2)):
+    for req in (
+        PlanRequest("pro", "H200", 8),
+        PlanRequest("flash", "H200", 4),
+        PlanRequest("flash", "H100-SXM", 2),
+    ):
         m = plan(req).memory
         assert m.usable_bytes == int(m.reported_bytes * m.gpu_memory_utilization)
         assert m.weights_bytes + m.reserve_bytes + m.kv_cache_bytes == m.usable_bytes

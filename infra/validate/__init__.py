@@ -1,0 +1,1 @@
+"""Checks run against a live deployment: SSH preflight, engine diagnosis, API checks."""

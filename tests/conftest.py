@@ -1,0 +1,33 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from paths import H200_FIXTURES
+from sshd import SshServer
+
+# --- Real OpenSSH server (tests/sshd.py) --------------------------------------------------------------
+# Debian's sshd on 127.0.0.1 with an nvidia-smi stand-in that prints the captured H200 outputs.
+
+
+@pytest.fixture
+def sshd_server(tmp_path: Path) -> Iterator[SshServer]:
+    """A running sshd listing one H200; stopped (with its sessions) at teardown."""
+    server = SshServer(tmp_path / "sshd", fixtures=H200_FIXTURES, gpu_count=1)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def known_hosts(tmp_path: Path) -> Path:
+    """A per-test known_hosts file, as a stack would have one."""
+    return tmp_path / "state" / "known_hosts"
+
+
+# --- end of the OpenSSH server section -----------------------------------------------------------------

@@ -1,0 +1,229 @@
+"""SshSession against a real OpenSSH server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+from sshd import SshServer, free_port, keygen
+
+from infra.ssh import (
+    HostKeyChangedError,
+    SshAuthError,
+    SshCommandTimeout,
+    SshConnectError,
+    SshError,
+    SshSession,
+    SshTarget,
+    forget_host,
+    generate_keypair,
+)
+
+
+def session(server: SshServer, known_hosts: Path, key: paramiko.PKey | str | None = None) -> SshSession:
+    target = SshTarget(server.host, server.port, server.user)
+    return SshSession(target, server.client_key if key is None else key, known_hosts, connect_timeout=5.0)
+
+
+def test_first_connection_records_the_host_key_and_runs_commands(
+    sshd_server: SshServer, known_hosts: Path
+) -> None:
+    with session(sshd_server, known_hosts) as ssh:
+        result = ssh.run(["nvidia-smi", "-L"], timeout=10)
+    assert result.ok
+    assert result.stdout.startswith("GPU 0: NVIDIA H200")
+    assert f"[127.0.0.1]:{sshd_server.port} ssh-ed25519 " in known_hosts.read_text()
+    # The recorded key is trusted from now on.
+    with session(sshd_server, known_hosts) as ssh:
+        assert ssh.run("echo again", timeout=10).stdout == "again\n"
+
+
+def test_list_arguments_reach_the_program_verbatim(
+    sshd_server: SshServer, known_hosts: Path, tmp_path: Path
+) -> None:
+    canary = tmp_path / "x"
+    canary.mkdir()
+    with session(sshd_server, known_hosts) as ssh:
+        result = ssh.run(["echo", f"a b; rm -rf {canary}", "$(id)"], timeout=10)
+    assert result.stdout == f"a b; rm -rf {canary} $(id)\n"
+    assert canary.exists()
+
+
+def test_stdin_exit_status_and_stderr_come_back(sshd_server: SshServer, known_hosts: Path) -> None:
+    with session(sshd_server, known_hosts) as ssh:
+        result = ssh.run("tr a-z A-Z; echo oops >&2; exit 3", timeout=10, stdin=b"weights\n")
+    assert (result.exit_status, result.stdout, result.stderr) == (3, "WEIGHTS\n", "oops\n")
+    assert not result.ok
+
+
+def test_a_changed_host_key_is_refused(sshd_server: SshServer, known_hosts: Path) -> None:
+    with session(sshd_server, known_hosts) as ssh:
+        ssh.run("true", timeout=10)
+    recorded = known_hosts.read_text()
+    sshd_server.new_host_key()
+    sshd_server.restart()
+
+    with pytest.raises(HostKeyChangedError) as caught:
+        session(sshd_server, known_hosts).connect(retries=3, delay=0.01)
+    assert f"127.0.0.1:{sshd_server.port}" in str(caught.value)
+    assert str(known_hosts) in str(caught.value)
+    assert known_hosts.read_text() == recorded
+
+    # Forgetting the host (after its pod was torn down) lets the new key be trusted on first use.
+    forget_host(known_hosts, SshTarget(sshd_server.host, sshd_server.port, sshd_server.user))
+    with session(sshd_server, known_hosts) as ssh:
+        assert ssh.run("true", timeout=10).ok
+    assert known_hosts.read_text() != recorded
+
+
+def test_an_unauthorized_key_is_refused_once_without_retries(
+    sshd_server: SshServer, known_hosts: Path, tmp_path: Path
+) -> None:
+    stranger, _ = keygen(tmp_path / "stranger")
+    retried: list[int] = []
+    with pytest.raises(SshAuthError) as caught:
+        session(sshd_server, known_hosts, stranger).connect(
+            retries=4, delay=0.01, on_retry=lambda attempt, _: retried.append(attempt)
+        )
+    assert f"{sshd_server.user}@127.0.0.1:{sshd_server.port}" in str(caught.value)
+    assert retried == []
+    assert sshd_server.failed_logins(at_least=1) == 1
+
+
+def test_a_closed_port_fails_after_bounded_retries(known_hosts: Path) -> None:
+    port = free_port()
+    retried: list[int] = []
+    ssh = SshSession(SshTarget("127.0.0.1", port), generate_keypair()[0], known_hosts, connect_timeout=2.0)
+    with pytest.raises(SshConnectError) as caught:
+        ssh.connect(retries=2, delay=0.01, on_retry=lambda attempt, _: retried.append(attempt))
+    assert caught.value.attempts == 3
+    assert retried == [1, 2]
+    assert f"127.0.0.1:{port} after 3 attempts" in str(caught.value)
+
+
+def test_connect_waits_for_a_booting_sshd(tmp_path: Path, known_hosts: Path) -> None:
+    from paths import H200_FIXTURES
+
+    server = SshServer(tmp_path / "late", H200_FIXTURES)
+    # sshd comes up only after the first refused attempt, like a pod that is still booting.
+    try:
+        with session(server, known_hosts).connect(
+            retries=5, delay=0.01, on_retry=lambda attempt, _: server.start() if attempt == 1 else None
+        ) as ssh:
+            assert ssh.run(["nvidia-smi", "-L"], timeout=10).ok
+    finally:
+        server.stop()
+
+
+def test_a_server_killed_mid_session_gives_a_connect_error(sshd_server: SshServer, known_hosts: Path) -> None:
+    with session(sshd_server, known_hosts) as ssh:
+        assert ssh.run("true", timeout=10).ok
+        sshd_server.stop()
+        with pytest.raises(SshConnectError) as caught:
+            ssh.run("true", timeout=10)
+    assert f"127.0.0.1:{sshd_server.port}" in str(caught.value)
+
+
+def test_rsa_key_objects_and_generated_ed25519_keys_authenticate(
+    sshd_server: SshServer, known_hosts: Path
+) -> None:
+    rsa = paramiko.RSAKey.generate(2048)
+    sshd_server.authorize(f"{rsa.get_name()} {rsa.get_base64()}")
+    private_pem, public_line = generate_keypair()
+    sshd_server.authorize(public_line)
+    assert public_line.startswith("ssh-ed25519 ")
+    for key in (rsa, private_pem):
+        with session(sshd_server, known_hosts, key) as ssh:
+            assert ssh.run(["whoami"], timeout=10).stdout.strip() == sshd_server.user
+
+
+def test_a_slow_command_times_out(sshd_server: SshServer, known_hosts: Path) -> None:
+    with session(sshd_server, known_hosts) as ssh:
+        with pytest.raises(SshCommandTimeout) as caught:
+            # Short on purpose: a timed-out command without a terminal runs on until it ends.
+            ssh.run(["sleep", "3"], timeout=0.5)
+        assert "`sleep 3`" in str(caught.value)
+        # The session stays usable after a timed-out command.
+        assert ssh.run("true", timeout=10).ok
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_stream_tails_a_log_until_told_to_stop(
+    sshd_server: SshServer, known_hosts: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "engine.log"
+    log.write_text(
+        "".join(f"loading shard {i}/46\n" for i in range(1, 47)) + "Application startup complete.\n"
+    )
+    seen: list[str] = []
+
+    def on_line(line: str) -> bool:
+        seen.append(line)
+        return "startup complete" in line
+
+    with session(sshd_server, known_hosts) as ssh:
+        status = ssh.stream(["tail", "-n", "50", "-F", str(log)], on_line, timeout=30)
+    assert status is None
+    assert seen[0] == "loading shard 1/46"
+    assert seen[-1] == "Application startup complete."
+    # Closing the channel hangs up the remote tail rather than leaving it running on the pod.
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(str(log)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _processes_mentioning(str(log)) == []
+
+
+def test_stream_returns_the_exit_status_of_a_finished_command(
+    sshd_server: SshServer, known_hosts: Path
+) -> None:
+    seen: list[str] = []
+    with session(sshd_server, known_hosts) as ssh:
+        status = ssh.stream("echo one; echo two; exit 4", seen.append, timeout=30)
+    assert (status, seen) == (4, ["one", "two"])
+
+
+def test_stream_gives_up_at_its_timeout(sshd_server: SshServer, known_hosts: Path) -> None:
+    with session(sshd_server, known_hosts) as ssh, pytest.raises(SshCommandTimeout):
+        ssh.stream(["sleep", "30"], lambda line: False, timeout=0.5)
+
+
+def test_errors_never_carry_the_private_key(
+    sshd_server: SshServer, known_hosts: Path, tmp_path: Path
+) -> None:
+    private_pem, _ = generate_keypair()
+    secrets = [line for line in private_pem.splitlines() if len(line) > 20 and not line.startswith("-----")]
+    errors: list[SshError] = []
+    for attempt in (
+        lambda: session(sshd_server, known_hosts, private_pem).connect(),
+        lambda: SshSession(SshTarget("127.0.0.1", free_port()), private_pem, known_hosts).connect(delay=0.01),
+    ):
+        with pytest.raises(SshError) as caught:
+            attempt()
+        errors.append(caught.value)
+    sshd_server.new_host_key()
+    sshd_server.restart()
+    with pytest.raises(SshError) as caught:
+        session(sshd_server, known_hosts, private_pem).connect()
+    errors.append(caught.value)
+    assert [type(e) for e in errors] == [SshAuthError, SshConnectError, HostKeyChangedError]
+
+    texts = [repr(session(sshd_server, known_hosts, private_pem))]
+    for error in errors:
+        chained: BaseException | None = error
+        while chained is not None:
+            texts += [str(chained), repr(chained)]
+            chained = chained.__cause__ or chained.__context__
+    for text in texts:
+        assert not any(secret in text for secret in secrets)
