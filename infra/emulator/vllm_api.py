@@ -1,0 +1,389 @@
+"""The fake vLLM's OpenAI-compatible HTTP API: /health, /v1/models, chat and text completions, /metrics.
+
+Answers are deterministic: a prompt with "17*19" gets "323", anything else filler words up to
+max_tokens. Streaming sends one token per SSE chunk, paced by the model's inter-token latency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_VOCABULARY = (
+    "the", "model", "answers", "every", "request", "with", "these", "words", "so", "that", "clients", "can",
+    "count", "tokens", "and", "measure", "latency", "while", "the", "emulated", "engine", "keeps", "its",
+    "promises", "about", "streaming", "order", "and", "usage", "accounting",
+)  # fmt: skip
+_TTFT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+
+
+@dataclass
+class ServedModel:
+    """What the engine serves and how fast it answers (real seconds per token)."""
+
+    names: list[str]
+    root: str
+    max_model_len: int
+    api_key: str | None
+    itl_seconds: float
+    version: str
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass
+class Metrics:
+    running: int = 0
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    finished: dict[str, int] = field(default_factory=lambda: {"stop": 0, "length": 0})
+    ttft: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def count_tokens(text: str) -> int:
+    return len(re.findall(r"\w+|[^\w\s]", text))
+
+
+def answer_tokens(prompt: str, max_tokens: int) -> tuple[list[str], str]:
+    """The completion's tokens and finish reason for a prompt."""
+    compact = re.sub(r"\s+", "", prompt)
+    if re.search(r"17[*x×]19", compact):
+        return ["323"][:max_tokens], "stop"
+    digest = hashlib.sha256(prompt.encode()).digest()
+    words = [
+        _VOCABULARY[(digest[index % len(digest)] + index) % len(_VOCABULARY)] for index in range(max_tokens)
+    ]
+    return [word if index == 0 else " " + word for index, word in enumerate(words)], "length"
+
+
+def _message_text(messages: list[dict[str, Any]]) -> str:
+    parts: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts.extend(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        elif content is not None:
+            parts.append(str(content))
+    return "\n".join(parts)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, kind: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
+
+
+class VllmHandler(BaseHTTPRequestHandler):
+    """One HTTP request against the fake engine; the server carries the model and metrics."""
+
+    protocol_version = "HTTP/1.1"
+    server: EngineServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _access_log(self, status: int) -> None:
+        phrase = self.responses.get(status, ("",))[0]
+        client = f"{self.client_address[0]}:{self.client_address[1]}"
+        self.server.uvicorn_log(
+            f'INFO:     {client} - "{self.command} {self.path} HTTP/1.1" {status} {phrase}'.strip()
+        )
+
+    def _send_json(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self._access_log(status)
+
+    def _authorized(self) -> bool:
+        key = self.server.model.api_key
+        # vLLM only guards /v1 routes; /health and /metrics stay open.
+        if key is None or not self.path.startswith("/v1"):
+            return True
+        return self.headers.get("Authorization", "") == f"Bearer {key}"
+
+    def do_GET(self) -> None:
+        if not self._authorized():
+            self._send_json(401, {"error": "Unauthorized"})
+            return
+        path = self.path.split("?", 1)[0]
+        if path == "/health":
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            self._access_log(200)
+        elif path == "/v1/models":
+            self._send_json(200, self._models())
+        elif path == "/version":
+            self._send_json(200, {"version": self.server.model.version})
+        elif path == "/metrics":
+            data = self._metrics().encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self._access_log(200)
+        else:
+            self._send_json(404, {"detail": "Not Found"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not self._authorized():
+            self._send_json(401, {"error": "Unauthorized"})
+            return
+        path = self.path.split("?", 1)[0]
+        if path not in ("/v1/chat/completions", "/v1/completions"):
+            self._send_json(404, {"detail": "Not Found"})
+            return
+        try:
+            request = json.loads(raw or b"{}")
+            if not isinstance(request, dict):
+                raise ApiError(400, "Request body must be a JSON object", "BadRequestError")
+            self._complete(request, chat=path == "/v1/chat/completions")
+        except json.JSONDecodeError as error:
+            self._send_json(400, ApiError(400, f"Invalid JSON: {error}", "BadRequestError").body)
+        except ApiError as error:
+            self._send_json(error.status, error.body)
+
+    def _models(self) -> dict[str, object]:
+        model = self.server.model
+        data: list[dict[str, object]] = [
+            {
+                "id": name,
+                "object": "model",
+                "created": model.created,
+                "owned_by": "vllm",
+                "root": model.root,
+                "parent": None,
+                "max_model_len": model.max_model_len,
+                "permission": [],
+            }
+            for name in model.names
+        ]
+        return {"object": "list", "data": data}
+
+    def _complete(self, request: dict[str, Any], chat: bool) -> None:
+        model = self.server.model
+        name = request.get("model") or model.names[0]
+        if name not in model.names:
+            raise ApiError(404, f"The model `{name}` does not exist.", "NotFoundError", "model")
+        if chat:
+            messages = request.get("messages")
+            if not isinstance(messages, list) or not messages:
+                raise ApiError(400, "messages must be a non-empty list", "BadRequestError", "messages")
+            prompt = _message_text(messages)
+            prompt_tokens = count_tokens(prompt) + 4 * len(messages)
+        else:
+            raw_prompt = request.get("prompt", "")
+            prompt = "\n".join(raw_prompt) if isinstance(raw_prompt, list) else str(raw_prompt)
+            prompt_tokens = count_tokens(prompt)
+        max_tokens = int(request.get("max_completion_tokens") or request.get("max_tokens") or 16)
+        if prompt_tokens + max_tokens > model.max_model_len:
+            raise ApiError(
+                400,
+                f"This model's maximum context length is {model.max_model_len} tokens. However, you requested "
+                f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
+                "completion). Please reduce the length of the messages or completion.",
+                "BadRequestError",
+            )
+        tokens, finish = answer_tokens(prompt, max_tokens)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(tokens),
+            "total_tokens": prompt_tokens + len(tokens),
+        }
+        kind = "chatcmpl" if chat else "cmpl"
+        completion_id = f"{kind}-{uuid.uuid4().hex}"
+        with self.server.metrics.lock:
+            self.server.metrics.running += 1
+            self.server.metrics.prompt_tokens += prompt_tokens
+        try:
+            if request.get("stream"):
+                options = request.get("stream_options") or {}
+                self._stream(
+                    completion_id, name, chat, tokens, finish, usage if options.get("include_usage") else None
+                )
+            else:
+                self._wait_first_token()
+                time.sleep(model.itl_seconds * max(len(tokens) - 1, 0))
+                self._send_json(200, self._whole(completion_id, name, chat, "".join(tokens), finish, usage))
+        finally:
+            with self.server.metrics.lock:
+                self.server.metrics.running -= 1
+                self.server.metrics.generation_tokens += len(tokens)
+                self.server.metrics.finished[finish] += 1
+
+    def _wait_first_token(self) -> None:
+        # Prefill is paced like two decode steps: enough to make TTFT measurable.
+        ttft = 2 * self.server.model.itl_seconds
+        time.sleep(ttft)
+        with self.server.metrics.lock:
+            self.server.metrics.ttft.append(ttft)
+
+    def _whole(
+        self, completion_id: str, name: str, chat: bool, text: str, finish: str, usage: dict[str, int]
+    ) -> dict[str, object]:
+        choice: dict[str, object] = {"index": 0, "finish_reason": finish, "logprobs": None}
+        if chat:
+            choice["message"] = {
+                "role": "assistant",
+                "content": text,
+                "tool_calls": [],
+                "reasoning_content": None,
+            }
+        else:
+            choice["text"] = text
+        return {
+            "id": completion_id,
+            "object": "chat.completion" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": name,
+            "choices": [choice],
+            "usage": usage,
+        }
+
+    def _chunks(
+        self,
+        completion_id: str,
+        name: str,
+        chat: bool,
+        tokens: list[str],
+        finish: str,
+        usage: dict[str, int] | None,
+    ) -> Iterator[dict[str, object]]:
+        base = {
+            "id": completion_id,
+            "object": "chat.completion.chunk" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": name,
+        }
+
+        def choice(text: str | None, reason: str | None, role: bool = False) -> dict[str, object]:
+            if not chat:
+                return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": reason}
+            delta: dict[str, object] = {"role": "assistant", "content": ""} if role else {}
+            if text is not None:
+                delta["content"] = text
+            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+
+        if chat:
+            yield {**base, "choices": [choice(None, None, role=True)]}
+        self._wait_first_token()
+        for index, token in enumerate(tokens):
+            if index:
+                time.sleep(self.server.model.itl_seconds)
+            last = index == len(tokens) - 1
+            yield {**base, "choices": [choice(token, None if chat or not last else finish)]}
+        if chat or not tokens:
+            yield {**base, "choices": [choice("" if not chat else None, finish)]}
+        if usage is not None:
+            yield {**base, "choices": [], "usage": usage}
+
+    def _stream(
+        self,
+        completion_id: str,
+        name: str,
+        chat: bool,
+        tokens: list[str],
+        finish: str,
+        usage: dict[str, int] | None,
+    ) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        self._access_log(200)
+        try:
+            for chunk in self._chunks(completion_id, name, chat, tokens, finish, usage):
+                self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+            self._write_chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _metrics(self) -> str:
+        metrics = self.server.metrics
+        labels = f'engine="0",model_name="{self.server.model.names[0]}"'
+        with metrics.lock:
+            lines = [
+                "# HELP vllm:num_requests_running Number of requests in model execution batches.",
+                "# TYPE vllm:num_requests_running gauge",
+                f"vllm:num_requests_running{{{labels}}} {float(metrics.running)}",
+                "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.",
+                "# TYPE vllm:num_requests_waiting gauge",
+                f"vllm:num_requests_waiting{{{labels}}} 0.0",
+                "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.",
+                "# TYPE vllm:kv_cache_usage_perc gauge",
+                f"vllm:kv_cache_usage_perc{{{labels}}} {min(1.0, metrics.running * 0.002)}",
+                "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.",
+                "# TYPE vllm:prompt_tokens_total counter",
+                f"vllm:prompt_tokens_total{{{labels}}} {float(metrics.prompt_tokens)}",
+                "# HELP vllm:generation_tokens_total Number of generation tokens processed.",
+                "# TYPE vllm:generation_tokens_total counter",
+                f"vllm:generation_tokens_total{{{labels}}} {float(metrics.generation_tokens)}",
+                "# HELP vllm:request_success_total Count of successfully processed requests.",
+                "# TYPE vllm:request_success_total counter",
+            ]
+            for reason, count in metrics.finished.items():
+                lines.append(
+                    f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {float(count)}'
+                )
+            lines += [
+                "# HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.",
+                "# TYPE vllm:time_to_first_token_seconds histogram",
+            ]
+            for bucket in (*_TTFT_BUCKETS, float("inf")):
+                below = sum(1 for value in metrics.ttft if value <= bucket)
+                edge = "+Inf" if bucket == float("inf") else str(bucket)
+                lines.append(
+                    f'vllm:time_to_first_token_seconds_bucket{{{labels},le="{edge}"}} {float(below)}'
+                )
+            lines.append(f"vllm:time_to_first_token_seconds_count{{{labels}}} {float(len(metrics.ttft))}")
+            lines.append(f"vllm:time_to_first_token_seconds_sum{{{labels}}} {sum(metrics.ttft)}")
+        return "\n".join(lines) + "\n"
+
+
+class EngineServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, model: ServedModel, uvicorn_log: Callable[[str], None]) -> None:
+        super().__init__(("127.0.0.1", port), VllmHandler)
+        self.model = model
+        self.metrics = Metrics()
+        self.uvicorn_log = uvicorn_log
+
+
+def serve(
+    model: ServedModel, port: int, log: Callable[[str], None], uvicorn_log: Callable[[str], None]
+) -> None:
+    """Bind, print the ready lines vLLM prints, and serve until the process ends."""
+    server = EngineServer(port, model, uvicorn_log)
+    log("Available routes are:")
+    for route, methods in (("/health", "GET"), ("/v1/models", "GET"), ("/v1/chat/completions", "POST"),
+                           ("/v1/completions", "POST"), ("/metrics", "GET"), ("/version", "GET")):  # fmt: skip
+        log(f"Route: {route}, Methods: {methods}")
+    uvicorn_log("INFO:     Started server process")
+    uvicorn_log("INFO:     Waiting for application startup.")
+    uvicorn_log("INFO:     Application startup complete.")
+    server.serve_forever(poll_interval=0.2)
