@@ -1,0 +1,74 @@
+"""Fault injection and timing for one emulator run: what goes wrong, and how slow things are."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Faults:
+    """What the emulated RunPod does wrong. Counters are consumed as requests arrive."""
+
+    # The first N pod creates fail with RunPod's no-capacity error.
+    capacity_errors: int = 0
+    # Creates for these GPU types / in these data centers always fail with no capacity.
+    capacity_gpu_types: list[str] = field(default_factory=list)
+    capacity_data_centers: list[str] = field(default_factory=list)
+    # The first N creates make the pod, then answer HTTP 500 (the client must find and clean it up).
+    error_after_create: int = 0
+    # The next N GraphQL/REST requests answer 429 with Retry-After: 1.
+    rate_limit: int = 0
+    # The next N GraphQL/REST requests answer 502 from the edge (an HTML page, as Cloudflare does).
+    server_errors: int = 0
+    # Creates fail with RunPod's balance message.
+    balance_too_low: bool = False
+    # Extra simulated seconds before a container starts.
+    slow_start_seconds: float = 0.0
+    # GPU pods' containers die this many simulated seconds after starting.
+    die_after_seconds: float | None = None
+    # Passed to the pod runtime's fake engine (`arch`, `keyerror`, `oom`, `tp16`, `pp`, `hub401`).
+    engine_fault: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Faults:
+        """Build from JSON; unknown keys are an error so a typo in a test does not pass silently."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        for f in dataclasses.fields(cls):
+            if f.name in data and not _has_type(data[f.name], str(f.type)):
+                raise ValueError(f"fault {f.name} must be {f.type}, got {data[f.name]!r}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Timing:
+    """How long things take, in simulated seconds (see `Clock`)."""
+
+    # Create -> the container runs (image pull, scheduling).
+    start_seconds: float = 20.0
+    # The fake engine's model load once its process runs.
+    load_seconds: float = 60.0
+    # Resume of a stopped pod -> the container runs again.
+    resume_seconds: float = 10.0
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """Check a JSON value against one of the simple annotations `Faults` uses."""
+    if value is None:
+        return "None" in annotation
+    if isinstance(value, bool):
+        return annotation == "bool"
+    if isinstance(value, int):
+        return annotation.startswith(("int", "float"))
+    if isinstance(value, float):
+        return annotation.startswith("float")
+    if isinstance(value, str):
+        return annotation.startswith("str")
+    return isinstance(value, list) and annotation == "list[str]" and all(isinstance(v, str) for v in value)

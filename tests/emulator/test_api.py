@@ -1,0 +1,613 @@
+"""The emulated RunPod API, driven by the real `runpod` SDK and httpx over real HTTP.
+
+Pod containers are stood in for by `RecordingRuntime` (the pod runtime has its own tests);
+one end-to-end test runs a real start command through `infra.emulator.pod.PodRuntime`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import runpod
+from runpod.error import AuthenticationError, QueryError
+
+from infra.emulator import Emulator, Faults, Timing
+from infra.emulator.clock import Clock
+
+NO_CAPACITY = (
+    "There are no longer any instances available with the requested specifications. "
+    "Please refresh and try again."
+)
+H200 = "NVIDIA H200"
+IMAGE = "vllm/vllm-openai:v0.20.0"
+
+
+class _PodHttp(BaseHTTPRequestHandler):
+    """What a pod serves on its port 8000 in these tests: an echo and an SSE stream."""
+
+    protocol_version = "HTTP/1.1"
+    # Set by the test: the stream waits for the client to have seen the first event.
+    first_event_seen = threading.Event()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/stream"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self._chunk(b"data: one\n\n")
+            # Only a proxy that streams lets the client see event one before event two exists.
+            seen = type(self).first_event_seen.wait(timeout=10)
+            self._chunk(b"data: two\n\n" if seen else b"data: buffered\n\n")
+            self._chunk(b"")
+            return
+        self._echo(b"")
+
+    def do_POST(self) -> None:
+        self._echo(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _echo(self, body: bytes) -> None:
+        answer = json.dumps(
+            {"method": self.command, "path": self.path, "auth": self.headers.get("Authorization"),
+             "body": body.decode()}
+        ).encode()  # fmt: skip
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+class RecordingRuntime:
+    """A pod runtime double: serves `_PodHttp` on the port mapped for 8000; 22 maps to a closed port."""
+
+    def __init__(self, launch: Any, sandbox_dir: Path, clock: Clock, load_seconds: float, fault: str | None):
+        self.launch = launch
+        self.sandbox_dir = sandbox_dir
+        self.load_seconds = load_seconds
+        self.engine_fault = fault
+        self.alive = False
+        self.killed = False
+        self._server: ThreadingHTTPServer | None = None
+        self._ports: dict[int, int] = {}
+
+    def start(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _PodHttp)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        closed = ThreadingHTTPServer(("127.0.0.1", 0), _PodHttp)
+        closed_port = closed.server_address[1]
+        closed.server_close()
+        self._ports = {8000: self._server.server_address[1], 22: closed_port}
+        self.alive = True
+
+    @property
+    def port_map(self) -> dict[int, int]:
+        return dict(self._ports)
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def kill(self) -> None:
+        self.alive = False
+        self.killed = True
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def log_tail(self, n: int = 50) -> list[str]:
+        return [f"started {self.launch.name}"][-n:]
+
+
+@pytest.fixture
+def runtimes() -> list[RecordingRuntime]:
+    return []
+
+
+@pytest.fixture
+def make_emulator(
+    runtimes: list[RecordingRuntime], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Emulator]]:
+    started: list[Emulator] = []
+
+    def factory(*args: Any) -> RecordingRuntime:
+        runtime = RecordingRuntime(*args)
+        runtimes.append(runtime)
+        return runtime
+
+    def make(time_scale: float = 100.0, start_seconds: float = 30.0, **kwargs: Any) -> Emulator:
+        emulator = Emulator(
+            time_scale=time_scale,
+            timing=Timing(start_seconds=start_seconds, load_seconds=30.0),
+            runtime_factory=factory,
+            **kwargs,
+        ).start()
+        started.append(emulator)
+        monkeypatch.setenv("RUNPOD_API_BASE_URL", emulator.graphql_base_url)
+        monkeypatch.setattr(runpod, "api_key", emulator.api_key)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(make_emulator: Callable[..., Emulator]) -> Emulator:
+    return make_emulator()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def rest(emulator: Emulator, key: str | None = None) -> httpx.Client:
+    return httpx.Client(
+        base_url=emulator.rest_base_url, headers={"Authorization": f"Bearer {key or emulator.api_key}"}
+    )
+
+
+def graphql(emulator: Emulator, query: str, key: str | None = None) -> httpx.Response:
+    return httpx.post(
+        emulator.graphql_base_url + "/graphql",
+        json={"query": query},
+        headers={"Authorization": f"Bearer {key or emulator.api_key}"},
+    )
+
+
+def h200_pod(name: str = "v4-flash", **kwargs: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "name": name, "image_name": IMAGE, "gpu_type_id": H200, "cloud_type": "SECURE",
+        "data_center_id": "EU-RO-1", "gpu_count": 2, "ports": "8000/http,22/tcp",
+        "docker_args": "bash -c 'sleep 30'", "volume_mount_path": "/workspace",
+        "env": {"VLLM_API_KEY": "sk-test"},
+    }  # fmt: skip
+    args.update(kwargs)
+    return runpod.create_pod(**args)
+
+
+def running_runtime(pod_id: str) -> dict[str, Any]:
+    return wait_for(lambda: (runpod.get_pod(pod_id) or {}).get("runtime"))
+
+
+# ---- GPU types -----------------------------------------------------------------------------------
+
+
+def test_gpus_list_types_and_one_type_has_prices(emulator: Emulator) -> None:
+    gpus = {gpu["id"]: gpu for gpu in runpod.get_gpus()}
+    assert gpus[H200] == {"id": H200, "displayName": "H200 SXM", "memoryInGb": 141}
+    assert "NVIDIA H100 80GB HBM3" in gpus
+
+    gpu = runpod.get_gpu(H200, 8)
+    assert gpu["securePrice"] == 3.59
+    assert gpu["secureSpotPrice"] == 2.29
+    assert gpu["maxGpuCount"] == 8
+    assert gpu["lowestPrice"]["uninterruptablePrice"] == 3.59
+    assert gpu["cudaCores"] is not None and gpu["oneMonthPrice"] is None
+
+    with pytest.raises(ValueError, match="No GPU found"):
+        runpod.get_gpu("NVIDIA H300")
+
+
+# ---- pods ----------------------------------------------------------------------------------------
+
+
+def test_gpu_pod_create_get_list_terminate(
+    make_emulator: Callable[..., Emulator], runtimes: list[RecordingRuntime]
+) -> None:
+    emulator = make_emulator(start_seconds=100.0)
+    created = h200_pod()
+    pod_id = created["id"]
+    assert created["imageName"] == IMAGE
+    assert created["machine"]["podHostId"].startswith(pod_id)
+
+    pod = runpod.get_pod(pod_id)
+    assert pod["desiredStatus"] == "RUNNING"
+    assert pod["runtime"] is None  # the container has not started yet
+    assert pod["costPerHr"] == pytest.approx(2 * 3.59)
+    assert pod["gpuCount"] == 2
+    assert pod["machine"]["gpuDisplayName"] == "H200 SXM"
+    assert pod["env"] == ["VLLM_API_KEY=sk-test"]
+    assert pod["ports"] == "8000/http,22/tcp"
+
+    ports = {port["privatePort"]: port for port in running_runtime(pod_id)["ports"]}
+    runtime = runtimes[0]
+    assert ports[8000] == {
+        "ip": "127.0.0.1", "isIpPublic": True, "privatePort": 8000,
+        "publicPort": runtime.port_map[8000], "type": "http",
+    }  # fmt: skip
+    assert ports[22]["type"] == "tcp"
+    launch = runtime.launch
+    assert (launch.pod_id, launch.gpu_type_id, launch.gpu_count) == (pod_id, H200, 2)
+    assert launch.docker_args == "bash -c 'sleep 30'"
+    assert launch.ports == ["8000/http", "22/tcp"]
+    assert launch.env["RUNPOD_POD_ID"] == pod_id
+    assert launch.env["RUNPOD_API_KEY"] not in ("", emulator.api_key)
+    assert launch.env["EMULATOR_GPU_TYPE"] == H200
+    assert launch.env["RUNPOD_API_BASE_URL"] == emulator.graphql_base_url
+    assert float(launch.env["EMULATOR_LOAD_SECONDS"]) == pytest.approx(0.3)
+    assert launch.env["VLLM_API_KEY"] == "sk-test"
+
+    twin = h200_pod()  # names are not unique on RunPod
+    assert {p["id"] for p in runpod.get_pods() if p["name"] == "v4-flash"} == {pod_id, twin["id"]}
+    assert emulator.inventory()["stock"]["EU-RO-1"][H200] == 12
+
+    runpod.terminate_pod(pod_id)
+    assert runpod.get_pod(pod_id) is None
+    assert runtime.killed
+    assert [p["id"] for p in runpod.get_pods()] == [twin["id"]]
+    inventory = emulator.inventory()
+    assert [entry["id"] for entry in inventory["history"]] == [pod_id]
+    assert inventory["stock"]["EU-RO-1"][H200] == 14
+    with pytest.raises(QueryError, match="not found"):
+        runpod.terminate_pod(pod_id)
+
+
+def test_cpu_pod_uses_deploy_cpu_pod(emulator: Emulator, runtimes: list[RecordingRuntime]) -> None:
+    created = runpod.create_pod("watchdog", "ubuntu:24.04", instance_id="cpu3c-2-4", docker_args="sleep 60")
+    pod = runpod.get_pod(created["id"])
+    assert pod["costPerHr"] == 0.06
+    assert pod["gpuCount"] == 0
+    assert pod["machine"]["gpuDisplayName"] is None
+    running_runtime(created["id"])
+    assert runtimes[0].launch.gpu_type_id is None
+    assert emulator.inventory()["pods"][0]["kind"] == "cpu"
+
+    with pytest.raises(QueryError, match="Invalid instance id"):
+        runpod.create_pod("watchdog", "ubuntu:24.04", instance_id="cpu9z-1-1")
+
+
+def test_unknown_gpu_type_is_refused(emulator: Emulator) -> None:
+    with pytest.raises(ValueError, match="No GPU found"):
+        runpod.create_pod("x", IMAGE, "NVIDIA H300")
+    answer = graphql(
+        emulator,
+        'mutation { podFindAndDeployOnDemand(input: {name: "x", imageName: "i", gpuTypeId: "NVIDIA H300", '
+        "cloudType: SECURE, gpuCount: 1}) { id } }",
+    )
+    assert answer.status_code == 200
+    assert "NVIDIA H300" in answer.json()["errors"][0]["message"]
+    assert answer.json()["data"] == {"podFindAndDeployOnDemand": None}
+    assert emulator.inventory()["pods"] == []
+
+
+def test_no_capacity_speaks_runpods_message(emulator: Emulator) -> None:
+    emulator.set_faults(Faults(capacity_errors=1, capacity_gpu_types=["NVIDIA H100 80GB HBM3"]))
+    with pytest.raises(QueryError) as caught:
+        h200_pod()
+    assert str(caught.value) == NO_CAPACITY
+    assert h200_pod()["id"]  # only the first create failed
+    with pytest.raises(QueryError, match="no longer any instances"):
+        h200_pod(gpu_type_id="NVIDIA H100 80GB HBM3")
+
+    # Real stock: EU-RO-1 has 4 RTX A6000; a fifth GPU is not there until one is given back.
+    first = h200_pod(gpu_type_id="NVIDIA RTX A6000", gpu_count=4)
+    with pytest.raises(QueryError, match="no longer any instances"):
+        h200_pod(gpu_type_id="NVIDIA RTX A6000", gpu_count=1)
+    runpod.terminate_pod(first["id"])
+    assert h200_pod(gpu_type_id="NVIDIA RTX A6000", gpu_count=1)["id"]
+
+
+def test_balance_too_low(emulator: Emulator) -> None:
+    emulator.set_faults(Faults(balance_too_low=True))
+    with pytest.raises(QueryError, match="balance is too low"):
+        h200_pod()
+
+
+def test_wrong_key_is_401(emulator: Emulator) -> None:
+    runpod.api_key = "not-the-key"
+    with pytest.raises(AuthenticationError):
+        runpod.get_gpus()
+    assert graphql(emulator, "{ gpuTypes { id } }", key="nope").status_code == 401
+    with rest(emulator, key="nope") as client:
+        assert client.get("/networkvolumes").status_code == 401
+
+
+def test_stop_and_resume(emulator: Emulator, runtimes: list[RecordingRuntime]) -> None:
+    pod_id = h200_pod()["id"]
+    running_runtime(pod_id)
+    stopped = runpod.stop_pod(pod_id)
+    assert stopped["desiredStatus"] == "EXITED"
+    assert runtimes[0].killed
+    pod = runpod.get_pod(pod_id)
+    assert pod["desiredStatus"] == "EXITED" and pod["runtime"] is None
+    assert emulator.inventory()["stock"]["EU-RO-1"][H200] == 16
+
+    resumed = runpod.resume_pod(pod_id, 1)
+    assert resumed["desiredStatus"] == "RUNNING"
+    running_runtime(pod_id)
+    assert len(runtimes) == 2
+    assert runpod.get_pod(pod_id)["costPerHr"] == pytest.approx(3.59)
+
+
+def test_container_exit_and_die_make_the_pod_exited(
+    make_emulator: Callable[..., Emulator], runtimes: list[RecordingRuntime]
+) -> None:
+    emulator = make_emulator()
+    first = h200_pod()["id"]
+    running_runtime(first)
+    runtimes[0].alive = False  # the container's main process ended
+    wait_for(lambda: runpod.get_pod(first)["desiredStatus"] == "EXITED")
+    assert runpod.get_pod(first)["runtime"] is None
+
+    second = h200_pod()["id"]
+    running_runtime(second)
+    answer = httpx.post(f"{emulator.url}/_emulator/pods/{second}/die")
+    assert answer.json()["desiredStatus"] == "EXITED"
+    assert runtimes[1].killed
+
+    emulator.set_faults(Faults(die_after_seconds=60))
+    third = h200_pod()["id"]
+    running_runtime(third)
+    wait_for(lambda: runpod.get_pod(third)["desiredStatus"] == "EXITED")
+
+
+def test_terminate_behind_the_clients_back(emulator: Emulator) -> None:
+    pod_id = h200_pod()["id"]
+    assert httpx.post(f"{emulator.url}/_emulator/pods/{pod_id}/terminate").status_code == 200
+    assert runpod.get_pod(pod_id) is None
+
+
+# ---- network volumes ------------------------------------------------------------------------------
+
+
+def test_volume_crud_and_data_center_constraint(emulator: Emulator, runtimes: list[RecordingRuntime]) -> None:
+    with rest(emulator) as client:
+        bad = client.post("/networkvolumes", json={"name": "w", "size": 100, "dataCenterId": "MARS-1"})
+        assert bad.status_code == 400 and "MARS-1" in bad.json()["error"]
+
+        created = client.post(
+            "/networkvolumes", json={"name": "weights", "size": 100, "dataCenterId": "US-TX-3"}
+        )
+        assert created.status_code == 200
+        volume = created.json()
+        assert volume == {"id": volume["id"], "name": "weights", "size": 100, "dataCenterId": "US-TX-3"}
+        assert client.get("/networkvolumes").json() == [volume]
+        assert client.get(f"/networkvolumes/{volume['id']}").json() == volume
+        assert client.patch(f"/networkvolumes/{volume['id']}", json={"size": 50}).status_code == 400
+        assert client.patch(f"/networkvolumes/{volume['id']}", json={"size": 200}).json()["size"] == 200
+        directory = Path(emulator.state_dir) / "volumes" / volume["id"]
+        assert directory.is_dir()
+
+        with pytest.raises(QueryError, match="US-TX-3"):
+            h200_pod(network_volume_id=volume["id"], data_center_id="EU-RO-1")
+        with pytest.raises(QueryError, match="Secure Cloud"):
+            h200_pod(network_volume_id=volume["id"], data_center_id=None, cloud_type="COMMUNITY")
+        # Without a data center the SDK looks the volume up (myself.networkVolumes) and uses its one.
+        pod_id = h200_pod(network_volume_id=volume["id"], data_center_id=None)["id"]
+        assert emulator.inventory()["pods"][0]["dataCenterId"] == "US-TX-3"
+        running_runtime(pod_id)
+        assert runtimes[0].launch.volume_dir == directory
+        assert runtimes[0].launch.volume_mount_path == "/workspace"
+
+        in_use = client.delete(f"/networkvolumes/{volume['id']}")
+        assert in_use.status_code == 400 and pod_id in in_use.json()["error"]
+        runpod.terminate_pod(pod_id)
+        assert client.delete(f"/networkvolumes/{volume['id']}").status_code == 204
+        assert client.get(f"/networkvolumes/{volume['id']}").status_code == 404
+        assert not directory.exists()
+
+
+def test_volumes_survive_a_restart_with_a_state_dir(
+    make_emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    first = make_emulator(state_dir=tmp_path)
+    with rest(first) as client:
+        volume = client.post(
+            "/networkvolumes", json={"name": "hf", "size": 10, "dataCenterId": "EU-SE-1"}
+        ).json()
+    (tmp_path / "volumes" / volume["id"] / "weights.bin").write_bytes(b"w")
+    first.stop()
+    second = make_emulator(state_dir=tmp_path)
+    with rest(second) as client:
+        assert client.get("/networkvolumes").json() == [volume]
+    assert (tmp_path / "volumes" / volume["id"] / "weights.bin").read_bytes() == b"w"
+
+
+# ---- billing ---------------------------------------------------------------------------------------
+
+
+def test_billing_follows_simulated_time_and_stops_at_terminate(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    # One real second is ten hours here: amounts are asserted in simulated units only.
+    emulator = make_emulator(time_scale=36000.0)
+    with rest(emulator) as client:
+        client.post("/networkvolumes", json={"name": "weights", "size": 1000, "dataCenterId": "EU-RO-1"})
+    pod_id = h200_pod()["id"]
+    wait_for(lambda: emulator.inventory()["pods"][0]["gpu_seconds"] >= 2 * 3600)
+    live = emulator.inventory()["pods"][0]
+    assert live["gpu_seconds"] == pytest.approx(2 * live["seconds"], rel=1e-3)
+    assert live["usd"] == pytest.approx(live["seconds"] / 3600 * 2 * 3.59, rel=1e-3)
+
+    runpod.terminate_pod(pod_id)
+    final = emulator.inventory()["history"][0]
+    wait_for(lambda: emulator.inventory()["now"] > final["terminatedAt"] + 3600)
+    later = emulator.inventory()
+    assert later["history"][0]["usd"] == final["usd"] >= live["usd"]
+    assert later["totals"]["gpu_seconds"] == final["gpu_seconds"]
+    volume = later["volumes"][0]
+    # 1000 GB bills at the large-volume rate, $0.05/GB/month, from its creation to now.
+    age = later["now"] - volume["createdAt"]
+    assert volume["usd"] == pytest.approx(1000 * 0.05 * age / (30 * 24 * 3600), rel=1e-3)
+    assert later["totals"]["usd"] == pytest.approx(final["usd"] + volume["usd"], rel=1e-6)
+
+
+def test_stopped_pod_stops_billing(make_emulator: Callable[..., Emulator]) -> None:
+    emulator = make_emulator(time_scale=36000.0)
+    pod_id = h200_pod()["id"]
+    runpod.stop_pod(pod_id)
+    stopped = emulator.inventory()["pods"][0]
+    wait_for(lambda: emulator.inventory()["now"] > stopped["seconds"] + 3600)
+    assert emulator.inventory()["pods"][0]["usd"] == stopped["usd"]
+
+
+def test_error_after_create_leaves_a_billed_pod(emulator: Emulator) -> None:
+    httpx.post(f"{emulator.url}/_emulator/faults", json={"error_after_create": 1}).raise_for_status()
+    with pytest.raises(QueryError, match="Something went wrong"):
+        h200_pod(name="v4-run-7")
+    pods = emulator.inventory()["pods"]
+    assert [(pod["name"], pod["desiredStatus"]) for pod in pods] == [("v4-run-7", "RUNNING")]
+    assert [pod["name"] for pod in runpod.get_pods()] == ["v4-run-7"]  # the client can find it by name
+
+
+# ---- edge faults ------------------------------------------------------------------------------------
+
+
+def test_rate_limit_and_bad_gateway_are_injected(emulator: Emulator) -> None:
+    httpx.post(
+        f"{emulator.url}/_emulator/faults", json={"rate_limit": 1, "server_errors": 1}
+    ).raise_for_status()
+    limited = graphql(emulator, "{ gpuTypes { id } }")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+    with rest(emulator) as client:
+        bad = client.get("/networkvolumes")
+        assert bad.status_code == 502 and "502 Bad Gateway" in bad.text
+        assert client.get("/networkvolumes").status_code == 200
+    assert graphql(emulator, "{ gpuTypes { id } }").status_code == 200
+    unknown = httpx.post(f"{emulator.url}/_emulator/faults", json={"rate_limits": 1})
+    assert unknown.status_code == 400 and "rate_limits" in unknown.json()["error"]
+    mistyped = httpx.post(f"{emulator.url}/_emulator/faults", json={"capacity_errors": "2"})
+    assert mistyped.status_code == 400 and "capacity_errors" in mistyped.json()["error"]
+
+
+# ---- proxy ---------------------------------------------------------------------------------------------
+
+
+def test_proxy_forwards_and_streams(make_emulator: Callable[..., Emulator]) -> None:
+    emulator = make_emulator(start_seconds=100.0)
+    pod_id = h200_pod()["id"]
+    base = emulator.proxy_url_template.format(pod_id=pod_id, port=8000)
+    assert httpx.get(base + "/v1/models").status_code == 502  # not running yet
+    running_runtime(pod_id)
+
+    echo = httpx.post(
+        base + "/v1/chat/completions?x=1", content=b'{"a":1}', headers={"Authorization": "Bearer k"}
+    )
+    assert echo.json() == {
+        "method": "POST",
+        "path": "/v1/chat/completions?x=1",
+        "auth": "Bearer k",
+        "body": '{"a":1}',
+    }
+
+    _PodHttp.first_event_seen.clear()
+    with httpx.stream("GET", base + "/stream", timeout=20) as response:
+        assert response.headers["content-type"] == "text/event-stream"
+        events = []
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(line[6:])
+                _PodHttp.first_event_seen.set()
+    assert events == ["one", "two"]
+
+    closed = emulator.proxy_url_template.format(pod_id=pod_id, port=22)
+    assert httpx.get(closed + "/").status_code == 502  # mapped, but nothing listens
+    assert httpx.get(emulator.proxy_url_template.format(pod_id="nosuchpod", port=8000)).status_code == 404
+    runpod.stop_pod(pod_id)
+    assert httpx.get(base + "/v1/models").status_code == 502
+
+
+# ---- the pod-scoped key ---------------------------------------------------------------------------------
+
+
+def test_pod_key_terminates_only_its_own_pod(emulator: Emulator, runtimes: list[RecordingRuntime]) -> None:
+    mine = h200_pod(name="mine")["id"]
+    other = h200_pod(name="other")["id"]
+    wait_for(lambda: len(runtimes) == 2)
+    pod_key = next(r.launch.env["RUNPOD_API_KEY"] for r in runtimes if r.launch.pod_id == mine)
+
+    with pytest.raises(AuthenticationError):
+        runpod.api.ctl_commands.run_graphql_query(
+            f'mutation {{ podTerminate(input: {{ podId: "{other}" }}) }}', api_key=pod_key
+        )
+    assert graphql(emulator, "{ myself { pods { id } } }", key=pod_key).status_code == 401
+    assert runpod.get_pod(other) is not None
+    runpod.api.ctl_commands.run_graphql_query(
+        f'mutation {{ podTerminate(input: {{ podId: "{mine}" }}) }}', pod_key
+    )
+    assert runpod.get_pod(mine) is None
+    assert runpod.get_pod(other) is not None
+
+
+def test_graphql_fields_aliases_and_unknown_fields(emulator: Emulator) -> None:
+    pod_id = h200_pod()["id"]
+    answer = graphql(
+        emulator,
+        f'query {{ p: pod(input: {{podId: "{pod_id}"}}) {{ id status: desiredStatus notAField ...F }} }} '
+        "fragment F on Pod { machine { dataCenterId } }",
+    ).json()
+    assert answer == {
+        "data": {
+            "p": {
+                "id": pod_id,
+                "status": "RUNNING",
+                "notAField": None,
+                "machine": {"dataCenterId": "EU-RO-1"},
+            }
+        }
+    }
+    unknown = graphql(emulator, "{ nothing { id } }")
+    assert unknown.status_code == 400 and "nothing" in unknown.json()["errors"][0]["message"]
+    broken = graphql(emulator, "{ gpuTypes { id ")
+    assert "Syntax Error" in broken.json()["errors"][0]["message"]
+
+
+def test_reset_forgets_everything(emulator: Emulator, runtimes: list[RecordingRuntime]) -> None:
+    h200_pod()
+    with rest(emulator) as client:
+        client.post("/networkvolumes", json={"name": "w", "size": 10, "dataCenterId": "EU-RO-1"})
+    httpx.post(f"{emulator.url}/_emulator/reset").raise_for_status()
+    inventory = emulator.inventory()
+    assert inventory["pods"] == [] and inventory["volumes"] == [] and inventory["history"] == []
+    assert inventory["stock"]["EU-RO-1"][H200] == 16
+
+
+def test_env_names_what_a_client_needs(emulator: Emulator) -> None:
+    env = emulator.env()
+    assert env["RUNPOD_API_BASE_URL"] == emulator.url
+    assert env["RUNPOD_REST_BASE_URL"] == emulator.url + "/v1"
+    assert (
+        env["RUNPOD_PROXY_URL_TEMPLATE"].format(pod_id="abc", port=8000) == emulator.url + "/_proxy/abc-8000"
+    )
+    assert env["RUNPOD_API_KEY"] == "emulator-key"
+
+
+# ---- end to end with the real pod runtime -------------------------------------------------------------
+
+
+def test_real_runtime_runs_the_start_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    with Emulator(time_scale=100.0, timing=Timing(start_seconds=10, load_seconds=10)) as emulator:
+        monkeypatch.setenv("RUNPOD_API_BASE_URL", emulator.graphql_base_url)
+        monkeypatch.setattr(runpod, "api_key", emulator.api_key)
+        pod_id = runpod.create_pod(
+            "hello", "ubuntu:24.04", instance_id="cpu3c-2-4", docker_args="bash -c 'echo hello; sleep 30'",
+            ports="22/tcp",
+        )["id"]  # fmt: skip
+        logs_url = f"{emulator.url}/_emulator/pods/{pod_id}/logs"
+        wait_for(lambda: any("hello" in line for line in httpx.get(logs_url).json()["logs"]), timeout=30)
+        assert runpod.get_pod(pod_id)["desiredStatus"] == "RUNNING"
+        runpod.terminate_pod(pod_id)
+        assert runpod.get_pod(pod_id) is None
