@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 import yaml
 
 from infra import config
+from infra.cli_render import add_render_parser, cmd_render
 from infra.errors import V4InfraError
 from infra.plan_view import console, plan_panel, stacks_table
 from infra.planner import plan
 
 Command = Callable[[argparse.Namespace], int]
-COMMANDS: dict[str, Command] = {}
+COMMANDS: dict[str, Command] = {"render": cmd_render}
 
 
 def command(name: str) -> Callable[[Command], Command]:
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stacks", help="every preset with target, GPUs, verdict and $/hour")
     s.add_argument("--json", action="store_true")
 
+    add_render_parser(sub)
     sub.add_parser("schema", help="print the Pulumi.yaml config block generated from the schema")
     return parser
 

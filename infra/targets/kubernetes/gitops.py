@@ -1,0 +1,159 @@
+"""The manifests as a directory for a GitOps repository: deterministic, kustomize-buildable, secret-free.
+
+    DIR/00-namespace.yaml ...          one object per file, in apply order
+    DIR/kustomization.yaml             lists every manifest
+    DIR/secrets.md                     the two `kubectl create secret` steps (no values here, ever)
+    DIR/argocd-application.yaml        optional; outside the kustomization, applied once by hand
+
+Every file starts with HEADER, so a re-render removes only files it wrote itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from infra.config import StackSpec
+from infra.errors import ConfigError
+from infra.plan import Plan
+from infra.targets.kubernetes.manifests import (
+    API_KEY_KEY,
+    API_KEY_SECRET,
+    HF_TOKEN_KEY,
+    HF_TOKEN_SECRET,
+    endpoint,
+    labels,
+    render_manifests,
+)
+
+HEADER = "Rendered by v4infra"
+ARGO_FILE = "argocd-application.yaml"
+ARGO_NAMESPACE = "argocd"
+KUSTOMIZE_NOTE = (
+    "# No `namespace:` field: every namespaced object names its own, and kustomize would also stamp one on\n"
+    "# cluster-scoped custom resources such as Karpenter's NodePool.\n"
+)
+
+
+@dataclass(frozen=True)
+class GitopsResult:
+    written: tuple[str, ...]  # files whose content changed
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]  # stale files of an earlier render
+
+
+def header(spec: StackSpec, comment: str = "#") -> str:
+    text = f"{HEADER} from stack {spec.stack}; do not edit: run `v4infra render {spec.stack} --out DIR`."
+    return f"<!-- {text} -->\n" if comment == "<!--" else f"{comment} {text}\n"
+
+
+def render_files(
+    spec: StackSpec,
+    plan: Plan,
+    argo_repo_url: str | None = None,
+    argo_path: str | None = None,
+    argo_revision: str = "HEAD",
+) -> dict[str, str]:
+    """File name -> content of the whole directory (pure)."""
+    if (argo_repo_url is None) != (argo_path is None):
+        raise ConfigError("an Argo CD Application needs both --argo-repo and --argo-path")
+    manifests = render_manifests(spec, plan)
+    files = {m.filename: header(spec) + m.text for m in manifests}
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [m.filename for m in manifests],
+    }
+    files["kustomization.yaml"] = (
+        header(spec) + KUSTOMIZE_NOTE + yaml.safe_dump(kustomization, sort_keys=False)
+    )
+    files["secrets.md"] = header(spec, "<!--") + _secrets_doc(spec, plan)
+    if argo_repo_url is not None and argo_path is not None:
+        files[ARGO_FILE] = header(spec) + yaml.safe_dump(
+            _application(spec, argo_repo_url, argo_path, argo_revision), sort_keys=False
+        )
+    return dict(sorted(files.items()))
+
+
+def write_gitops_dir(
+    spec: StackSpec,
+    plan: Plan,
+    out_dir: Path,
+    argo_repo_url: str | None = None,
+    argo_path: str | None = None,
+    argo_revision: str = "HEAD",
+) -> GitopsResult:
+    """Write the directory; files are rewritten only when their content changes."""
+    files = render_files(spec, plan, argo_repo_url, argo_path, argo_revision)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, unchanged = [], []
+    for name, text in files.items():
+        path = out_dir / name
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            unchanged.append(name)
+            continue
+        path.write_text(text, encoding="utf-8")
+        written.append(name)
+    removed = []
+    for path in sorted(out_dir.iterdir()):
+        if path.name not in files and path.is_file() and _ours(path):
+            path.unlink()
+            removed.append(path.name)
+    return GitopsResult(tuple(written), tuple(unchanged), tuple(removed))
+
+
+def _ours(path: Path) -> bool:
+    """A file this tool wrote: its first line carries HEADER (a user's own files are never touched)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            first = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first.startswith(("# ", "<!-- ")) and HEADER in first
+
+
+def _application(spec: StackSpec, repo_url: str, path: str, revision: str) -> dict[str, object]:
+    sync: dict[str, object] = {"syncOptions": ["ServerSideApply=true"]}
+    # A permanent deployment is kept equal to the repository; an ephemeral one is synced by hand.
+    if spec.permanent:
+        sync = {"automated": {"prune": True, "selfHeal": True}, **sync}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": spec.stack,
+            "namespace": ARGO_NAMESPACE,
+            "labels": labels(spec, "gitops"),
+        },
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": repo_url, "path": path, "targetRevision": revision},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": spec.namespace},
+            "syncPolicy": sync,
+        },
+    }
+
+
+def _secrets_doc(spec: StackSpec, plan: Plan) -> str:
+    ns = spec.namespace
+    return f"""# Secrets for stack {spec.stack}
+
+The manifests reference two Secrets by name and never hold their values. Create them once, before the
+first sync, from a shell that does not log commands (or manage them with your secret operator under the
+same names and keys):
+
+```bash
+kubectl create namespace {ns}   # or let the first sync create it, then add the Secrets
+# The Hugging Face token (optional for a public checkpoint; the download Job reads it if present).
+kubectl -n {ns} create secret generic {HF_TOKEN_SECRET} --from-literal={HF_TOKEN_KEY}="$HF_TOKEN"
+
+# The engine's API key: clients send it as `Authorization: Bearer <key>`.
+kubectl -n {ns} create secret generic {API_KEY_SECRET} \\
+  --from-literal={API_KEY_KEY}="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+```
+
+The engine pod does not start until `{API_KEY_SECRET}` exists. The in-cluster endpoint is
+`{endpoint(spec, plan)}`.
+"""

@@ -1,0 +1,192 @@
+"""`KubernetesDeployment` under Pulumi mocks: it applies exactly the rendered manifests, in order, with secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pytest
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+from infra import config
+from infra.config import PROJECT
+from infra.planner import plan
+
+CANARY_HF = "hf_canary_component_0123456789"
+COMPONENT = "deepseek-v4-infra:kubernetes:Deployment"
+
+
+@dataclass
+class Registered:
+    typ: str
+    name: str
+    parent: str
+    dependencies: list[str]
+    object: dict[str, Any]
+    urn: str = ""
+
+
+@dataclass
+class Recorder(pulumi.runtime.Mocks):
+    registered: list[Registered] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == "pulumi-python:dynamic:Resource":
+            outputs["value"] = "generated-under-mocks"
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+    def by_name(self, name: str) -> Registered:
+        return next(r for r in self.registered if r.name == name)
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    """Mocks that also keep each registration's parent, dependencies and raw (secret-marked) inputs."""
+    rec = Recorder()
+    original = pulumi_mocks.MockMonitor.RegisterResource
+
+    def register(self: Any, request: Any) -> Any:
+        response = original(self, request)
+        rec.registered.append(
+            Registered(
+                request.type,
+                request.name,
+                request.parent,
+                list(request.dependencies),
+                json_format.MessageToDict(request.object),
+                response.urn,
+            )
+        )
+        return response
+
+    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", register)
+    pulumi.runtime.set_mocks(rec, project=PROJECT, stack="test", preview=False)
+    return rec
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def _after_all(comp: Any, *outputs: Any) -> pulumi.Output[list[Any]]:
+    """`outputs`, resolved once every child is registered (children wait for their dependencies)."""
+    return pulumi.Output.all(*outputs, *(r.urn for r in comp.resources.values()))
+
+
+def _deploy(stack: str) -> tuple[Any, Any, Any]:
+    from infra.targets.kubernetes.component import KubernetesDeployment, KubernetesDeploymentArgs
+
+    spec = config.load_stack(stack)
+    p = plan(spec.plan_request(), spec.catalog)
+    comp = KubernetesDeployment(
+        stack, KubernetesDeploymentArgs(spec=spec, plan=p, hf_token=pulumi.Output.secret(CANARY_HF))
+    )
+    return spec, p, comp
+
+
+@pytest.mark.parametrize(
+    ("stack", "kinds"),
+    [
+        (
+            "k8s-flash-4xh200",
+            {
+                "Namespace",
+                "PersistentVolumeClaim",
+                "ConfigMap",
+                "Job",
+                "Deployment",
+                "Service",
+                "NetworkPolicy",
+                "ServiceAccount",
+                "Role",
+                "RoleBinding",
+                "Secret",
+            },
+        ),
+        (
+            "k8s-pro-8xh200",
+            {
+                "Namespace",
+                "PersistentVolumeClaim",
+                "ConfigMap",
+                "Job",
+                "Deployment",
+                "Service",
+                "NetworkPolicy",
+                "NodePool",
+                "Secret",
+            },
+        ),
+    ],
+)
+def test_the_component_applies_every_rendered_object_under_itself(
+    recorder: Recorder, stack: str, kinds: set[str]
+) -> None:
+    from infra.targets.kubernetes.manifests import render_manifests
+
+    @pulumi.runtime.test
+    def check() -> Any:
+        spec, p, comp = _deploy(stack)
+
+        def verify(values: list[Any]) -> None:
+            endpoint, api_key = values[:2]
+            assert endpoint == f"http://vllm.{spec.namespace}.svc.cluster.local:8000/v1"
+            assert api_key == "generated-under-mocks"
+            parent = recorder.by_name(stack)
+            assert parent.typ == COMPONENT
+            children = [r for r in recorder.registered if r.parent == parent.urn]
+            assert {r.object.get("kind") for r in children if r.typ.startswith("kubernetes:")} == kinds
+            assert all(r.name.startswith(f"{stack}-") for r in children)
+            # One source of truth: every rendered object is applied with the same name and spec.
+            applied = {
+                (r.object["kind"], r.object["metadata"]["name"]): r.object
+                for r in children
+                if "kind" in r.object
+            }
+            for m in render_manifests(spec, p):
+                assert applied[(m.kind, m.name)].get("spec") == m.obj.get("spec"), m.filename
+
+        return _after_all(comp, comp.endpoint, comp.api_key).apply(verify)
+
+    check()
+
+
+@pytest.mark.parametrize("stack", ["k8s-flash-4xh200", "k8s-pro-8xh200"])
+def test_secrets_are_secret_inputs_and_the_download_job_precedes_the_engine(
+    recorder: Recorder, stack: str
+) -> None:
+    @pulumi.runtime.test
+    def check() -> Any:
+        _spec, _p, comp = _deploy(stack)
+
+        def verify(_: Any) -> None:
+            hf = recorder.by_name(f"{stack}-secret-hf-token")
+            api = recorder.by_name(f"{stack}-secret-api-key")
+            assert hf.object["metadata"]["name"] == "hf-token"
+            # The whole stringData travels as a secret, so the engine encrypts it in state.
+            assert _is_secret(hf.object["stringData"])
+            assert hf.object["stringData"]["value"] == {"HF_TOKEN": CANARY_HF}
+            assert _is_secret(api.object["stringData"])
+            assert api.object["stringData"]["value"] == {"VLLM_API_KEY": "generated-under-mocks"}
+            job = recorder.by_name(f"{stack}-job-model-download")
+            engine = recorder.by_name(f"{stack}-deployment-engine")
+            namespace = recorder.by_name(f"{stack}-namespace")
+            assert job.urn in engine.dependencies
+            assert api.urn in engine.dependencies
+            assert hf.urn in job.dependencies
+            assert namespace.urn in job.dependencies
+            # The canary token reached the cluster only inside the Secret, never in another object.
+            for r in recorder.registered:
+                if r is not hf:
+                    assert CANARY_HF not in str(r.object), r.name
+
+        return _after_all(comp).apply(verify)
+
+    check()
