@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import shutil
 import string
 import threading
@@ -98,6 +99,9 @@ class PodRequest:
     min_memory_in_gb: int = 1
     instance_id: str | None = None
     template_id: str | None = None
+    # REST v1 only: replaces the image's ENTRYPOINT (and CMD), as `docker run --entrypoint` does.
+    docker_entrypoint: list[str] | None = None
+    docker_start_cmd: list[str] | None = None
 
 
 @dataclass
@@ -563,19 +567,26 @@ class AccountState:
                 "EMULATOR_LOAD_SECONDS": f"{self.clock.real_seconds(self.timing.load_seconds):.3f}",
             }
         )
+        overridden = bool(request.docker_entrypoint)
+        command = request.docker_args
+        if overridden:
+            # The runtime runs a command line; exec'ing the joined argv is what the container would run.
+            command = "exec " + shlex.join(
+                [*(request.docker_entrypoint or []), *(request.docker_start_cmd or [])]
+            )
         return PodLaunch(
             pod_id=pod.id,
             name=pod.name,
             image=request.image_name,
             gpu_type_id=pod.gpu_type_id,
             gpu_count=pod.gpu_count,
-            docker_args=request.docker_args,
+            docker_args=command,
             env=env,
             volume_dir=volume.directory if volume is not None else None,
             volume_mount_path=request.volume_mount_path or "/workspace",
             ports=parse_ports(request.ports),
             # RunPod passes dockerArgs to the image's ENTRYPOINT when it has one (runpod-python#338).
-            image_entrypoint=True,
+            image_entrypoint=not overridden,
         )
 
     def _start_runtime(self, pod: Pod, generation: int, launch: PodLaunch) -> None:
