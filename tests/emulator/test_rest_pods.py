@@ -60,7 +60,9 @@ def test_without_the_override_the_image_entrypoint_gets_the_args() -> None:
         pod_id = post_pod(emulator, dockerStartCmd=["bash", "-c", "echo hi"]).json()["id"]
         logs = f"{emulator.url}/_emulator/pods/{pod_id}/logs"
         # `vllm serve bash -c ...` is what RunPod runs for an image with an ENTRYPOINT: it fails.
-        wait_for(lambda: any("vllm serve: error" in line for line in httpx.get(logs).json()["logs"]), timeout=30)
+        wait_for(
+            lambda: any("vllm serve: error" in line for line in httpx.get(logs).json()["logs"]), timeout=30
+        )
         assert not any(line.strip() == "hi" for line in httpx.get(logs).json()["logs"])
 
 

@@ -1,0 +1,33 @@
+"""The RunPod target: a weight-cache network volume, a CPU pre-fill, and the GPU pod (one node)."""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.config import StackSpec
+from infra.plan import Plan
+from infra.targets import register
+from infra.targets.runpod.component import (
+    RunPodDeployment,
+    RunPodDeploymentArgs,
+    RunPodEndpoints,
+    require_credentials,
+)
+
+
+@register("runpod")
+def deploy(spec: StackSpec, plan: Plan, secrets: object) -> RunPodDeployment:
+    api_key, hf_token = require_credentials(
+        getattr(secrets, "runpod_api_key", None), getattr(secrets, "hf_token", None), spec.source
+    )
+    deployment = RunPodDeployment(
+        "runpod", RunPodDeploymentArgs(spec, plan, api_key, hf_token, RunPodEndpoints.from_env())
+    )
+    pulumi.export("pod_id", deployment.pod_id)
+    pulumi.export("endpoint", deployment.endpoint)
+    pulumi.export("volume_id", deployment.volume_id)
+    pulumi.export("vllm_api_key", deployment.vllm_api_key)
+    pulumi.export("ssh_host", deployment.pod.ssh_host)
+    pulumi.export("ssh_port", deployment.pod.ssh_port)
+    pulumi.export("ssh_private_key", pulumi.Output.secret(deployment.ssh_key.private_key))
+    return deployment

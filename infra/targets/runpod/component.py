@@ -1,0 +1,165 @@
+"""`RunPodDeployment`: weight-cache volume, CPU pre-fill, and the GPU pod serving the plan."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import pulumi
+
+from infra.catalog import load_catalog
+from infra.config import StackSpec
+from infra.errors import AuthError, ConfigError
+from infra.plan import Plan
+from infra.targets.runpod import naming
+from infra.targets.runpod.resources import GeneratedSecret, NetworkVolume, Pod, SshKey, WeightPrefill
+from infra.targets.runpod.start_script import CACHE_MOUNT, cpu_start_script, docker_args, gpu_start_script
+
+DEFAULT_DATA_CENTER = "US-TX-3"
+CPU_IMAGE = "python:3.11-slim"
+
+
+@dataclass(frozen=True)
+class RunPodEndpoints:
+    """Where RunPod's APIs are: the real ones, or the emulator's (from the environment)."""
+
+    graphql_base_url: str = "https://api.runpod.io"
+    rest_base_url: str = "https://rest.runpod.io/v1"
+    proxy_url_template: str = "https://{pod_id}-{port}.proxy.runpod.net"
+    hf_endpoint: str | None = None
+
+    @classmethod
+    def from_env(cls) -> RunPodEndpoints:
+        return cls(
+            graphql_base_url=os.environ.get("RUNPOD_API_BASE_URL", cls.graphql_base_url),
+            rest_base_url=os.environ.get("RUNPOD_REST_BASE_URL", cls.rest_base_url),
+            proxy_url_template=os.environ.get("RUNPOD_PROXY_URL_TEMPLATE", cls.proxy_url_template),
+            hf_endpoint=os.environ.get("HF_ENDPOINT"),
+        )
+
+
+@dataclass(frozen=True)
+class RunPodDeploymentArgs:
+    spec: StackSpec
+    """The validated stack."""
+    plan: Plan
+    """A deployable plan (fits, or tight with the stack's opt-in)."""
+    api_key: pulumi.Output[str]
+    """RunPod API key, a Pulumi secret."""
+    hf_token: pulumi.Output[str]
+    """Hugging Face token for the pre-fill, a Pulumi secret."""
+    endpoints: RunPodEndpoints
+
+
+class RunPodDeployment(pulumi.ComponentResource):
+    pod_id: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    volume_id: pulumi.Output[str]
+    vllm_api_key: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: RunPodDeploymentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("deepseek-v4-infra:runpod:Deployment", name, None, opts)
+        spec, plan = args.spec, args.plan
+        child = pulumi.ResourceOptions(parent=self)
+        ttl = spec.ttl_minutes * 60 if spec.ttl_minutes else None
+        gpus = [load_catalog().gpu(g).runpod_id for g in (spec.gpu, *spec.gpu_fallbacks)]
+        data_center = spec.data_centers[0] if spec.data_centers else DEFAULT_DATA_CENTER
+        conn = {
+            "api_key": args.api_key,
+            "graphql_base_url": args.endpoints.graphql_base_url,
+            "rest_base_url": args.endpoints.rest_base_url,
+            "proxy_url_template": args.endpoints.proxy_url_template,
+        }
+        # A name per stack and plan: a changed plan gets a new pod name, so orphans are never confused.
+        run_id = hashlib.sha256(repr((spec.stack, plan.engine.to_dict())).encode()).hexdigest()[:6]
+        pod_name = naming.resource_name(stack=spec.stack, kind="pod", run_id=run_id)
+
+        self.ssh_key = SshKey(f"{name}-ssh-key", spec.stack, child)
+        self.api_key_secret = GeneratedSecret(f"{name}-vllm-api-key", child)
+        size = spec.cache_size_gb or plan.cost.cache_gb
+        self.volume = NetworkVolume(
+            f"{name}-weight-cache",
+            {
+                **conn,
+                "name": naming.resource_name(stack=spec.stack, kind="cache", run_id="v1"),
+                "size_gb": size,
+                "data_center_id": data_center,
+            },
+            # Kept on destroy by default so the next validation run starts warm.
+            pulumi.ResourceOptions(parent=self, retain_on_delete=spec.keep_cache),
+        )
+        self.prefill = WeightPrefill(
+            f"{name}-prefill",
+            {
+                **conn,
+                "name": naming.resource_name(stack=spec.stack, kind="prefill", run_id=run_id),
+                "stack": spec.stack,
+                "volume_id": self.volume.volume_id,
+                "data_center_id": data_center,
+                "repo_id": plan.model,
+                "revision": "main",
+                "cache_dir": f"{CACHE_MOUNT}/hf",
+                "image": CPU_IMAGE,
+                "docker_args": docker_args(cpu_start_script(stack=spec.stack, ttl_seconds=ttl)),
+                "hf_token": args.hf_token,
+                "hf_endpoint": args.endpoints.hf_endpoint,
+                "private_key": self.ssh_key.private_key,
+                "public_key": self.ssh_key.public_key,
+            },
+            child,
+        )
+        script = gpu_start_script(plan, stack=spec.stack, pod_name=pod_name, ttl_seconds=ttl)
+        self.pod = Pod(
+            f"{name}-pod",
+            {
+                **conn,
+                "name": pod_name,
+                "image": plan.engine.image,
+                "gpu_type_ids": gpus,
+                "gpu_count": plan.gpu_count,
+                "data_center_ids": [data_center],
+                "volume_id": self.volume.volume_id,
+                "docker_entrypoint": ["bash", "-c"],
+                "docker_start_cmd": [script],
+                "ports": "8000/http,22/tcp",
+                "container_disk_gb": 50,
+                "ttl_seconds": ttl,
+                "env": {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": self.api_key_secret.value},
+                "weights_commit": self.prefill.commit,
+            },
+            pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
+        )
+        self.pod_id = self.pod.pod_id
+        self.endpoint = self.pod.endpoint
+        self.volume_id = self.volume.volume_id
+        self.vllm_api_key = pulumi.Output.secret(self.api_key_secret.value)
+        self.register_outputs(
+            {
+                "pod_id": self.pod_id,
+                "endpoint": self.endpoint,
+                "volume_id": self.volume_id,
+                "ssh_host": self.pod.ssh_host,
+                "ssh_port": self.pod.ssh_port,
+                "usd_per_hour": self.pod.usd_per_hour,
+            }
+        )
+
+
+def require_credentials(
+    api_key: pulumi.Output[str] | None, hf_token: pulumi.Output[str] | None, source: str
+) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    """Missing credentials stop the program before any resource is registered."""
+    if api_key is None:
+        raise AuthError(
+            f"{source}: no RunPod API key: `pulumi config set --secret deepseek-v4-infra:runpodApiKey "
+            "KEY` or export RUNPOD_API_KEY"
+        )
+    if hf_token is None:
+        raise ConfigError(
+            f"{source}: no Hugging Face token for the weight pre-fill: `pulumi config set --secret "
+            "deepseek-v4-infra:hfToken TOKEN` or export HF_TOKEN"
+        )
+    return api_key, hf_token

@@ -1,0 +1,242 @@
+"""Pulumi dynamic providers for RunPod: the weight-cache volume, the cache pre-fill, the GPU pod.
+
+Providers are pickled into the state, so they hold no clients or keys: every method builds a
+`RunPodClient` from its (secret) inputs. Creates find by name first, so a retried or interrupted
+`up` adopts what exists instead of renting it twice; deletes treat "already gone" as success.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as token_source
+import time
+from pathlib import Path
+from typing import Any
+
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+
+POD_REPLACE_KEYS = (
+    "image",
+    "gpu_type_ids",
+    "gpu_count",
+    "data_center_ids",
+    "docker_entrypoint",
+    "docker_start_cmd",
+    "env",
+    "volume_id",
+    "ports",
+    "container_disk_gb",
+)
+RUNTIME_WAIT_SECONDS = 900.0
+POLL_SECONDS = 2.0
+
+
+def _client(props: dict[str, Any]) -> Any:
+    from infra.targets.runpod.client import RunPodClient, RunPodSettings
+
+    settings = RunPodSettings(
+        api_key=props["api_key"],
+        graphql_base_url=props["graphql_base_url"],
+        rest_base_url=props["rest_base_url"],
+        proxy_url_template=props["proxy_url_template"],
+    )
+    return RunPodClient(settings)
+
+
+def _changed(olds: dict[str, Any], news: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
+    return [k for k in keys if olds.get(k) != news.get(k)]
+
+
+class NetworkVolumeProvider(ResourceProvider):
+    """A network volume that holds the weight cache; found by its stable per-stack name."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        client = _client(props)
+        existing = [v for v in client.list_volumes() if v.name == props["name"]]
+        if existing:
+            volume = existing[0]
+            if volume.data_center_id != props["data_center_id"]:
+                raise RuntimeError(
+                    f"volume {volume.name} ({volume.id}) exists in {volume.data_center_id}, not "
+                    f"{props['data_center_id']}; purge it (`v4infra down --purge-cache`) or use that data center"
+                )
+            if volume.size_gb < int(props["size_gb"]):
+                volume = client.resize_volume(volume.id, int(props["size_gb"]))
+        else:
+            volume = client.create_volume(props["name"], int(props["size_gb"]), props["data_center_id"])
+        return CreateResult(volume.id, {**props, "volume_id": volume.id, "adopted": bool(existing)})
+
+    def diff(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = _changed(olds, news, ("name", "data_center_id"))
+        if int(news["size_gb"]) < int(olds["size_gb"]):
+            replaces.append("size_gb")  # RunPod volumes only grow
+        changes = replaces or _changed(
+            olds, news, ("size_gb", "api_key", "graphql_base_url", "rest_base_url")
+        )
+        return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
+
+    def update(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if int(news["size_gb"]) > int(olds["size_gb"]):
+            _client(news).resize_volume(id, int(news["size_gb"]))
+        return UpdateResult({**news, "volume_id": id, "adopted": olds.get("adopted", False)})
+
+    def read(self, id: str, props: dict[str, Any]) -> ReadResult:
+        volume = _client(props).get_volume(id)
+        if volume is None:
+            return ReadResult(None, {})
+        return ReadResult(id, {**props, "size_gb": volume.size_gb, "volume_id": id})
+
+    def delete(self, id: str, props: dict[str, Any]) -> None:
+        _client(props).delete_volume(id)
+
+
+class PodProvider(ResourceProvider):
+    """A RunPod pod (GPU, or CPU when gpu_count is 0) with failover across GPU types and data centers."""
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return CheckResult(news, [])
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from infra.targets.runpod.client import PodRequest
+        from infra.targets.runpod.failover import Placement, create_with_failover
+
+        client = _client(props)
+        request = PodRequest(
+            name=props["name"],
+            image=props["image"],
+            gpu_type_id=props["gpu_type_ids"][0] if props["gpu_count"] else None,
+            gpu_count=int(props["gpu_count"]),
+            network_volume_id=props.get("volume_id"),
+            data_center_id=props["data_center_ids"][0] if props["data_center_ids"] else None,
+            docker_entrypoint=tuple(props["docker_entrypoint"]),
+            docker_start_cmd=tuple(props["docker_start_cmd"]),
+            ports=props["ports"],
+            env=dict(props["env"]),
+            container_disk_gb=int(props["container_disk_gb"]),
+        )
+        if props["gpu_count"]:
+            placements = [
+                Placement(g, dc) for g in props["gpu_type_ids"] for dc in (props["data_center_ids"] or [None])
+            ]
+            pod = create_with_failover(client, request, placements).pod
+        else:
+            pod = client.create_cpu_pod(request)
+        try:
+            pod = self._wait_for_runtime(client, pod.id)
+        except BaseException:
+            # Never leave a pod that Pulumi does not record: a failed create is not in the state.
+            client.terminate_pod(pod.id)
+            raise
+        return CreateResult(pod.id, {**props, **self._outputs(client, pod)})
+
+    @staticmethod
+    def _wait_for_runtime(client: Any, pod_id: str) -> Any:
+        deadline = time.monotonic() + RUNTIME_WAIT_SECONDS
+        while True:
+            pod = client.get_pod(pod_id)
+            if pod is None:
+                raise RuntimeError(f"pod {pod_id} disappeared while starting")
+            if pod.ssh is not None:
+                return pod
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pod {pod_id} had no SSH port after {RUNTIME_WAIT_SECONDS:.0f} s")
+            time.sleep(POLL_SECONDS)
+
+    @staticmethod
+    def _outputs(client: Any, pod: Any) -> dict[str, Any]:
+        ssh_host, ssh_port = pod.ssh if pod.ssh else (None, None)
+        return {
+            "pod_id": pod.id,
+            "gpu_type_id": pod.gpu_type_id,
+            "data_center_id": pod.data_center_id,
+            "endpoint": client.endpoint_url(pod.id, 8000),
+            "ssh_host": ssh_host,
+            "ssh_port": ssh_port,
+            "usd_per_hour": pod.cost_per_hr,
+        }
+
+    def diff(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = _changed(olds, news, POD_REPLACE_KEYS)
+        changes = replaces or _changed(
+            olds, news, ("api_key", "graphql_base_url", "rest_base_url", "ttl_seconds")
+        )
+        # Delete first: two GPU pods of one stack would bill twice and compete for stock.
+        return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
+
+    def update(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        keep: dict[str, Any] = {
+            k: olds[k]
+            for k in (
+                "pod_id",
+                "gpu_type_id",
+                "data_center_id",
+                "endpoint",
+                "ssh_host",
+                "ssh_port",
+                "usd_per_hour",
+            )
+            if k in olds
+        }
+        return UpdateResult({**news, **keep})
+
+    def read(self, id: str, props: dict[str, Any]) -> ReadResult:
+        client = _client(props)
+        pod = client.get_pod(id)
+        if pod is None or pod.desired_status == "TERMINATED":
+            return ReadResult(None, {})
+        return ReadResult(id, {**props, **self._outputs(client, pod)})
+
+    def delete(self, id: str, props: dict[str, Any]) -> None:
+        _client(props).terminate_pod(id)
+
+
+class WeightPrefillProvider(ResourceProvider):
+    """Fills the cache volume on a CPU pod over SSH, then terminates the pod; skips a complete copy."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from infra.targets.runpod.prefill import run_prefill
+
+        result = run_prefill(props)
+        return CreateResult(f"prefill-{props['volume_id']}-{result['commit'][:12]}", {**props, **result})
+
+    def diff(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = _changed(olds, news, ("volume_id", "repo_id", "revision"))
+        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=True)
+
+    def delete(self, id: str, props: dict[str, Any]) -> None:
+        # The pre-fill pod is gone by the time create returns; the weights stay with the volume.
+        return None
+
+
+class GeneratedSecretProvider(ResourceProvider):
+    """A random secret (vLLM API key) generated once and kept in the state as a Pulumi secret."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        value = token_source.token_urlsafe(int(props.get("bytes", 32)))
+        return CreateResult(f"secret-{token_source.token_hex(4)}", {**props, "value": value})
+
+    def diff(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return DiffResult(changes=False)
+
+
+class SshKeyProvider(ResourceProvider):
+    """An ed25519 key pair for the stack's pods; the private half is a Pulumi secret."""
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        from infra.ssh import generate_keypair
+
+        private, public = generate_keypair(f"deepseek-v4-infra {props['stack']}")
+        return CreateResult(
+            f"sshkey-{token_source.token_hex(4)}", {**props, "private_key": private, "public_key": public}
+        )
+
+    def diff(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return DiffResult(changes=False)
+
+
+def state_dir(stack: str) -> Path:
+    """Per-stack local state (SSH known_hosts): $V4INFRA_STATE_DIR or ~/.local/state/deepseek-v4-infra."""
+    base = Path(os.environ.get("V4INFRA_STATE_DIR", Path.home() / ".local" / "state" / "deepseek-v4-infra"))
+    path = base / stack
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,183 @@
+"""The RunPod dynamic providers against the emulator, as the Pulumi engine would call them.
+
+Real components throughout: the runpod SDK and REST over HTTP, pods that run the rendered start
+scripts in a sandbox, paramiko over SSH, and huggingface_hub against a local hub.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.emulator import Emulator
+from infra.emulator.hub import FakeHub
+from infra.planner import PlanRequest, plan
+from infra.ssh import generate_keypair
+from infra.targets.runpod import providers
+from infra.targets.runpod.start_script import cpu_start_script, docker_args, gpu_start_script
+
+REPO = "deepseek-ai/DeepSeek-V4-Flash"
+HF_CANARY = "hf_CANARYtokenNEVERshown"
+
+
+def wait_for(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    with FakeHub(token=HF_CANARY) as h:
+        h.add_fake_checkpoint(REPO, shards=3, shard_bytes=4096)
+        yield h
+
+
+@pytest.fixture
+def conn(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("V4INFRA_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(providers, "POLL_SECONDS", 0.1)
+    return {
+        "api_key": emulator.api_key,
+        "graphql_base_url": emulator.graphql_base_url,
+        "rest_base_url": emulator.rest_base_url,
+        "proxy_url_template": emulator.proxy_url_template,
+    }
+
+
+@pytest.fixture
+def keys() -> tuple[str, str]:
+    return generate_keypair("test")
+
+
+def volume_props(conn: dict[str, Any], size: int = 200) -> dict[str, Any]:
+    return {**conn, "name": "v4i-test-cache-v1", "size_gb": size, "data_center_id": "US-TX-3"}
+
+
+def prefill_props(
+    conn: dict[str, Any], volume_id: str, hub: FakeHub, keys: tuple[str, str]
+) -> dict[str, Any]:
+    return {
+        **conn,
+        "name": "v4i-test-prefill-abc123",
+        "stack": "test",
+        "volume_id": volume_id,
+        "data_center_id": "US-TX-3",
+        "repo_id": REPO,
+        "revision": "main",
+        "cache_dir": "/workspace/hf",
+        "image": "python:3.11-slim",
+        "docker_args": docker_args(cpu_start_script(stack="test", ttl_seconds=None)),
+        "hf_token": HF_CANARY,
+        "hf_endpoint": hub.url,
+        "private_key": keys[0],
+        "public_key": keys[1],
+    }
+
+
+def pod_props(
+    conn: dict[str, Any], volume_id: str, keys: tuple[str, str], ttl: int | None = None
+) -> dict[str, Any]:
+    p = plan(PlanRequest("flash", "H200", 4))
+    script = gpu_start_script(p, stack="test", pod_name="v4i-test-pod-abc123", ttl_seconds=ttl)
+    return {
+        **conn,
+        "name": "v4i-test-pod-abc123",
+        "image": p.engine.image,
+        "gpu_type_ids": ["NVIDIA H200"],
+        "gpu_count": 4,
+        "data_center_ids": ["US-TX-3"],
+        "volume_id": volume_id,
+        "docker_entrypoint": ["bash", "-c"],
+        "docker_start_cmd": [script],
+        "ports": "8000/http,22/tcp",
+        "container_disk_gb": 50,
+        "ttl_seconds": ttl,
+        "env": {"PUBLIC_KEY": keys[1], "VLLM_API_KEY": "sk-test"},
+    }
+
+
+def test_volume_create_adopts_by_name_grows_and_deletes(emulator: Emulator, conn: dict[str, Any]) -> None:
+    vp = providers.NetworkVolumeProvider()
+    first = vp.create(volume_props(conn))
+    again = vp.create(volume_props(conn, size=250))  # a retried or re-run `up` with the cache kept
+    assert again.id == first.id and again.outs["adopted"] is True
+    assert [v["size"] for v in emulator.inventory()["volumes"]] == [250]
+    assert vp.diff(first.id, volume_props(conn), volume_props(conn, size=100)).replaces == ["size_gb"]
+    vp.delete(first.id, volume_props(conn))
+    vp.delete(first.id, volume_props(conn))  # already gone is fine
+    assert vp.read(first.id, volume_props(conn)).id is None
+    assert emulator.inventory()["volumes"] == []
+
+
+def test_prefill_fills_then_skips_and_redoes_an_incomplete_copy(
+    emulator: Emulator, conn: dict[str, Any], hub: FakeHub, keys: tuple[str, str]
+) -> None:
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    pp = providers.WeightPrefillProvider()
+    first = pp.create(prefill_props(conn, volume_id, hub, keys))
+    assert first.outs["skipped"] is False and first.outs["bytes_downloaded"] > 0
+    served = hub.bytes_served(REPO)
+    second = pp.create(prefill_props(conn, volume_id, hub, keys))
+    assert second.outs["skipped"] is True and hub.bytes_served(REPO) == served, (
+        "a warm volume downloads nothing"
+    )
+    volume_dir = Path(emulator.state_dir) / "volumes"
+    shard = next(volume_dir.rglob("*.safetensors"))
+    shard.write_bytes(shard.read_bytes()[:100])  # a broken copy: the next fill must notice and redo it
+    third = pp.create(prefill_props(conn, volume_id, hub, keys))
+    assert third.outs["skipped"] is False and hub.bytes_served(REPO) > served
+    pods = emulator.inventory()
+    assert pods["pods"] == [], "every pre-fill pod is terminated"
+    assert all(p["kind"] == "cpu" and p["gpu_seconds"] == 0 for p in pods["history"])
+
+
+def test_prefill_without_a_token_fails_and_leaves_no_pod(
+    emulator: Emulator, conn: dict[str, Any], hub: FakeHub, keys: tuple[str, str]
+) -> None:
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    props = {**prefill_props(conn, volume_id, hub, keys), "hf_token": None}
+    with pytest.raises(Exception, match="token"):
+        providers.WeightPrefillProvider().create(props)
+    assert emulator.inventory()["pods"] == []
+
+
+def test_gpu_pod_serves_from_the_volume_and_refresh_sees_an_out_of_band_terminate(
+    emulator: Emulator, conn: dict[str, Any], hub: FakeHub, keys: tuple[str, str]
+) -> None:
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    providers.WeightPrefillProvider().create(prefill_props(conn, volume_id, hub, keys))
+    pod = providers.PodProvider()
+    created = pod.create(pod_props(conn, volume_id, keys))
+    outs = created.outs
+    assert outs["ssh_port"] and outs["endpoint"].startswith(emulator.url)
+    auth = {"Authorization": "Bearer sk-test"}
+    wait_for(lambda: httpx.get(outs["endpoint"] + "/health", timeout=5).status_code == 200, timeout=60)
+    models = httpx.get(outs["endpoint"] + "/v1/models", headers=auth, timeout=5).json()
+    assert models["data"][0]["id"] == REPO
+    assert pod.read(created.id, pod_props(conn, volume_id, keys)).id == created.id
+    httpx.post(f"{emulator.url}/_emulator/pods/{created.id}/terminate", timeout=5)
+    assert pod.read(created.id, pod_props(conn, volume_id, keys)).id is None
+    pod.delete(created.id, pod_props(conn, volume_id, keys))  # deleting what is gone succeeds
+
+
+def test_a_changed_image_replaces_the_pod_and_a_ttl_change_does_not(conn: dict[str, Any], keys) -> None:
+    old = pod_props(conn, "vol", keys)
+    new_image = {**old, "image": "vllm/vllm-openai:v0.20.0"}
+    assert providers.PodProvider().diff("id", old, new_image).replaces == ["image"]
+    diff = providers.PodProvider().diff("id", old, {**old, "api_key": "other"})
+    assert diff.changes and not diff.replaces
+
+
+def test_the_pod_terminates_itself_after_its_ttl(
+    emulator: Emulator, conn: dict[str, Any], hub: FakeHub, keys: tuple[str, str]
+) -> None:
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    created = providers.PodProvider().create(pod_props(conn, volume_id, keys, ttl=2))
+    wait_for(lambda: not any(p["id"] == created.id for p in emulator.inventory()["pods"]), timeout=60)
