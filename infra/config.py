@@ -273,8 +273,12 @@ def pulumi_yaml_config() -> dict[str, Any]:
         entry["description"] = key.description
         if key.default is not None:
             entry["default"] = key.default
+        elif key.name not in REQUIRED:
+            # Pulumi treats a declared key without a default as required; "" / 0 stand for "not set".
+            entry["default"] = 0 if key.type == "integer" else ""
         if key.secret:
-            entry["secret"] = True
+            # Not `secret: true`: Pulumi would then demand an encrypted default. parse() enforces it instead.
+            entry["description"] += " Set it with `pulumi config set --secret`."
         block[key.name] = entry
     return block
 
@@ -294,10 +298,18 @@ def parse(
         namespace, _, name = full_key.rpartition(":")
         if namespace and namespace != PROJECT:
             continue  # other providers' config (kubernetes:context, ...) is theirs to check
+        if name in KEYS and _unset(KEYS[name], value):
+            continue
         if name not in KEYS:
             close = difflib.get_close_matches(name, list(KEYS), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else f" Known keys: {', '.join(KEYS)}."
             raise ConfigError(f"{source}: unknown config key '{PROJECT}:{name}'.{hint}")
+        plain_secret = KEYS[name].secret and not isinstance(value, dict) and full_key not in secret_keys
+        if plain_secret:
+            raise ConfigError(
+                f"{source}: '{PROJECT}:{name}' is stored in plain text; set it with "
+                f"`pulumi config set --secret {PROJECT}:{name} VALUE` (or use the environment variable)"
+            )
         values[name] = _coerce(KEYS[name], value, source)
     for name in REQUIRED:
         if name not in values:
@@ -382,6 +394,11 @@ def parse(
         secrets_set=frozenset(present),
         catalog=cat,
     )
+
+
+def _unset(key: Key, value: Any) -> bool:
+    """The placeholder Pulumi.yaml declares for an optional key without a default."""
+    return key.default is None and key.name not in REQUIRED and value in ("", 0, "0")
 
 
 def _coerce(key: Key, value: Any, source: str) -> Any:
