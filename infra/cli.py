@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
 import yaml
 
 from infra import config
+from infra.cli_lifecycle import add_lifecycle_parsers, cmd_emulator, cmd_lifecycle
 from infra.cli_render import add_render_parser, cmd_render
 from infra.errors import V4InfraError
 from infra.plan_view import console, plan_panel, stacks_table
 from infra.planner import plan
 
 Command = Callable[[argparse.Namespace], int]
-COMMANDS: dict[str, Command] = {"render": cmd_render}
+COMMANDS: dict[str, Command] = {
+    "render": cmd_render,
+    "emulator": cmd_emulator,
+    **{verb: cmd_lifecycle for verb in ("up", "down", "status", "validate", "cleanup")},
+}
 
 
 def command(name: str) -> Callable[[Command], Command]:
@@ -117,12 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
 
     add_render_parser(sub)
+    add_lifecycle_parsers(sub)
     sub.add_parser("schema", help="print the Pulumi.yaml config block generated from the schema")
     return parser
 
 
+def _quiet_libraries() -> None:
+    # `import runpod` calls logging.basicConfig(INFO); our own progress lines are what users read.
+    logging.getLogger().setLevel(logging.WARNING)
+    for name in ("httpx", "paramiko", "runpod", "infra"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import runpod  # noqa: F401  (imported first so its logging setup can be undone)
+
+    _quiet_libraries()
     try:
         return COMMANDS[args.command](args)
     except V4InfraError as err:

@@ -39,9 +39,9 @@ def read_secrets() -> Secrets:
     cfg = pulumi.Config(config.PROJECT)
 
     def secret(key: str, env: str) -> pulumi.Output[str] | None:
-        value = cfg.get_secret(key)
-        if value is not None:
-            return value
+        # Pulumi.yaml declares "" as the unset placeholder: only a real value beats the environment.
+        if cfg.get(key):
+            return cfg.require_secret(key)
         from_env = os.environ.get(env)
         return pulumi.Output.secret(from_env) if from_env else None
 

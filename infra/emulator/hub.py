@@ -23,10 +23,12 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from infra.emulator.quiet_server import QuietThreadingHTTPServer
 
 BreakMode = Literal["truncate", "corrupt"]
 
@@ -118,7 +120,7 @@ class FakeHub:
         self._served: dict[str, int] = {}
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _HubHandler)
+        self._server = QuietThreadingHTTPServer(("127.0.0.1", port), _HubHandler)
         self._server.daemon_threads = True
         self._server.hub = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None

@@ -13,7 +13,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from infra.emulator import graphql_api, rest_api
 from infra.emulator.clock import Clock
 from infra.emulator.faults import Faults, Timing
+from infra.emulator.quiet_server import QuietThreadingHTTPServer
 from infra.emulator.state import AccountState, ApiError, RuntimeFactory, real_runtime
 
 # Headers that belong to one hop and must not be forwarded by a proxy (RFC 9110 7.6.1).
@@ -141,7 +142,7 @@ class Emulator:
         return self.state.faults
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(QuietThreadingHTTPServer):
     daemon_threads = True
     emulator: Emulator
 

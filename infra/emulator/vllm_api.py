@@ -14,8 +14,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from infra.emulator.quiet_server import QuietThreadingHTTPServer
 
 _VOCABULARY = (
     "the", "model", "answers", "every", "request", "with", "these", "words", "so", "that", "clients", "can",
@@ -363,7 +365,7 @@ class VllmHandler(BaseHTTPRequestHandler):
         return "\n".join(lines) + "\n"
 
 
-class EngineServer(ThreadingHTTPServer):
+class EngineServer(QuietThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 

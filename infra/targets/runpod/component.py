@@ -76,6 +76,7 @@ class RunPodDeployment(pulumi.ComponentResource):
         # A name per stack and plan: a changed plan gets a new pod name, so orphans are never confused.
         run_id = hashlib.sha256(repr((spec.stack, plan.engine.to_dict())).encode()).hexdigest()[:6]
         pod_name = naming.resource_name(stack=spec.stack, kind="pod", run_id=run_id)
+        self.pod_name = pod_name
 
         self.ssh_key = SshKey(f"{name}-ssh-key", spec.stack, child)
         self.api_key_secret = GeneratedSecret(f"{name}-vllm-api-key", child)
