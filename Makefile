@@ -20,13 +20,17 @@ venv: $(STAMP)
 system-deps:
 	@scripts/system-deps.sh
 
+# The Pulumi CLI, built once per machine from Go modules (tools/README.md); an existing `pulumi` is used as is.
+tools:
+	@if command -v pulumi >/dev/null 2>&1; then echo "using $$(command -v pulumi)"; else bash tools/build-pulumi.sh; fi
+
 lint: venv
 	$(BIN)/ruff check infra tests benchmarks __main__.py
 	$(BIN)/ruff format --check infra tests benchmarks __main__.py
 	$(BIN)/mypy
 
-test: venv system-deps lint
-	$(BIN)/pytest -q -p no:cacheprovider
+test: venv system-deps tools lint
+	. tools/pulumi-env.sh && $(BIN)/pytest -q -p no:cacheprovider
 
 demo: venv
 	$(BIN)/v4infra stacks
