@@ -108,7 +108,7 @@ def test_stack_file_problems_name_the_file(tmp_path: Path):
     (tmp_path / "Pulumi.yaml").write_text("name: x\n")
     (tmp_path / "stacks").mkdir()
     (tmp_path / "stacks" / "Pulumi.bad.yaml").write_text("config: [oops\n")
-    with pytest.raises(ConfigError, match="stacks/Pulumi.bad.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"stacks/Pulumi\.bad\.yaml: not valid YAML"):
         load_stack("bad", tmp_path)
     (tmp_path / "stacks" / "Pulumi.enc.yaml").write_text(
         yaml.safe_dump(
@@ -145,3 +145,21 @@ def test_pulumi_yaml_declares_exactly_the_schema():
     doc = yaml.safe_load((root / "Pulumi.yaml").read_text())
     assert doc["config"] == config.pulumi_yaml_config()
     assert doc["stackConfigDir"] == "stacks"
+
+
+def test_a_secret_in_plain_text_is_refused():
+    check(
+        {**BASE, "hfToken": "hf_plain"}, r"'deepseek-v4-infra:hfToken' is stored in plain text; set it with"
+    )
+    spec = parse(
+        {**BASE, f"{PROJECT}:hfToken": "hf_x"},
+        stack="s",
+        source=SRC,
+        secret_keys=frozenset({f"{PROJECT}:hfToken"}),
+    )
+    assert "hfToken" in spec.secrets_set
+
+
+def test_placeholders_from_pulumi_yaml_mean_unset():
+    spec = parse({**BASE, "maxModelLen": 0, "image": "", "hfToken": ""}, stack="s", source=SRC)
+    assert spec.max_model_len is None and spec.image is None and "hfToken" not in spec.secrets_set

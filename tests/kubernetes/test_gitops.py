@@ -159,7 +159,9 @@ def test_no_rendered_file_holds_a_secret_value_from_config_or_environment(
     raw = yaml.safe_load((config.stacks_dir() / f"Pulumi.{stack}.yaml").read_text())["config"]
     raw["deepseek-v4-infra:hfToken"] = CANARY_HF
     raw["deepseek-v4-infra:runpodApiKey"] = CANARY_API
-    spec = config.parse(raw, stack=stack, source="test")
+    # As the engine hands them over: values in clear, their keys listed as secret.
+    secret_keys = frozenset({"deepseek-v4-infra:hfToken", "deepseek-v4-infra:runpodApiKey"})
+    spec = config.parse(raw, stack=stack, source="test", secret_keys=secret_keys)
     write_gitops_dir(spec, plan(spec.plan_request(), spec.catalog), tmp_path / "cfg")
     render(stack, tmp_path / "env", *argo_flags(stack))
     for path in [*(tmp_path / "cfg").iterdir(), *(tmp_path / "env").iterdir()]:
