@@ -32,9 +32,9 @@ lint: venv
 test: venv system-deps tools lint
 	. tools/pulumi-env.sh && $(BIN)/pytest -q -p no:cacheprovider
 
-demo: venv
+demo: venv tools
 	$(BIN)/v4infra stacks
-	$(BIN)/v4infra plan $(DEMO_STACK)
+	. tools/pulumi-env.sh && $(BIN)/v4infra validate $(DEMO_STACK) --rehearse
 
 bench: venv
 	$(BIN)/python benchmarks/bench_planner.py

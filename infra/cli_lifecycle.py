@@ -59,6 +59,14 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
             report, json_path, md_path = life.validate(keep=args.keep, purge_cache=args.purge_cache)
             print(md_path.read_text())
             life.out.event(f"report: {json_path} and {md_path}")
+            if life.rehearsal is not None:
+                inventory = life.rehearsal.inventory()
+                pods, volumes = inventory["pods"], inventory["volumes"]
+                kept = ", ".join(f"{v['name']} ({v['size']} GB)" for v in volumes) or "none"
+                life.out.event(
+                    f"emulator inventory after teardown: {len(pods)} pod(s) live, volumes kept: {kept}",
+                    "bold green" if not pods else "bold red",
+                )
             failed = [s for s in report.stages if not s.passed]
             if failed:
                 raise ValidationFailed(f"{failed[0].name} failed: {failed[0].reason}", stage=failed[0].name)
