@@ -42,6 +42,12 @@ DESTROY_ATTEMPTS = 3
 FILLER_ON_POD = "/tmp/v4infra-weights.py"
 
 
+def policy_packs() -> list[str]:
+    """The project's CrossGuard pack (policy/): TTLs, secrets and image versions, checked on every up."""
+    pack = config.project_root() / "policy"
+    return [str(pack)] if (pack / "PulumiPolicy.yaml").is_file() else []
+
+
 class Terminated(BaseException):
     """SIGTERM, raised like Ctrl-C so `finally` blocks (the teardown) run."""
 
@@ -134,7 +140,7 @@ class Lifecycle:
 
     def up(self) -> dict[str, Any]:
         self.out.event(f"up {self.stack}: {self.plan.gpu_count}x {self.plan.gpu} for {self.plan.model}")
-        result = self._stack().up(on_output=self._engine_line)
+        result = self._stack().up(on_output=self._engine_line, policy_packs=policy_packs())
         outputs = {k: v.value for k, v in result.outputs.items()}
         self.out.event(f"up done: {result.summary.resource_changes}")
         if "weights_skipped" in outputs:

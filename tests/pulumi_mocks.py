@@ -35,6 +35,21 @@ def stack_config(stack: str, **extra: Any) -> dict[str, str]:
 
 def use_mocks(stack: str, config: dict[str, str], secret_keys: list[str] | None = None) -> RecordingMocks:
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    # preview=True, as `pulumi preview`: the program makes no provider API calls then.
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True)
     pulumi.runtime.set_all_config(config, secret_keys or [])
     return mocks
+
+
+def run_program() -> Any:
+    """Run the Pulumi program under the mocks and wait until every resource has been registered."""
+    from infra.program import run
+
+    result: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> None:
+        result["value"] = run()
+
+    program()
+    return result["value"]

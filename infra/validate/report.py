@@ -242,7 +242,10 @@ def _markdown(data: Mapping[str, Any]) -> str:
         lines += ["", "## Measured vs plan", "", "| Figure | Measured | Plan |", "|---|---|---|", *measured]
         if data["rehearsal"]:
             # The emulator's engine streams in simulated time: its speed says nothing about real GPUs.
-            lines += ["", "_Rehearsal: these figures come from the emulator's stand-in engine, not from GPUs._"]
+            lines += [
+                "",
+                "_Rehearsal: these figures come from the emulator's stand-in engine, not from GPUs._",
+            ]
     cost = data["cost"]
     usd = "unknown (no price in the plan)" if cost["usd"] is None else f"${cost['usd']:.2f}"
     if data["rehearsal"] and cost["usd"] is not None:

@@ -202,6 +202,9 @@ def _engine(spec: StackSpec, plan: Plan) -> dict[str, Any]:
     }
 
 
+PERMANENT_ANNOTATION = "deepseek-v4-infra/permanent"
+
+
 def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
     ckpt = spec.catalog.checkpoint(plan.checkpoint)
     return {
@@ -246,6 +249,8 @@ def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
             "load_minutes": plan.load_minutes,
         },
         "allowed_namespaces": sorted(set(spec.allowed_namespaces) - {spec.namespace}),
+        # Marks the GPU objects of a permanent stack, so the policy pack lets them run without a reaper.
+        "gpu_annotations": {PERMANENT_ANNOTATION: "true"} if spec.permanent else {},
         "pool": _pool(spec, plan, gpu),
         "reaper": {
             "image": REAPER_IMAGE,

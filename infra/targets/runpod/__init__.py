@@ -11,6 +11,7 @@ from infra.targets.runpod.component import (
     RunPodDeployment,
     RunPodDeploymentArgs,
     RunPodEndpoints,
+    check_gpu_types_listed,
     require_credentials,
 )
 
@@ -20,9 +21,11 @@ def deploy(spec: StackSpec, plan: Plan, secrets: object) -> RunPodDeployment:
     api_key, hf_token = require_credentials(
         getattr(secrets, "runpod_api_key", None), getattr(secrets, "hf_token", None), spec.source
     )
-    deployment = RunPodDeployment(
-        "runpod", RunPodDeploymentArgs(spec, plan, api_key, hf_token, RunPodEndpoints.from_env())
-    )
+    endpoints = RunPodEndpoints.from_env()
+    if not pulumi.runtime.is_dry_run():
+        # Before anything is created: a GPU type RunPod does not list can only fail later, after billing starts.
+        check_gpu_types_listed(spec, endpoints)
+    deployment = RunPodDeployment("runpod", RunPodDeploymentArgs(spec, plan, api_key, hf_token, endpoints))
     pulumi.export("pod_id", deployment.pod_id)
     pulumi.export("pod_name", deployment.pod_name)
     pulumi.export("endpoint", deployment.endpoint)

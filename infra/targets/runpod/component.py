@@ -128,6 +128,7 @@ class RunPodDeployment(pulumi.ComponentResource):
                 "ports": "8000/http,22/tcp",
                 "container_disk_gb": 50,
                 "ttl_seconds": ttl,
+                "permanent": spec.permanent,
                 "env": {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": self.api_key_secret.value},
                 "weights_commit": self.prefill.commit,
             },
@@ -146,6 +147,28 @@ class RunPodDeployment(pulumi.ComponentResource):
                 "ssh_port": self.pod.ssh_port,
                 "usd_per_hour": self.pod.usd_per_hour,
             }
+        )
+
+
+def check_gpu_types_listed(spec: StackSpec, endpoints: RunPodEndpoints) -> None:
+    """Every GPU type the stack may rent must be one RunPod lists; says which ones it does list."""
+    from pulumi.runtime import get_config
+
+    from infra.targets.runpod.client import RunPodClient, RunPodSettings
+
+    key = get_config("deepseek-v4-infra:runpodApiKey") or os.environ.get("RUNPOD_API_KEY")
+    settings = RunPodSettings(
+        api_key=str(key or ""),
+        graphql_base_url=endpoints.graphql_base_url,
+        rest_base_url=endpoints.rest_base_url,
+        proxy_url_template=endpoints.proxy_url_template,
+    )
+    listed = {g.id for g in RunPodClient(settings).gpu_types()}
+    wanted = [spec.catalog.gpu(g).runpod_id for g in (spec.gpu, *spec.gpu_fallbacks)]
+    missing = [g for g in wanted if g not in listed]
+    if missing:
+        raise ConfigError(
+            f"{spec.source}: RunPod does not list GPU type(s) {', '.join(missing)}; it lists: {', '.join(sorted(listed))}"
         )
 
 

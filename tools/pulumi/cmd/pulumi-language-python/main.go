@@ -13,9 +13,12 @@
 // python/cmd/pulumi-language-python-exec shim, which must sit next to this
 // binary (tools/build-pulumi.sh copies it there).
 //
+// RunPlugin runs a Python plugin directory (`python -u <dir> <args>`); the CLI
+// uses it to start Python policy packs (`pulumi preview --policy-pack DIR`).
+//
 // Not implemented (answers Unimplemented): code generation (GenerateProgram,
-// GenerateProject, GeneratePackage), Pack, Link, RunPlugin (Python-based
-// provider plugins), Template, and the `typechecker` runtime option.
+// GenerateProject, GeneratePackage), Pack, Link, Template, and the
+// `typechecker` runtime option.
 package main
 
 import (
@@ -562,4 +565,91 @@ func (h *languageHost) InstallDependencies(
 	stderr := streamWriter{mu: &mu, server: server, stderr: true}
 	// InstallDependencies creates the virtual environment first when needed.
 	return tc.InstallDependencies(ctx, dir, req.GetUseLanguageVersionTools(), true, stdout, stderr)
+}
+
+// pluginStream forwards a plugin's stdout or stderr to the engine as RunPluginResponse messages.
+type pluginStream struct {
+	mu     *sync.Mutex
+	server grpc.ServerStreamingServer[pulumirpc.RunPluginResponse]
+	stderr bool
+}
+
+func (w pluginStream) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := append([]byte(nil), p...)
+	resp := &pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: b}}
+	if w.stderr {
+		resp = &pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stderr{Stderr: b}}
+	}
+	if err := w.server.Send(resp); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// pluginEnv is the engine's environment for the plugin, with the virtualenv's
+// PATH and VIRTUAL_ENV (set by the toolchain on `activated`) kept on top.
+func pluginEnv(engineEnv, activated []string) []string {
+	if len(engineEnv) == 0 {
+		return activated
+	}
+	env := append([]string(nil), engineEnv...)
+	for _, kv := range activated {
+		key, _, _ := strings.Cut(kv, "=")
+		if strings.EqualFold(key, "PATH") || key == "VIRTUAL_ENV" {
+			env = append(env, kv) // exec keeps the last value of a duplicated key
+		}
+	}
+	return env
+}
+
+// RunPlugin runs a Python plugin, such as a pulumi-policy pack, as `python -u <program dir> <args>`:
+// the directory's __main__.py prints the port of its gRPC server on stdout, which reaches the engine
+// through this stream. The program directory's runtime options (virtualenv, toolchain) choose Python.
+func (h *languageHost) RunPlugin(
+	req *pulumirpc.RunPluginRequest, server grpc.ServerStreamingServer[pulumirpc.RunPluginResponse],
+) error {
+	if req.GetAttachDebugger() {
+		return status.Error(codes.Unimplemented, "this pulumi-language-python does not support --attach-debugger")
+	}
+	info := req.GetInfo()
+	if info == nil || info.GetProgramDirectory() == "" {
+		return status.Error(codes.InvalidArgument, "RunPlugin needs program info with a program directory")
+	}
+	ctx := server.Context()
+	tc, err := h.resolveToolchain(info)
+	if err != nil {
+		return err
+	}
+	if err := tc.ValidateVenv(ctx); err != nil {
+		return err
+	}
+	entry := info.GetProgramDirectory()
+	if ep := info.GetEntryPoint(); ep != "" && ep != "." {
+		entry = filepath.Join(entry, ep)
+	}
+	// Bound to the stream: when the engine closes the plugin, the process is killed.
+	cmd, err := tc.Command(ctx, append([]string{"-u", entry}, req.GetArgs()...)...)
+	if err != nil {
+		return err
+	}
+	cmd.Env = pluginEnv(req.GetEnv(), cmd.Env)
+	cmd.Dir = req.GetPwd()
+	var mu sync.Mutex
+	cmd.Stdout = pluginStream{mu: &mu, server: server}
+	cmd.Stderr = pluginStream{mu: &mu, server: server, stderr: true}
+	logging.V(5).Infof("language host running %s plugin: %s %v", req.GetKind(), cmd.Path, cmd.Args[1:])
+
+	code := int32(0)
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return fmt.Errorf("running plugin %s: %w", entry, err)
+		}
+		code = int32(ee.ExitCode())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return server.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Exitcode{Exitcode: code}})
 }
