@@ -25,8 +25,8 @@ tools:
 	@if command -v pulumi >/dev/null 2>&1; then echo "using $$(command -v pulumi)"; else bash tools/build-pulumi.sh; fi
 
 lint: venv
-	$(BIN)/ruff check infra tests benchmarks __main__.py
-	$(BIN)/ruff format --check infra tests benchmarks __main__.py
+	$(BIN)/ruff check infra tests benchmarks policy __main__.py
+	$(BIN)/ruff format --check infra tests benchmarks policy __main__.py
 	$(BIN)/mypy
 
 test: venv system-deps tools lint

@@ -31,6 +31,7 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     p.add_argument("stack")
     p.add_argument("--yes", action="store_true", help="remove what was found")
+    p.add_argument("--purge-cache", action="store_true", help="also the weight cache kept by earlier runs")
     p = sub.add_parser("emulator", help="run the RunPod emulator in the foreground")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--time-scale", type=float, default=600.0)
@@ -54,7 +55,7 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
         elif args.command == "status":
             print(json.dumps(life.status(), indent=2))
         elif args.command == "cleanup":
-            return _cleanup(life, args.yes)
+            return _cleanup(life, args.yes, args.purge_cache)
         else:
             report, json_path, md_path = life.validate(keep=args.keep, purge_cache=args.purge_cache)
             print(md_path.read_text())
@@ -75,8 +76,9 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cleanup(life: object, yes: bool) -> int:
+def _cleanup(life: object, yes: bool, purge_cache: bool) -> int:
     from infra.lifecycle import Lifecycle
+    from infra.targets.runpod import naming
 
     assert isinstance(life, Lifecycle)
     found = life.orphans()
@@ -85,6 +87,11 @@ def _cleanup(life: object, yes: bool) -> int:
         return 0
     client = life.client()
     for kind, rid, name in found:
+        cache = kind == "volume" and (parts := naming.parse_name(name)) is not None and parts.kind == "cache"
+        if cache and not purge_cache:
+            # Kept on purpose so the next run is warm; removed only when asked.
+            life.out.event(f"kept weight cache {name} ({rid}); add --purge-cache to remove it too")
+            continue
         if yes:
             (client.terminate_pod if kind == "pod" else client.delete_volume)(rid)
             life.out.event(f"removed {kind} {name} ({rid})")

@@ -196,8 +196,9 @@ class Lifecycle:
     def orphans(self) -> list[tuple[str, str, str]]:
         """(kind, id, name) of this project's resources that no Pulumi state of the stack owns."""
         owned: set[str] = set()
-        with contextlib.suppress(auto.CommandError, V4InfraError):
-            outputs = self._stack().outputs()
+        with contextlib.suppress(auto.CommandError, auto.StackNotFoundError, V4InfraError):
+            assert self._workspace is not None
+            outputs = self._workspace.existing_stack(self.stack).outputs()
             owned = {str(outputs[k].value) for k in ("pod_id", "volume_id") if k in outputs}
         client = self.client()
         found = [("pod", p.id, p.name) for p in client.list_pods(naming.PREFIX)]

@@ -31,7 +31,14 @@ class Workspace:
     project_dir: Path
     env: dict[str, str]
 
+    def existing_stack(self, name: str) -> auto.Stack:
+        """The stack if it exists in the backend (never creates one)."""
+        return self._select(name, create=False)
+
     def stack(self, name: str) -> auto.Stack:
+        return self._select(name, create=True)
+
+    def _select(self, name: str, *, create: bool) -> auto.Stack:
         if shutil.which("pulumi", path=self.env.get("PATH")) is None:
             raise ConfigError(
                 "no `pulumi` CLI on PATH: run `make tools` and `. tools/pulumi-env.sh`, or install Pulumi"
@@ -39,7 +46,9 @@ class Workspace:
         opts = auto.LocalWorkspaceOptions(
             work_dir=str(self.project_dir), env_vars=self.env, pulumi_home=self.env.get("PULUMI_HOME")
         )
-        return auto.create_or_select_stack(stack_name=name, work_dir=str(self.project_dir), opts=opts)
+        if create:
+            return auto.create_or_select_stack(stack_name=name, work_dir=str(self.project_dir), opts=opts)
+        return auto.select_stack(stack_name=name, work_dir=str(self.project_dir), opts=opts)
 
 
 def open_workspace(extra_env: Mapping[str, str], *, rehearsal_dir: Path | None = None) -> Workspace:
