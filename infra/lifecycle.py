@@ -140,7 +140,8 @@ class Lifecycle:
 
     def up(self) -> dict[str, Any]:
         self.out.event(f"up {self.stack}: {self.plan.gpu_count}x {self.plan.gpu} for {self.plan.model}")
-        result = self._stack().up(on_output=self._engine_line, policy_packs=policy_packs())
+        with self.out.live("pulumi up (volume, weight pre-fill on a CPU pod, GPU pod start)") as update:
+            result = self._stack().up(on_output=update, policy_packs=policy_packs())
         outputs = {k: v.value for k, v in result.outputs.items()}
         self.out.event(f"up done: {result.summary.resource_changes}")
         if "weights_skipped" in outputs:
@@ -157,7 +158,8 @@ class Lifecycle:
         last: Exception | None = None
         for attempt in range(1, DESTROY_ATTEMPTS + 1):
             try:
-                self._stack().destroy(on_output=self._engine_line)
+                with self.out.live("pulumi destroy") as update:
+                    self._stack().destroy(on_output=update)
                 last = None
                 break
             except auto.CommandError as err:
@@ -211,10 +213,6 @@ class Lifecycle:
             if naming.belongs_to(volume.name, self.stack):
                 client.delete_volume(volume.id)
                 self.out.event(f"purged weight cache {volume.name} ({volume.id})")
-
-    def _engine_line(self, line: str) -> None:
-        if line.strip():
-            self.out.detail(line.rstrip())
 
     # ---- validate ------------------------------------------------------------------------------------
 
@@ -304,14 +302,15 @@ class Lifecycle:
             if not stages[-1].passed:
                 return
             log = LogSource(ssh, f"/workspace/logs/{outputs['pod_name']}/engine.log")
-            health = wait_for_engine(
-                endpoint,
-                api_key,
-                log=log,
-                budget_seconds=self.plan.load_minutes * 60,
-                poll_seconds=2.0,
-                on_log_line=self.out.detail,
-            )
+            with self.out.live(f"loading the model (budget {self.plan.load_minutes} min)") as update:
+                health = wait_for_engine(
+                    endpoint,
+                    api_key,
+                    log=log,
+                    budget_seconds=self.plan.load_minutes * 60,
+                    poll_seconds=2.0,
+                    on_log_line=update,
+                )
             self._stage(stages, health)
             if not health.passed:
                 return
