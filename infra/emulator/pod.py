@@ -225,6 +225,11 @@ class PodRuntime:
             time.sleep(0.05)
             strays = _pod_processes(self.sandbox.root)
         _signal_pids(strays, signal.SIGKILL)
+        # SIGKILL is asynchronous: wait until they are gone, so their ports are closed when kill() returns.
+        deadline = time.monotonic() + _STOP_GRACE_SECONDS
+        while strays and time.monotonic() < deadline:
+            time.sleep(0.02)
+            strays = _pod_processes(self.sandbox.root)
 
     def log_tail(self, n: int = 50) -> list[str]:
         """The last `n` lines the container printed."""
