@@ -38,6 +38,7 @@ demo: venv tools
 
 bench: venv
 	$(BIN)/python benchmarks/bench_planner.py
+	$(BIN)/python benchmarks/bench_gpu_seconds.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache

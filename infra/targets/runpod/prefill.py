@@ -16,6 +16,7 @@ from infra.errors import WeightCacheError
 
 FILL_TIMEOUT_SECONDS = 6 * 3600.0
 RUNTIME_WAIT_SECONDS = 900.0
+POLL_SECONDS = 2.0
 
 
 def filler_source() -> bytes:
@@ -56,7 +57,7 @@ def run_prefill(
                 raise WeightCacheError(
                     f"pre-fill pod {pod.id} had no SSH port after {RUNTIME_WAIT_SECONDS:.0f} s"
                 )
-            time.sleep(2.0)
+            time.sleep(POLL_SECONDS)
             fresh = client.get_pod(pod.id)
             if fresh is None:
                 raise WeightCacheError(f"pre-fill pod {pod.id} disappeared while starting")
