@@ -146,8 +146,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted (Ctrl-C)", file=sys.stderr)
         return 130
+    except BaseException as err:
+        from infra.lifecycle import Terminated
+
+        if isinstance(err, Terminated):
+            print("terminated (SIGTERM)", file=sys.stderr)
+            return 143
+        raise
 
 
 if __name__ == "__main__":

@@ -309,6 +309,7 @@ class Lifecycle:
                     log=log,
                     budget_seconds=self.plan.load_minutes * 60,
                     poll_seconds=2.0,
+                    engine_alive=self._pod_alive(str(outputs["pod_id"])),
                     on_log_line=update,
                 )
             self._stage(stages, health)
@@ -327,6 +328,16 @@ class Lifecycle:
                     estimate_tokens_per_s=self.plan.cost.est_output_tokens_per_s,
                 ),
             )
+
+    def _pod_alive(self, pod_id: str) -> Any:
+        """A check the health wait calls: a pod that died or vanished ends the wait at once."""
+        client = self.client()
+
+        def alive() -> bool:
+            pod = client.get_pod(pod_id)
+            return pod is not None and pod.desired_status == "RUNNING"
+
+        return alive
 
     def _stage(self, stages: list[StageResult], result: StageResult) -> None:
         stages.append(result)

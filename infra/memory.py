@@ -1,6 +1,6 @@
 """The per-GPU memory model (pure arithmetic; the README explains each term).
 
-    usable     = memory the GPU reports x gpu-memory-utilization
+    usable     = memory CUDA reports (nvidia-smi's total less ~615 MiB) x gpu-memory-utilization
     weights    = TP+EP: all weights / GPUs;  DP+EP: dense part (replicated) + experts / GPUs
     reserve    = CUDA context + NCCL buffers + activations for one batch + CUDA graphs (0 when eager)
                  + the long-context workspace of one max-length request
@@ -18,6 +18,9 @@ from infra.catalog import GIB, MIB, Checkpoint, Gpu
 from infra.plan import MemoryBreakdown
 
 CUDA_CONTEXT_BYTES = int(0.75 * GIB)
+# vLLM's gpu-memory-utilization applies to what CUDA reports, not nvidia-smi: on the measured H200,
+# torch.cuda.mem_get_info() total is 150109880320 bytes against 143771 MiB (shared/fixtures/gpu/h200).
+CUDA_HIDDEN_BYTES = 143771 * MIB - 150109880320
 # One prefill chunk of max_num_batched_tokens; ~24 hidden-sized bf16 intermediates per token.
 ACTIVATION_FACTOR = 24 * 2
 CUDAGRAPH_BASE_BYTES = int(0.5 * GIB)
@@ -46,6 +49,11 @@ class Settings:
     cudagraph_decode_only: bool = False
 
 
+def cuda_total_bytes(gpu: Gpu) -> int:
+    """The memory CUDA (and so vLLM) sees on one GPU."""
+    return gpu.memory_bytes - CUDA_HIDDEN_BYTES
+
+
 def nccl_bytes(world: int, nodes: int) -> int:
     if world == 1:
         return 0
@@ -69,7 +77,7 @@ def kv_bytes_per_token(ckpt: Checkpoint) -> int:
 
 def breakdown(ckpt: Checkpoint, gpu: Gpu, layout: Layout, settings: Settings, nodes: int) -> MemoryBreakdown:
     world = layout.tensor_parallel * layout.data_parallel
-    usable = int(gpu.memory_bytes * settings.gpu_memory_utilization)
+    usable = int(cuda_total_bytes(gpu) * settings.gpu_memory_utilization)
     weights = weights_per_gpu(ckpt, layout)
     activations = settings.max_num_batched_tokens * ckpt.hidden_size * ACTIVATION_FACTOR
     if settings.enforce_eager:
@@ -87,6 +95,7 @@ def breakdown(ckpt: Checkpoint, gpu: Gpu, layout: Layout, settings: Settings, no
     kv_tokens = max(0, (kv_free - window * settings.max_num_seqs) // per_token) if kv_free > 0 else 0
     return MemoryBreakdown(
         reported_bytes=gpu.memory_bytes,
+        cuda_bytes=cuda_total_bytes(gpu),
         gpu_memory_utilization=settings.gpu_memory_utilization,
         usable_bytes=usable,
         weights_bytes=weights,

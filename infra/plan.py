@@ -14,6 +14,7 @@ class MemoryBreakdown:
     """Per-GPU memory in bytes; see the memory model in the README."""
 
     reported_bytes: int
+    cuda_bytes: int
     gpu_memory_utilization: float
     usable_bytes: int
     weights_bytes: int

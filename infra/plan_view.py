@@ -51,7 +51,8 @@ def plan_panel(p: Plan, title: str | None = None) -> Panel:
     mem.add_column("GiB", justify="right")
     m = p.memory
     for label, value in (
-        (f"reported x {m.gpu_memory_utilization}", m.usable_bytes),
+        ("reported by nvidia-smi", m.reported_bytes),
+        (f"seen by CUDA x {m.gpu_memory_utilization}", m.usable_bytes),
         ("weights", m.weights_bytes),
         ("CUDA context", m.cuda_context_bytes),
         ("NCCL buffers", m.nccl_bytes),

@@ -13,14 +13,14 @@ from functools import lru_cache
 
 from infra.catalog import GIB, Catalog, Checkpoint, Engine, Gpu, Recipe, load_catalog
 from infra.errors import ConfigError, PlanError
-from infra.memory import Layout, Settings, breakdown, runs, weights_per_gpu
+from infra.memory import Layout, Settings, breakdown, cuda_total_bytes, runs, weights_per_gpu
 from infra.plan import Alternative, Cost, EngineSpec, MemoryBreakdown, Plan, Verdict
 
 API_USD_PER_MILLION_OUTPUT = 0.87  # DeepSeek API, V4-Pro output tokens (shared/reference/deepseek-v4.md)
 FP8_BLOCK = 128
 CONTEXT_STEPS = (1_048_576, 524_288, 262_144, 131_072, 65_536, 32_768)
 TIGHT_CONTEXT_STEPS = (16_384, 8_192, 4_096)
-TIGHT_UTILIZATION = 0.97
+TIGHT_UTILIZATION = 0.98
 TIGHT_MAX_NUM_SEQS = 8
 TIGHT_BATCHED_TOKENS = 2048
 # Eager mode with a handful of sequences serves a fraction of a CUDA-graph batch (rough).
@@ -302,7 +302,7 @@ def _fit_reason(
     return (
         f"{ckpt.repo_id} weights are {ckpt.weights_bytes / 1e9:,.0f} GB; {layout.strategy} over {world}x "
         f"{gpu.key} puts {_gib(mem.weights_bytes)} on each GPU of {_gib(mem.usable_bytes)} usable "
-        f"({gpu.memory_mib:,} MiB x {s.gpu_memory_utilization}); after a {_gib(mem.reserve_bytes)} runtime "
+        f"({mem.cuda_bytes / GIB:,.1f} GiB seen by CUDA x {s.gpu_memory_utilization}); after a {_gib(mem.reserve_bytes)} runtime "
         f"reserve, {_gib(mem.kv_cache_bytes)} of KV cache holds {mem.kv_tokens:,} tokens "
         f"({concurrency} sequence(s) at {s.max_model_len:,})."
     )
@@ -313,7 +313,7 @@ def _no_fit_reason(
 ) -> str:
     total_weights = ckpt.weights_bytes / 1e9
     capacity = gpu.memory_bytes * world / 1e9
-    if weights_per_gpu(ckpt, layout) > gpu.memory_bytes * TIGHT_UTILIZATION:
+    if weights_per_gpu(ckpt, layout) > cuda_total_bytes(gpu) * TIGHT_UTILIZATION:
         return (
             f"weights are {total_weights:,.0f} GB ({_gib(mem.weights_bytes)} per GPU with {layout.strategy}) "
             f"but {world}x {gpu.key} have {capacity:,.0f} GB in all ({gpu.memory_mib:,} MiB each)."

@@ -56,7 +56,7 @@ def open_workspace(extra_env: Mapping[str, str], *, rehearsal_dir: Path | None =
     state = state_root()
     project = root
     if rehearsal_dir is not None:
-        project = _copy_project(root, rehearsal_dir / "project")
+        project = copy_project(root, rehearsal_dir / "project")
     # The engine and the providers it starts see the caller's Pulumi, RunPod and Hugging Face settings.
     passed = ("PULUMI_", "PATH", "HOME", "V4INFRA_", "RUNPOD_", "HF_")
     env = {k: v for k, v in os.environ.items() if k.startswith(passed)}
@@ -83,7 +83,8 @@ def _passphrase_file(state: Path) -> Path:
     return path
 
 
-def _copy_project(root: Path, dest: Path) -> Path:
+def copy_project(root: Path, dest: Path) -> Path:
+    """A working copy of the Pulumi project (program, stack files, the venv linked) at `dest`."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)

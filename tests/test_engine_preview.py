@@ -10,6 +10,7 @@ import pytest
 from pulumi import automation as auto
 
 from infra.config import project_root
+from infra.workspace import copy_project
 
 pytestmark = pytest.mark.engine
 CANARY_KEY = "rp-canary-5f1d2c"
@@ -19,14 +20,7 @@ CANARY_TOKEN = "hf_canary_9b7e41"
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the project, so stack files the engine writes (encryption salt) stay out of the repo."""
-    root = project_root()
-    work = tmp_path / "project"
-    work.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(root / name, work / name)
-    shutil.copytree(root / "stacks", work / "stacks")
-    (work / ".venv").symlink_to(root / ".venv")
-    return work
+    return copy_project(project_root(), tmp_path / "project")
 
 
 def stack(project: Path, name: str, tmp_path: Path) -> auto.Stack:

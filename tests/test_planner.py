@@ -133,7 +133,8 @@ def test_memory_terms_add_up():
         PlanRequest("flash", "H100-SXM", 2),
     ):
         m = plan(req).memory
-        assert m.usable_bytes == int(m.reported_bytes * m.gpu_memory_utilization)
+        assert m.usable_bytes == int(m.cuda_bytes * m.gpu_memory_utilization)
+        assert m.reported_bytes - m.cuda_bytes == 143771 * 1024**2 - 150109880320  # measured on an H200
         assert m.weights_bytes + m.reserve_bytes + m.kv_cache_bytes == m.usable_bytes
         assert m.kv_tokens * m.kv_bytes_per_token <= m.kv_cache_bytes
 

@@ -17,6 +17,7 @@ from pulumi import automation as auto
 from infra.config import load_stack
 from infra.planner import plan
 from infra.targets.kubernetes.manifests import render_manifests
+from infra.workspace import copy_project
 
 POLICY_DIR = REPO_ROOT / "policy"
 FLASH = "deepseek-ai/DeepSeek-V4-Flash"
@@ -197,13 +198,7 @@ def _stack(work: Path, name: str, tmp_path: Path) -> auto.Stack:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the project, so stack files the engine rewrites stay out of the repo."""
-    work = tmp_path / "project"
-    work.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(REPO_ROOT / name, work / name)
-    shutil.copytree(REPO_ROOT / "stacks", work / "stacks")
-    (work / ".venv").symlink_to(REPO_ROOT / ".venv")
-    return work
+    return copy_project(REPO_ROOT, tmp_path / "project")
 
 
 def _passes(stack: auto.Stack) -> auto.PreviewResult:
