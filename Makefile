@@ -29,12 +29,14 @@ lint: venv
 	$(BIN)/ruff format --check infra tests benchmarks policy __main__.py
 	$(BIN)/mypy
 
+# A pulumi already on PATH (yours) is kept; otherwise the one `make tools` built.
+PULUMI_ENV := $(if $(shell command -v pulumi),V4INFRA_USE_SYSTEM_PULUMI=1 ,). tools/pulumi-env.sh
 test: venv system-deps tools lint
-	. tools/pulumi-env.sh && $(BIN)/pytest -q -p no:cacheprovider
+	$(PULUMI_ENV) && $(BIN)/pytest -q -p no:cacheprovider
 
 demo: venv tools
 	$(BIN)/v4infra stacks
-	. tools/pulumi-env.sh && $(BIN)/v4infra validate $(DEMO_STACK) --rehearse
+	$(PULUMI_ENV) && $(BIN)/v4infra validate $(DEMO_STACK) --rehearse
 
 bench: venv
 	$(BIN)/python benchmarks/bench_planner.py

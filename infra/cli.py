@@ -21,7 +21,7 @@ Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {
     "render": cmd_render,
     "emulator": cmd_emulator,
-    **{verb: cmd_lifecycle for verb in ("up", "down", "status", "validate", "cleanup")},
+    **{verb: cmd_lifecycle for verb in ("preview", "up", "down", "status", "validate", "cleanup")},
 }
 
 

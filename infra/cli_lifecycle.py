@@ -15,6 +15,8 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
         action="store_true",
         help="run against the built-in RunPod emulator and a local hub (no account, no money)",
     )
+    p = sub.add_parser("preview", parents=[rehearse], help="what up would change, policies applied")
+    p.add_argument("stack")
     p = sub.add_parser("up", parents=[rehearse], help="deploy a stack (pulumi up)")
     p.add_argument("stack")
     p = sub.add_parser("down", parents=[rehearse], help="destroy a stack (pulumi destroy)")
@@ -32,9 +34,13 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("stack")
     p.add_argument("--yes", action="store_true", help="remove what was found")
     p.add_argument("--purge-cache", action="store_true", help="also the weight cache kept by earlier runs")
-    p = sub.add_parser("emulator", help="run the RunPod emulator in the foreground")
+    p = sub.add_parser("emulator", help="run the RunPod emulator and a local hub in the foreground")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--time-scale", type=float, default=600.0)
+    p.add_argument("--time-scale", type=float, default=600.0, help="simulated seconds per real second")
+    p.add_argument("--api-key", default="emulator-key", help="the RunPod key clients must send")
+    p.add_argument("--hf-token", default="hf_emulator_token", help="the token the local hub requires")
+    p.add_argument("--state-dir", help="volumes and pod sandboxes (default: the state dir's emulator/)")
+    p.add_argument("--env-file", help="also write the export lines to this file")
 
 
 def cmd_lifecycle(args: argparse.Namespace) -> int:
@@ -46,7 +52,9 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
                 "REHEARSAL against the built-in RunPod emulator: no GPU is rented, no money is spent",
                 "bold magenta",
             )
-        if args.command == "up":
+        if args.command == "preview":
+            life.out.event(f"preview {args.stack}: {life.preview()}")
+        elif args.command == "up":
             outputs = life.up()
             life.out.event(f"endpoint {outputs.get('endpoint')}")
         elif args.command == "down":
@@ -101,6 +109,40 @@ def _cleanup(life: object, yes: bool, purge_cache: bool) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from infra.emulator.__main__ import main as emulator_main
+    """The emulator and a local hub holding a stand-in of every catalog checkpoint, until Ctrl-C/SIGTERM."""
+    import contextlib
+    import shlex
+    import signal
+    import threading
+    from pathlib import Path
 
-    return emulator_main(["--port", str(args.port), "--time-scale", str(args.time_scale)])
+    from infra.catalog import load_catalog
+    from infra.emulator import Emulator, Timing
+    from infra.emulator.hub import FakeHub
+    from infra.workspace import state_root
+
+    state = Path(args.state_dir) if args.state_dir else state_root() / "emulator"
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    emulator = Emulator(
+        api_key=args.api_key,
+        time_scale=args.time_scale,
+        port=args.port,
+        state_dir=state,
+        timing=Timing(start_seconds=60, load_seconds=30 * 60),
+    )
+    with emulator, FakeHub(token=args.hf_token) as hub:
+        for ckpt in load_catalog().checkpoints.values():
+            hub.add_fake_checkpoint(ckpt.repo_id, shards=4, shard_bytes=64 * 1024)
+        env = {**emulator.env(), "HF_ENDPOINT": hub.url, "HF_TOKEN": args.hf_token}
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+        if args.env_file:
+            Path(args.env_file).write_text(exports)
+        print(
+            f"# RunPod emulator on {emulator.url}, Hugging Face stand-in on {hub.url} (no account, no money)"
+        )
+        print(f"# inventory: {emulator.url}/_emulator/inventory; Ctrl-C stops both. Point clients at them:")
+        print(exports, end="", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            done.wait()
+    return 0

@@ -153,6 +153,12 @@ class Lifecycle:
             )
         return outputs
 
+    def preview(self) -> dict[str, int]:
+        """`pulumi preview` with the policy pack: what `up` would change, refused if a policy says no."""
+        with self.out.live("pulumi preview") as update:
+            result = self._stack().preview(on_output=update, policy_packs=policy_packs())
+        return {str(getattr(op, "value", op)): count for op, count in result.change_summary.items()}
+
     def down(self, purge_cache: bool = False) -> list[str]:
         """Destroy the stack (retried); with purge, the kept weight cache too. Returns what is left."""
         last: Exception | None = None
