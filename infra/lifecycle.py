@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from infra.rehearsal import Rehearsal
 from infra.ssh import SshSession, SshTarget, forget_host
 from infra.targets.runpod import naming
 from infra.targets.runpod.client import RunPodClient, RunPodSettings
-from infra.targets.runpod.prefill import filler_source
+from infra.targets.runpod.prefill import PROGRESS_FILE, ProgressFile, filler_source
 from infra.validate.api_checks import check_api
 from infra.validate.engine_health import LogSource, wait_for_engine
 from infra.validate.gpu_preflight import GpuExpectation, GpuPreflight
@@ -140,7 +141,10 @@ class Lifecycle:
 
     def up(self) -> dict[str, Any]:
         self.out.event(f"up {self.stack}: {self.plan.gpu_count}x {self.plan.gpu} for {self.plan.model}")
-        with self.out.live("pulumi up (volume, weight pre-fill on a CPU pod, GPU pod start)") as update:
+        with (
+            self.out.live("pulumi up (volume, weight pre-fill on a CPU pod, GPU pod start)") as update,
+            self._prefill_progress(update),
+        ):
             result = self._stack().up(on_output=update, policy_packs=policy_packs())
         outputs = {k: v.value for k, v in result.outputs.items()}
         self.out.event(f"up done: {result.summary.resource_changes}")
@@ -152,6 +156,29 @@ class Lifecycle:
                 else f"weights: {downloaded / 1e9:,.3f} GB downloaded into the cache volume on a CPU pod"
             )
         return outputs
+
+    @contextlib.contextmanager
+    def _prefill_progress(self, update: Any) -> Iterator[None]:
+        """While `up` runs, show the pre-fill's bytes (the provider writes them to the stack's state dir)."""
+        progress = ProgressFile(state_root() / self.stack / PROGRESS_FILE)
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(1.0):
+                event = progress.read()
+                if event and event.get("event") == "progress" and event.get("total"):
+                    update(
+                        f"weight pre-fill on a CPU pod: {event['bytes'] / 1e9:,.2f} of "
+                        f"{event['total'] / 1e9:,.2f} GB"
+                    )
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join(timeout=2)
 
     def preview(self) -> dict[str, int]:
         """`pulumi preview` with the policy pack: what `up` would change, refused if a policy says no."""

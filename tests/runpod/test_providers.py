@@ -181,3 +181,18 @@ def test_the_pod_terminates_itself_after_its_ttl(
     volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
     created = providers.PodProvider().create(pod_props(conn, volume_id, keys, ttl=2))
     wait_for(lambda: not any(p["id"] == created.id for p in emulator.inventory()["pods"]), timeout=60)
+
+
+def test_prefill_streams_progress_for_the_up_display(
+    emulator: Emulator, conn: dict[str, Any], hub: FakeHub, keys: tuple[str, str]
+) -> None:
+    from infra.targets.runpod.prefill import PROGRESS_FILE, run_prefill
+
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    events: list[dict[str, Any]] = []
+    result = run_prefill(prefill_props(conn, volume_id, hub, keys), on_event=events.append)
+    kinds = [e["event"] for e in events]
+    assert "progress" in kinds and kinds[-1] == "done"
+    last = [e for e in events if e["event"] == "progress"][-1]
+    assert last["bytes"] == last["total"] == result["bytes_downloaded"]
+    assert not (providers.state_dir("test") / PROGRESS_FILE).exists(), "cleared once the pre-fill is over"

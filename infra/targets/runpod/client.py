@@ -441,6 +441,8 @@ class RunPodClient:
         """The SDK, pointed at these settings for the duration of one call, then restored."""
         import runpod
 
+        _undo_sdk_logging()
+
         with _SDK_LOCK:
             saved_key, saved_url = runpod.api_key, os.environ.get("RUNPOD_API_BASE_URL")
             runpod.api_key = self.settings.api_key
@@ -596,6 +598,14 @@ def _classify(prefix: str, message: str, op: str) -> ProviderError:
     if "not found" in lowered or "does not exist" in lowered:
         return NotFoundError(text, resource=op)
     return ProviderError(text, resource=op)
+
+
+def _undo_sdk_logging() -> None:
+    """`import runpod` runs logging.basicConfig(INFO); request lines would flood Pulumi's output and ours."""
+    root = logging.getLogger()
+    if root.level == logging.INFO:
+        root.setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _rest_error_text(response: httpx.Response) -> str:

@@ -9,14 +9,41 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from infra.errors import WeightCacheError
 
 FILL_TIMEOUT_SECONDS = 6 * 3600.0
+FILLER_PATH = "/tmp/v4infra-weights.py"
+# The last progress event of a running pre-fill, for `v4infra up` to show while the engine works.
+PROGRESS_FILE = "prefill-progress.json"
 RUNTIME_WAIT_SECONDS = 900.0
 POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class ProgressFile:
+    """One JSON object, replaced atomically: the pre-fill's latest progress event."""
+
+    path: Path
+
+    def write(self, event: dict[str, Any]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(event))
+        tmp.replace(self.path)
+
+    def read(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def filler_source() -> bytes:
@@ -63,13 +90,27 @@ def run_prefill(
                 raise WeightCacheError(f"pre-fill pod {pod.id} disappeared while starting")
             pod = fresh
         host, port = pod.ssh
-        session = SshSession(
-            SshTarget(host, port), props["private_key"], state_dir(props["stack"]) / "known_hosts"
-        )
+        stack_state = state_dir(props["stack"])
+        session = SshSession(SshTarget(host, port), props["private_key"], stack_state / "known_hosts")
+        progress = ProgressFile(stack_state / PROGRESS_FILE)
+        events: list[dict[str, Any]] = []
+        output: list[str] = []
+
+        def on_line(line: str) -> None:
+            output.append(line)
+            if not line.startswith("{"):
+                return
+            event = json.loads(line)
+            events.append(event)
+            progress.write(event)
+            if on_event is not None:
+                on_event(event)
+
         with session.connect(retries=20, delay=1.0):
+            session.run(["bash", "-c", f"cat > {FILLER_PATH}"], stdin=filler_source())
             command = [
                 "python3",
-                "-",
+                FILLER_PATH,
                 "fill",
                 "--cache-dir",
                 props["cache_dir"],
@@ -80,12 +121,11 @@ def run_prefill(
                 "--max-workers",
                 "4",
             ]
-            result = session.run(command, timeout=FILL_TIMEOUT_SECONDS, stdin=filler_source())
-        events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-        for event in events:
-            if on_event is not None:
-                on_event(event)
-        final = events[-1] if events else {"event": "error", "message": result.stderr.strip()[-300:]}
+            session.stream(command, on_line, timeout=FILL_TIMEOUT_SECONDS)
+        progress.clear()
+        final = (
+            events[-1] if events else {"event": "error", "message": " ".join(output)[-300:] or "no output"}
+        )
         if final.get("event") != "done":
             raise WeightCacheError(f"weight pre-fill failed: {final.get('message', 'no result')}")
         return {

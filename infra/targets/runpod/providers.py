@@ -7,7 +7,6 @@ Providers are pickled into the state, so they hold no clients or keys: every met
 
 from __future__ import annotations
 
-import os
 import secrets as token_source
 import time
 from pathlib import Path
@@ -235,8 +234,9 @@ class SshKeyProvider(ResourceProvider):
 
 
 def state_dir(stack: str) -> Path:
-    """Per-stack local state (SSH known_hosts): $V4INFRA_STATE_DIR or ~/.local/state/deepseek-v4-infra."""
-    base = Path(os.environ.get("V4INFRA_STATE_DIR", Path.home() / ".local" / "state" / "deepseek-v4-infra"))
-    path = base / stack
+    """Per-stack local state (SSH known_hosts, pre-fill progress), created on first use."""
+    from infra.workspace import state_root
+
+    path = state_root() / stack
     path.mkdir(parents=True, exist_ok=True)
     return path
