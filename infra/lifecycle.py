@@ -8,14 +8,16 @@ listing what is left at the provider, not by trusting the engine's word.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pulumi import automation as auto
 
@@ -145,7 +147,8 @@ class Lifecycle:
             self.out.live("pulumi up (volume, weight pre-fill on a CPU pod, GPU pod start)") as update,
             self._prefill_progress(update),
         ):
-            result = self._stack().up(on_output=update, policy_packs=policy_packs())
+            stack = self._stack()
+            result = run_engine(functools.partial(stack.up, on_output=update, policy_packs=policy_packs()))
         outputs = {k: v.value for k, v in result.outputs.items()}
         self.out.event(f"up done: {result.summary.resource_changes}")
         if "weights_skipped" in outputs:
@@ -192,12 +195,15 @@ class Lifecycle:
         for attempt in range(1, DESTROY_ATTEMPTS + 1):
             try:
                 with self.out.live("pulumi destroy") as update:
-                    self._stack().destroy(on_output=update)
+                    stack = self._stack()
+                    run_engine(functools.partial(stack.destroy, on_output=update))
                 last = None
                 break
             except auto.CommandError as err:
                 last = err
-                self.out.event(f"destroy attempt {attempt} failed; retrying", "yellow")
+                self.out.event(f"destroy attempt {attempt} failed ({_engine_error(err)}); retrying", "yellow")
+                time.sleep(2.0 * attempt)
+        self._terminate_strays()
         if purge_cache and self.spec.target == "runpod":
             self._purge_cache()
         leftover = self.leftover(include_cache=purge_cache)
@@ -208,6 +214,16 @@ class Lifecycle:
                 leftover=leftover,
             )
         return leftover
+
+    def _terminate_strays(self) -> None:
+        """Pods of this stack that no state records (a create cut short by a signal): terminated by name."""
+        if self.spec.target != "runpod":
+            return
+        client = self.client()
+        for pod in client.list_pods(naming.PREFIX):
+            if naming.belongs_to(pod.name, self.stack):
+                client.terminate_pod(pod.id)
+                self.out.event(f"terminated {pod.name} ({pod.id}), which no Pulumi state recorded", "yellow")
 
     def status(self) -> dict[str, Any]:
         outputs = {k: ("[secret]" if v.secret else v.value) for k, v in self._stack().outputs().items()}
@@ -410,7 +426,86 @@ class Lifecycle:
         return [v for v in self.client().list_volumes() if naming.belongs_to(v.name, self.stack)]
 
 
+T = TypeVar("T")
+
+
+def run_engine(call: Callable[[], T]) -> T:
+    """Run a Pulumi CLI call so that Ctrl-C or SIGTERM cancels it cleanly instead of cutting it off.
+
+    The call runs in a worker thread; an interrupt in the main thread is passed on to the `pulumi`
+    child as SIGINT (its graceful cancel: in-flight creates finish and are recorded in the state, the
+    stack lock is released), then re-raised once the CLI has exited. Cutting the CLI's pipes instead
+    leaves a locked stack and resources no state records.
+    """
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    interrupt: BaseException | None = None
+    while worker.is_alive():
+        try:
+            worker.join(0.2)
+        except (KeyboardInterrupt, Terminated) as exc:
+            if interrupt is None:
+                interrupt = exc
+                _stop_engine_children(grace=0)
+    if interrupt is not None:
+        raise interrupt
+    if "error" in outcome:
+        raise outcome["error"]
+    return cast(T, outcome["value"])
+
+
+def _stop_engine_children(grace: float) -> None:
+    """A `pulumi` this process started and a signal interrupted: let it cancel and release the stack lock."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    children = []
+    for entry in proc.iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if not entry.name.isdigit():
+                continue
+            stat = (entry / "stat").read_text()
+            name, ppid = (
+                stat[stat.index("(") + 1 : stat.rindex(")")],
+                int(stat[stat.rindex(")") + 2 :].split()[1]),
+            )
+            if ppid == os.getpid() and name.startswith("pulumi"):
+                children.append(int(entry.name))
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    while children and time.monotonic() < deadline:
+        time.sleep(0.2)
+        children = [pid for pid in children if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+
+
+def _zombie(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] == "Z"
+    return True
+
+
 def _engine_error(err: auto.CommandError) -> str:
-    """The engine's last `error:` line: the planner's or provider's one-line message."""
-    lines = [line.strip() for line in str(err).splitlines() if "error:" in line]
-    return lines[-1].split("error:", 1)[1].strip() if lines else str(err).strip().splitlines()[-1]
+    """The engine's first real `error:` line (the planner's or a provider's message), not "update failed"."""
+    for line in str(err).splitlines():
+        if "error:" not in line:
+            continue
+        message = line.split("error:", 1)[1].strip().removeprefix("Exception calling application:").strip()
+        if (
+            message
+            and message not in ("update failed", "preview failed")
+            and not message.startswith("1 error")
+        ):
+            return message
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else "pulumi failed"

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ def validate(emulator: Emulator, faults: Faults) -> ValidationReport:
     [
         ("oom", "the GPUs ran out of memory"),
         ("arch", "vLLM too old for DeepSeek V4"),
+        ("keyerror", "this vLLM build only partly knows the DeepSeek V4 config"),
+        ("tp16", "the tensor-parallel size does not divide the weights evenly"),
+        ("pp", "vLLM cannot run DeepSeek V4 with pipeline parallelism"),
         ("hub401", "the Hugging Face hub refused the download"),
     ],
 )
@@ -69,6 +73,16 @@ def test_pod_created_despite_an_api_error_is_adopted_not_rented_twice(
     assert emulator.faults.error_after_create == 0, "the fault never reached the GPU pod's create"
     history = emulator.inventory()["history"]
     assert sorted(p["kind"] for p in history) == ["cpu", "gpu"], history
+
+
+def test_no_capacity_anywhere_fails_up_with_what_was_tried_and_rents_nothing(
+    emulator: Emulator, engine_env: dict[str, str]
+) -> None:
+    report = validate(emulator, Faults(capacity_gpu_types=["NVIDIA H200"]))
+    stage, reason = failed_stage(report)
+    assert stage == "up"
+    assert "no capacity" in reason.lower() and "NVIDIA H200" in reason, reason
+    assert gpu_pods(emulator.inventory()["history"]) == [], "no GPU pod was ever billed"
 
 
 @pytest.mark.timeout(90)  # a dead pod must be noticed long before the 60-minute load budget
@@ -140,8 +154,20 @@ class RunningCli:
 @pytest.mark.parametrize("timing", [SLOW_LOAD])
 @pytest.mark.parametrize(
     ("sig", "after"),
-    [(signal.SIGINT, "up done"), (signal.SIGTERM, "PASS gpu-preflight")],
-    ids=["sigint-after-up", "sigterm-mid-engine-load"],
+    [
+        (signal.SIGINT, "up flash-4xh200:"),
+        (signal.SIGINT, "up done"),
+        (signal.SIGINT, "PASS gpu-preflight"),
+        (signal.SIGTERM, "up done"),
+        (signal.SIGTERM, "PASS gpu-preflight"),
+    ],
+    ids=[
+        "sigint-during-up",
+        "sigint-after-up",
+        "sigint-mid-engine-load",
+        "sigterm-after-up",
+        "sigterm-mid-engine-load",
+    ],
 )
 def test_signal_mid_validate_tears_down_and_leaks_no_secret(
     emulator: Emulator,
@@ -153,7 +179,14 @@ def test_signal_mid_validate_tears_down_and_leaks_no_secret(
     cli = RunningCli(engine_env, Path.cwd())
     try:
         cli.wait_for(after, timeout=120)
-        assert [p["kind"] for p in emulator.inventory()["pods"]] == ["gpu"]
+        if after == "up flash-4xh200:":
+            # Mid-`pulumi up`: wait until the engine has started renting (the pre-fill's CPU pod).
+            deadline = time.monotonic() + 60
+            while not emulator.inventory()["pods"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert emulator.inventory()["pods"], "pulumi up never created the pre-fill pod"
+        else:
+            assert [p["kind"] for p in emulator.inventory()["pods"]] == ["gpu"]
         cli.proc.send_signal(sig)
         code = cli.finish(timeout=120)
     finally:
