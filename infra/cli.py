@@ -131,8 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _quiet_libraries() -> None:
     # `import runpod` calls logging.basicConfig(INFO); our own progress lines are what users read.
     logging.getLogger().setLevel(logging.WARNING)
-    for name in ("httpx", "paramiko", "runpod", "infra"):
+    for name in ("httpx", "runpod", "infra"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # paramiko logs a traceback when a connection is cut (Ctrl-C mid-handshake); infra.ssh reports it in one line.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -155,7 +155,7 @@ class Lifecycle:
             downloaded = int(outputs.get("weights_bytes_downloaded") or 0)
             self.out.event(
                 "weights: the cache volume already holds a verified copy; nothing downloaded"
-                if outputs["weights_skipped"]
+                if outputs["weights_skipped"] or downloaded == 0
                 else f"weights: {downloaded / 1e9:,.3f} GB downloaded into the cache volume on a CPU pod"
             )
         return outputs
