@@ -91,7 +91,8 @@ def test_no_capacity_anywhere_fails_up_with_what_was_tried_and_rents_nothing(
     ("die_after", "stages", "reason"),
     [
         # 30 simulated minutes (3 s) after it starts: about when the checks connect over SSH.
-        (1800, ("gpu-preflight", "engine-health"), ""),
+        # Under load `up` may still be finishing when it dies: then up itself fails, fast.
+        (1800, ("up", "gpu-preflight", "engine-health"), ""),
         # 70 simulated minutes (7 s): while the engine loads (10 s).
         (4200, ("engine-health",), "the pod stopped while the engine was loading"),
     ],

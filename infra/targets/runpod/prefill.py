@@ -86,8 +86,8 @@ def run_prefill(
                 )
             time.sleep(POLL_SECONDS)
             fresh = client.get_pod(pod.id)
-            if fresh is None:
-                raise WeightCacheError(f"pre-fill pod {pod.id} disappeared while starting")
+            if fresh is None or fresh.desired_status in ("EXITED", "TERMINATED"):
+                raise WeightCacheError(f"pre-fill pod {pod.id} stopped while starting")
             pod = fresh
         host, port = pod.ssh
         stack_state = state_dir(props["stack"])

@@ -133,8 +133,9 @@ class PodProvider(ResourceProvider):
         deadline = time.monotonic() + RUNTIME_WAIT_SECONDS
         while True:
             pod = client.get_pod(pod_id)
-            if pod is None:
-                raise RuntimeError(f"pod {pod_id} disappeared while starting")
+            if pod is None or pod.desired_status in ("EXITED", "TERMINATED"):
+                state = "disappeared" if pod is None else f"is {pod.desired_status}"
+                raise RuntimeError(f"pod {pod_id} {state} while starting; see its logs on RunPod")
             if pod.ssh is not None:
                 return pod
             if time.monotonic() > deadline:
