@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from infra.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from infra.lifecycle import Lifecycle
 
 
 def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,11 +88,9 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cleanup(life: object, yes: bool, purge_cache: bool) -> int:
-    from infra.lifecycle import Lifecycle
+def _cleanup(life: Lifecycle, yes: bool, purge_cache: bool) -> int:
     from infra.targets.runpod import naming
 
-    assert isinstance(life, Lifecycle)
     found = life.orphans()
     if not found:
         life.out.event(f"no resources of {life.stack} outside Pulumi state")

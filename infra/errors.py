@@ -13,6 +13,7 @@
     │   └── NotFoundError        the resource is gone
     ├── WeightCacheError         the checkpoint could not be downloaded or verified
     ├── SshError                 connecting to or running commands on a pod
+    │   └── SshConnectError, SshAuthError, HostKeyChangedError, SshCommandTimeout (infra.ssh)
     ├── ValidationFailed         a validation stage failed (carries the stage and cause)
     └── TeardownError            resources could not be removed (carries their ids)
 
@@ -81,7 +82,12 @@ class WeightCacheError(V4InfraError):
 
 
 class SshError(V4InfraError):
-    pass
+    """Reaching or using a pod over SSH; carries the host and port (subclasses live in infra.ssh)."""
+
+    def __init__(self, message: str, *, host: str = "", port: int = 0) -> None:
+        super().__init__(message)
+        self.host = host
+        self.port = port
 
 
 class ValidationFailed(V4InfraError):

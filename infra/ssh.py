@@ -23,17 +23,10 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from infra.errors import SshError
+
 # How long one poll of a channel waits before the deadline is checked again.
 _POLL_SECONDS = 0.05
-
-
-class SshError(Exception):
-    """Base of the SSH errors; str() is one actionable line."""
-
-    def __init__(self, message: str, *, host: str, port: int) -> None:
-        super().__init__(message)
-        self.host = host
-        self.port = port
 
 
 class SshConnectError(SshError):

@@ -30,11 +30,6 @@ def deploy(spec: StackSpec, plan: Plan, secrets: Secrets) -> object | None:
 
 
 def _load_targets() -> None:
-    import importlib
-
-    for module in ("infra.targets.runpod", "infra.targets.kubernetes"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
+    # Each target package registers itself on import; importing them here keeps the registry explicit.
+    import infra.targets.kubernetes
+    import infra.targets.runpod  # noqa: F401
