@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import yaml
+from pulumi.automation import CommandError
 
 from infra import config
 from infra.cli_lifecycle import add_lifecycle_parsers, cmd_emulator, cmd_lifecycle
@@ -147,6 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except V4InfraError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except CommandError as err:
+        # A Pulumi CLI failure outside the mapped paths (stack selection, outputs): its first error line.
+        from infra.lifecycle import engine_error
+
+        print(f"error: pulumi: {engine_error(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C)", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@
     │   ├── RateLimitError       429: slow down (retryable)
     │   ├── TransientError       5xx, timeouts, dropped connections (retryable)
     │   └── NotFoundError        the resource is gone
+    ├── DeploymentError          the Pulumi engine failed an operation (carries its first error line)
     ├── WeightCacheError         the checkpoint could not be downloaded or verified
     ├── SshError                 connecting to or running commands on a pod
     │   └── SshConnectError, SshAuthError, HostKeyChangedError, SshCommandTimeout (infra.ssh)
@@ -74,6 +75,10 @@ class TransientError(ProviderError):
 
 
 class NotFoundError(ProviderError):
+    pass
+
+
+class DeploymentError(V4InfraError):
     pass
 
 

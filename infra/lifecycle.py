@@ -23,7 +23,7 @@ from pulumi import automation as auto
 
 from infra import config
 from infra.catalog import load_catalog
-from infra.errors import TeardownError, V4InfraError
+from infra.errors import DeploymentError, TeardownError, V4InfraError
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
@@ -199,9 +199,9 @@ class Lifecycle:
                     run_engine(functools.partial(stack.destroy, on_output=update))
                 last = None
                 break
-            except auto.CommandError as err:
+            except DeploymentError as err:
                 last = err
-                self.out.event(f"destroy attempt {attempt} failed ({_engine_error(err)}); retrying", "yellow")
+                self.out.event(f"destroy attempt {attempt} failed ({err}); retrying", "yellow")
                 time.sleep(2.0 * attempt)
         self._terminate_strays()
         if purge_cache and self.spec.target == "runpod":
@@ -319,8 +319,6 @@ class Lifecycle:
             action()
         except V4InfraError as err:
             return StageResult(name, False, time.monotonic() - start, str(err), {})
-        except auto.CommandError as err:
-            return StageResult(name, False, time.monotonic() - start, _engine_error(err), {})
         return StageResult(name, True, time.monotonic() - start, "deployed", {})
 
     def _checks(self, outputs: dict[str, Any], stages: list[StageResult]) -> None:
@@ -442,6 +440,9 @@ def run_engine(call: Callable[[], T]) -> T:
     def work() -> None:
         try:
             outcome["value"] = call()
+        except auto.CommandError as exc:
+            # The engine's own first error line (planner, provider, policy): one line, no traceback.
+            outcome["error"] = DeploymentError(engine_error(exc))
         except BaseException as exc:  # handed to the main thread
             outcome["error"] = exc
 
@@ -495,7 +496,7 @@ def _zombie(pid: int) -> bool:
     return True
 
 
-def _engine_error(err: auto.CommandError) -> str:
+def engine_error(err: auto.CommandError) -> str:
     """The engine's first real `error:` line (the planner's or a provider's message), not "update failed"."""
     for line in str(err).splitlines():
         if "error:" not in line:
