@@ -42,6 +42,7 @@ from infra.targets.runpod.start_script import CACHE_MOUNT, cpu_start_script, doc
 
 STACK = "bench"
 DATA_CENTER = "US-TX-3"
+GPU_TYPE = "NVIDIA H200"
 HF_TOKEN = "hf_benchmarkTOKENnotREAL"
 VLLM_API_KEY = "sk-benchmark"
 FILL_WORKERS = 4  # what the pre-fill passes to the filler (`--max-workers 4`), used for (a) too
@@ -141,7 +142,14 @@ class Bench:
 
     def volume_props(self) -> dict[str, Any]:
         name = naming.resource_name(stack=STACK, kind="cache", run_id="v1")
-        return {**self.conn, "name": name, "size_gb": self.plan.cost.cache_gb, "data_center_id": DATA_CENTER}
+        return {
+            **self.conn,
+            "name": name,
+            "size_gb": self.plan.cost.cache_gb,
+            "data_center_ids": [DATA_CENTER],
+            "placement_gpu_type_ids": [GPU_TYPE],
+            "placement_gpu_count": self.plan.gpu_count,
+        }
 
     def prefill_props(self, volume_id: str) -> dict[str, Any]:
         return {
@@ -172,7 +180,7 @@ class Bench:
             **self.conn,
             "name": name,
             "image": self.plan.engine.image,
-            "gpu_type_ids": ["NVIDIA H200"],
+            "gpu_type_ids": [GPU_TYPE],
             "gpu_count": self.plan.gpu_count,
             "data_center_ids": [DATA_CENTER],
             "volume_id": volume_id,

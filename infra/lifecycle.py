@@ -509,4 +509,10 @@ def engine_error(err: auto.CommandError) -> str:
         ):
             return message
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        # A policy violation: "- [mandatory]  NAME  (TYPE: RESOURCE)", its description, then the message.
+        if line.startswith("- [mandatory]") and index + 2 < len(lines):
+            return (
+                f"policy {line.split()[2]} refused {line.rsplit(': ', 1)[-1].rstrip(')')}: {lines[index + 2]}"
+            )
     return lines[-1] if lines else "pulumi failed"

@@ -56,8 +56,17 @@ def keys() -> tuple[str, str]:
     return generate_keypair("test")
 
 
-def volume_props(conn: dict[str, Any], size: int = 200) -> dict[str, Any]:
-    return {**conn, "name": "v4i-test-cache-v1", "size_gb": size, "data_center_id": "US-TX-3"}
+def volume_props(
+    conn: dict[str, Any], size: int = 200, dcs: tuple[str, ...] = ("US-TX-3",)
+) -> dict[str, Any]:
+    return {
+        **conn,
+        "name": "v4i-test-cache-v1",
+        "size_gb": size,
+        "data_center_ids": list(dcs),
+        "placement_gpu_type_ids": ["NVIDIA H200"],
+        "placement_gpu_count": 4,
+    }
 
 
 def prefill_props(
@@ -109,7 +118,7 @@ def test_volume_create_adopts_by_name_grows_and_deletes(emulator: Emulator, conn
     again = vp.create(volume_props(conn, size=250))  # a retried or re-run `up` with the cache kept
     assert again.id == first.id and again.outs["adopted"] is True
     assert [v["size"] for v in emulator.inventory()["volumes"]] == [250]
-    assert vp.diff(first.id, volume_props(conn), volume_props(conn, size=100)).replaces == ["size_gb"]
+    assert vp.diff(first.id, first.outs, volume_props(conn, size=100)).replaces == ["size_gb"]
     vp.delete(first.id, volume_props(conn))
     vp.delete(first.id, volume_props(conn))  # already gone is fine
     assert vp.read(first.id, volume_props(conn)).id is None
@@ -196,3 +205,35 @@ def test_prefill_streams_progress_for_the_up_display(
     last = [e for e in events if e["event"] == "progress"][-1]
     assert last["bytes"] == last["total"] == result["bytes_downloaded"]
     assert not (providers.state_dir("test") / PROGRESS_FILE).exists(), "cleared once the pre-fill is over"
+
+
+def test_the_cache_goes_where_the_gpus_are_and_then_pins_the_pod_there(
+    emulator: Emulator, conn: dict[str, Any], keys: tuple[str, str]
+) -> None:
+    from infra.targets.runpod.client import PodRequest, RunPodClient, RunPodSettings
+
+    client = RunPodClient(
+        RunPodSettings(
+            conn["api_key"], conn["graphql_base_url"], conn["rest_base_url"], conn["proxy_url_template"]
+        )
+    )
+    # Someone else rents every H200 in US-TX-3.
+    client.create_gpu_pod(
+        PodRequest(
+            name="other-tenant",
+            image="ubuntu:24.04",
+            gpu_type_id="NVIDIA H200",
+            gpu_count=8,
+            data_center_id="US-TX-3",
+            ports="22/tcp",
+        )
+    )
+    assert client.free_gpus("NVIDIA H200", 4, "US-TX-3") == 0
+    vp = providers.NetworkVolumeProvider()
+    created = vp.create(volume_props(conn, dcs=("US-TX-3", "EU-RO-1")))
+    assert created.outs["data_center_id"] == "EU-RO-1", "the first listed data center with H200s free"
+    diff = vp.diff(created.id, created.outs, volume_props(conn, dcs=("EU-RO-1", "US-TX-3")))
+    assert not diff.replaces, "reordering the list keeps the warm cache"
+    assert vp.diff(created.id, created.outs, volume_props(conn, dcs=("US-TX-3",))).replaces == [
+        "data_center_ids"
+    ]

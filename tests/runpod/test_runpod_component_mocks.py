@@ -42,7 +42,9 @@ def test_each_preset_registers_cache_prefill_and_the_planned_pod(stack, monkeypa
     assert pod["ports"] == "8000/http,22/tcp"
     volume = dynamic(mocks, "-weight-cache").inputs
     assert volume["size_gb"] == plan.cost.cache_gb
-    assert volume["data_center_id"] == (spec.data_centers[0] if spec.data_centers else "US-TX-3")
+    assert volume["data_center_ids"] == (list(spec.data_centers) or ["US-TX-3"])
+    assert volume["placement_gpu_type_ids"] == pod["gpu_type_ids"]
+    assert volume["placement_gpu_count"] == plan.gpu_count
     prefill = dynamic(mocks, "-prefill").inputs
     assert prefill["repo_id"] == plan.model and prefill["image"] == "python:3.11-slim"
     components = [r for r in mocks.resources if r.typ == "deepseek-v4-infra:runpod:Deployment"]

@@ -253,6 +253,18 @@ class RunPodClient:
             raise self._unknown_gpu(gpu_type_id) from None
         return _gpu_type(item)
 
+    def free_gpus(self, gpu_type_id: str, count: int, data_center_id: str) -> int:
+        """GPUs of a type free in one data center right now (RunPod's `maxUnreservedGpuCount`)."""
+        query = (
+            f"query Stock {{ gpuTypes(input: {{id: {_quote(gpu_type_id)}}}) {{ id lowestPrice(input: "
+            f"{{gpuCount: {int(count)}, dataCenterId: {_quote(data_center_id)}, secureCloud: true}}) "
+            f"{{ maxUnreservedGpuCount stockStatus }} }} }}"
+        )
+        data = self._graphql(f"stock of {gpu_type_id} in {data_center_id}", query)
+        items = data.get("gpuTypes") or []
+        lowest = (items[0].get("lowestPrice") or {}) if items else {}
+        return int(lowest.get("maxUnreservedGpuCount") or 0)
+
     # ---- pods ----------------------------------------------------------------------------------
 
     def create_gpu_pod(self, request: PodRequest) -> Pod:

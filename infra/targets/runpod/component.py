@@ -66,7 +66,7 @@ class RunPodDeployment(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         ttl = spec.ttl_minutes * 60 if spec.ttl_minutes else None
         gpus = [load_catalog().gpu(g).runpod_id for g in (spec.gpu, *spec.gpu_fallbacks)]
-        data_center = spec.data_centers[0] if spec.data_centers else DEFAULT_DATA_CENTER
+        data_centers = list(spec.data_centers) or [DEFAULT_DATA_CENTER]
         conn = {
             "api_key": args.api_key,
             "graphql_base_url": args.endpoints.graphql_base_url,
@@ -87,7 +87,10 @@ class RunPodDeployment(pulumi.ComponentResource):
                 **conn,
                 "name": naming.resource_name(stack=spec.stack, kind="cache", run_id="v1"),
                 "size_gb": size,
-                "data_center_id": data_center,
+                # Where the cache lives decides where the GPU pod runs: chosen by GPU stock at creation.
+                "data_center_ids": data_centers,
+                "placement_gpu_type_ids": gpus,
+                "placement_gpu_count": plan.gpu_count,
             },
             # Kept on destroy by default so the next validation run starts warm.
             pulumi.ResourceOptions(parent=self, retain_on_delete=spec.keep_cache),
@@ -99,7 +102,7 @@ class RunPodDeployment(pulumi.ComponentResource):
                 "name": naming.resource_name(stack=spec.stack, kind="prefill", run_id=run_id),
                 "stack": spec.stack,
                 "volume_id": self.volume.volume_id,
-                "data_center_id": data_center,
+                "data_center_id": self.volume.data_center_id,
                 "repo_id": plan.model,
                 "revision": "main",
                 "cache_dir": f"{CACHE_MOUNT}/hf",
@@ -121,7 +124,7 @@ class RunPodDeployment(pulumi.ComponentResource):
                 "image": plan.engine.image,
                 "gpu_type_ids": gpus,
                 "gpu_count": plan.gpu_count,
-                "data_center_ids": [data_center],
+                "data_center_ids": [self.volume.data_center_id],
                 "volume_id": self.volume.volume_id,
                 "docker_entrypoint": ["bash", "-c"],
                 "docker_start_cmd": [script],

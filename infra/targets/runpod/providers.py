@@ -53,20 +53,32 @@ class NetworkVolumeProvider(ResourceProvider):
         client = _client(props)
         existing = [v for v in client.list_volumes() if v.name == props["name"]]
         if existing:
+            # A kept cache pins its data center: the next run is warm there, and only there.
             volume = existing[0]
-            if volume.data_center_id != props["data_center_id"]:
+            if volume.data_center_id not in props["data_center_ids"]:
                 raise RuntimeError(
-                    f"volume {volume.name} ({volume.id}) exists in {volume.data_center_id}, not "
-                    f"{props['data_center_id']}; purge it (`v4infra down --purge-cache`) or use that data center"
+                    f"weight cache {volume.name} ({volume.id}) is in {volume.data_center_id}, which the stack no "
+                    f"longer lists; add it back or purge the cache (`v4infra down --purge-cache`)"
                 )
             if volume.size_gb < int(props["size_gb"]):
                 volume = client.resize_volume(volume.id, int(props["size_gb"]))
         else:
-            volume = client.create_volume(props["name"], int(props["size_gb"]), props["data_center_id"])
-        return CreateResult(volume.id, {**props, "volume_id": volume.id, "adopted": bool(existing)})
+            data_center = choose_data_center(client, props)
+            volume = client.create_volume(props["name"], int(props["size_gb"]), data_center)
+        return CreateResult(
+            volume.id,
+            {
+                **props,
+                "volume_id": volume.id,
+                "data_center_id": volume.data_center_id,
+                "adopted": bool(existing),
+            },
+        )
 
     def diff(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = _changed(olds, news, ("name", "data_center_id"))
+        replaces = _changed(olds, news, ("name",))
+        if olds.get("data_center_id") not in news["data_center_ids"]:
+            replaces.append("data_center_ids")
         if int(news["size_gb"]) < int(olds["size_gb"]):
             replaces.append("size_gb")  # RunPod volumes only grow
         changes = replaces or _changed(
@@ -77,16 +89,38 @@ class NetworkVolumeProvider(ResourceProvider):
     def update(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if int(news["size_gb"]) > int(olds["size_gb"]):
             _client(news).resize_volume(id, int(news["size_gb"]))
-        return UpdateResult({**news, "volume_id": id, "adopted": olds.get("adopted", False)})
+        return UpdateResult(
+            {
+                **news,
+                "volume_id": id,
+                "data_center_id": olds.get("data_center_id"),
+                "adopted": olds.get("adopted", False),
+            }
+        )
 
     def read(self, id: str, props: dict[str, Any]) -> ReadResult:
         volume = _client(props).get_volume(id)
         if volume is None:
             return ReadResult(None, {})
-        return ReadResult(id, {**props, "size_gb": volume.size_gb, "volume_id": id})
+        return ReadResult(
+            id, {**props, "size_gb": volume.size_gb, "volume_id": id, "data_center_id": volume.data_center_id}
+        )
 
     def delete(self, id: str, props: dict[str, Any]) -> None:
         _client(props).delete_volume(id)
+
+
+def choose_data_center(client: Any, props: dict[str, Any]) -> str:
+    """The first listed data center with enough free GPUs of an acceptable type; else the first listed.
+
+    The cache volume decides where the GPU pod can run, so its data center is chosen by GPU stock.
+    """
+    for data_center in props["data_center_ids"]:
+        for gpu_type in props["placement_gpu_type_ids"]:
+            count = int(props["placement_gpu_count"])
+            if client.free_gpus(gpu_type, count, data_center) >= count:
+                return str(data_center)
+    return str(props["data_center_ids"][0])
 
 
 class PodProvider(ResourceProvider):

@@ -20,12 +20,13 @@ def _opts(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
 
 class NetworkVolume(Resource):
     volume_id: pulumi.Output[str]
+    data_center_id: pulumi.Output[str]
 
     def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(
             providers.NetworkVolumeProvider(),
             name,
-            {**props, "volume_id": None, "adopted": None},
+            {**props, "volume_id": None, "data_center_id": None, "adopted": None},
             _opts(opts),
         )
 
