@@ -80,6 +80,35 @@ def _pod_processes(sandbox_root: Path) -> list[int]:
     return found
 
 
+def _listening_inodes(ports: set[int]) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                # local_address is HEX_IP:HEX_PORT; state 0A is LISTEN.
+                if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) in ports:
+                    inodes.add(fields[9])
+    return inodes
+
+
+def _kill_listeners(ports: set[int]) -> None:
+    """SIGKILL the processes (not this one) holding a listening socket on `ports`, and wait for them."""
+    deadline = time.monotonic() + _STOP_GRACE_SECONDS
+    while ports and time.monotonic() < deadline:
+        inodes = _listening_inodes(ports)
+        if not inodes:
+            return
+        wanted = {f"socket:[{inode}]" for inode in inodes}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) in wanted for fd in (entry / "fd").iterdir()):
+                    _signal_pids([int(entry.name)], signal.SIGKILL)
+        time.sleep(0.05)
+
+
 def _signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
@@ -208,6 +237,8 @@ class PodRuntime:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=_STOP_GRACE_SECONDS)
         self._stop_strays()
+        # Whatever still listens on the pod's ports (a daemon that escaped the marker scan) goes too.
+        _kill_listeners(set(self.port_map.values()))
         if self._log is not None:
             self._log.close()
             self._log = None
