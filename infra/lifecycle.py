@@ -322,6 +322,33 @@ class Lifecycle:
         return StageResult(name, True, time.monotonic() - start, "deployed", {})
 
     def _checks(self, outputs: dict[str, Any], stages: list[StageResult]) -> None:
+        started = time.monotonic()
+        try:
+            self._checks_over_ssh(outputs, stages)
+        except V4InfraError as err:
+            # SSH that cannot be had (the pod died, a changed host key) fails the stage that needed it.
+            name = "engine-health" if any(s.name == "gpu-preflight" for s in stages) else "gpu-preflight"
+            self._stage(stages, StageResult(name, False, time.monotonic() - started, str(err), {}))
+            return
+        endpoint, api_key = str(outputs["endpoint"]), str(outputs["vllm_api_key"])
+        if not stages[-1].passed:
+            return
+        self._stage(stages, check_api(endpoint, api_key, self.plan.model))
+        if stages[-1].passed:
+            self._stage(
+                stages,
+                run_load(
+                    endpoint,
+                    api_key,
+                    self.plan.model,
+                    concurrency=self.spec.load_concurrency,
+                    requests=self.spec.load_requests,
+                    estimate_tokens_per_s=self.plan.cost.est_output_tokens_per_s,
+                ),
+            )
+
+    def _checks_over_ssh(self, outputs: dict[str, Any], stages: list[StageResult]) -> None:
+        """GPU preflight and engine health: the stages that need the pod's shell."""
         endpoint, api_key = str(outputs["endpoint"]), str(outputs["vllm_api_key"])
         known_hosts = state_root() / self.stack / "known_hosts"
         target = SshTarget(str(outputs["ssh_host"]), int(outputs["ssh_port"]))
@@ -360,21 +387,6 @@ class Lifecycle:
                     on_log_line=update,
                 )
             self._stage(stages, health)
-            if not health.passed:
-                return
-        self._stage(stages, check_api(endpoint, api_key, self.plan.model))
-        if stages[-1].passed:
-            self._stage(
-                stages,
-                run_load(
-                    endpoint,
-                    api_key,
-                    self.plan.model,
-                    concurrency=self.spec.load_concurrency,
-                    requests=self.spec.load_requests,
-                    estimate_tokens_per_s=self.plan.cost.est_output_tokens_per_s,
-                ),
-            )
 
     def _pod_alive(self, pod_id: str) -> Any:
         """A check the health wait calls: a pod that died or vanished ends the wait at once."""

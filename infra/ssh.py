@@ -150,6 +150,11 @@ class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
         client.get_host_keys().add(hostname, key.get_name(), key)
 
 
+def _connection_lost(exc: paramiko.AuthenticationException) -> bool:
+    """paramiko reports a server that went away mid-login as an authentication failure; it is not one."""
+    return "transport shut down" in str(exc) or "saw EOF" in str(exc)
+
+
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, paramiko.AuthenticationException | paramiko.BadHostKeyException):
         return False
@@ -198,6 +203,14 @@ class SshSession:
             except paramiko.BadHostKeyException as exc:
                 raise self._host_key_changed(exc) from None
             except paramiko.AuthenticationException as exc:
+                if _connection_lost(exc):
+                    raise SshConnectError(
+                        f"SSH connection to {self.target.address} dropped during login: {_reason(exc)}; "
+                        "is the pod still running?",
+                        host=self.target.host,
+                        port=self.target.port,
+                        attempts=attempt,
+                    ) from exc
                 raise SshAuthError(
                     f"SSH to {self.target.user}@{self.target.address} refused our key ({_reason(exc)}); "
                     "check that the pod was started with this deployment's public key",
