@@ -416,16 +416,7 @@ class AccountState:
         shutil.rmtree(self.sandbox_dir(pod_id), ignore_errors=True)
 
     def stop_pod(self, pod_id: str) -> Pod:
-        with self.lock:
-            pod = self._existing(pod_id)
-            runtime = None
-            if pod.desired_status == "RUNNING":
-                runtime = self._release(pod, self.clock.now())
-                pod.desired_status = "EXITED"
-                pod.last_status_change = f"Stopped by User: {_now_text()}"
-        if runtime is not None:
-            runtime.kill()
-        return pod
+        return self._exit(pod_id, "Stopped by User")
 
     def resume_pod(self, pod_id: str, gpu_count: int | None) -> Pod:
         with self.lock:
@@ -454,13 +445,17 @@ class AccountState:
 
     def kill_container(self, pod_id: str) -> Pod:
         """The container dies out of band (`POST /_emulator/pods/<id>/die`)."""
+        return self._exit(pod_id, "Exited")
+
+    def _exit(self, pod_id: str, why: str) -> Pod:
+        """A running pod's container ends (stopped or died): GPUs released, billing stops, EXITED."""
         with self.lock:
             pod = self._existing(pod_id)
             runtime = None
             if pod.desired_status == "RUNNING":
                 runtime = self._release(pod, self.clock.now())
                 pod.desired_status = "EXITED"
-                pod.last_status_change = f"Exited: {_now_text()}"
+                pod.last_status_change = f"{why}: {_now_text()}"
         if runtime is not None:
             runtime.kill()
         return pod

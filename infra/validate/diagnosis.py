@@ -68,7 +68,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "or SGLang with SGLANG_SHARED_EXPERT_TP1=1 for TP16",
         85,
     ),
-    # vllm#52761: "NotImplementedError: Pipeline parallelism is not supported for this model."
+    # vllm#52761: vLLM refuses pipeline parallelism for V4 ("Pipeline parallelism is not supported ...").
     Signature(
         "pipeline-parallel",
         re.compile(r"Pipeline parallelism is (?:not supported|only supported for)"),
