@@ -15,6 +15,7 @@ import paramiko
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from fake_hf_cache import hf_cache
 from paths import H200_FIXTURES
 
 from infra.emulator.clock import Clock
@@ -34,22 +35,6 @@ def ed25519_key() -> paramiko.PKey:
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     )
     return paramiko.Ed25519Key.from_private_key(io.StringIO(pem.decode()))
-
-
-def hf_cache(root: Path, repo_id: str, shards: int) -> Path:
-    """A hub cache holding `repo_id` in huggingface_hub's layout (empty shard files)."""
-    repo = root / ("models--" + repo_id.replace("/", "--"))
-    snapshot = repo / "snapshots" / "0123abcd"
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("0123abcd")
-    (snapshot / "config.json").write_text(json.dumps({"architectures": ["DeepseekV4ForCausalLM"]}))
-    names = [f"model-{index:05d}-of-{shards:05d}.safetensors" for index in range(1, shards + 1)]
-    weight_map = {f"model.layers.{index}.weight": name for index, name in enumerate(names)}
-    (snapshot / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
-    for name in names:
-        (snapshot / name).write_bytes(b"")
-    return root
 
 
 START_SCRIPT = """set -e

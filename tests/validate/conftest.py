@@ -1,14 +1,12 @@
 """Fixtures for the validation stages: an emulated GPU pod running the fake vLLM and sshd on loopback.
 
-The pod's start script follows the project's RunPod start script: sshd with the stack's key, the
-engine's output appended to a log on the volume, and a `v4infra: engine exited with status N` line
-when the engine ends, after which the container stays up so the log can still be read over SSH.
+The pod runs the project's own RunPod start script (rendered from infra/templates/runpod): sshd with
+the stack's key, the engine's output appended to a log on the volume, and a `v4infra: engine exited
+with status N` line when the engine ends, after which the container stays up so the log can be read.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,48 +15,22 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fake_hf_cache import hf_cache
 
 from infra.emulator.clock import Clock
 from infra.emulator.pod import PodLaunch, PodRuntime
+from infra.planner import PlanRequest, plan
 from infra.ssh import SshSession, SshTarget, generate_keypair
+from infra.targets.runpod.start_script import docker_args, gpu_start_script
 from infra.validate.engine_health import LogSource
 
 MODEL = "deepseek-ai/DeepSeek-V4-Flash"
-SERVED_MODEL = "deepseek-v4-flash"
 API_KEY = "sk-validate-CANARY-4f1d2a9b7c"
-ENGINE_LOG = "/workspace/logs/engine.log"
-FLAGS = "--data-parallel-size 4 --enable-expert-parallel --max-model-len 262144"
 
-START_SCRIPT = """set -u
-mkdir -p "$HOME/.ssh" /workspace/logs && chmod 700 "$HOME/.ssh"
-printf '%s\\n' "$PUBLIC_KEY" >> "$HOME/.ssh/authorized_keys" && chmod 600 "$HOME/.ssh/authorized_keys"
-ssh-keygen -A >/dev/null 2>&1 || true
-/usr/sbin/sshd
-LOG={log}
-echo "v4infra: starting vllm for {model}" >> "$LOG"
-vllm serve {model} --host 0.0.0.0 --port 8000 {flags} --served-model-name {served} \\
-  --trust-remote-code --kv-cache-dtype fp8 --block-size 256 >> "$LOG" 2>&1 &
-ENGINE_PID=$!
-wait "$ENGINE_PID"
-STATUS=$?
-echo "v4infra: engine exited with status $STATUS" >> "$LOG"
-exec sleep infinity
-"""
-
-
-def hf_cache(hub: Path, repo_id: str, shards: int = 4) -> None:
-    """A tiny hub cache holding `repo_id` in huggingface_hub's layout (empty shard files)."""
-    repo = hub / ("models--" + repo_id.replace("/", "--"))
-    snapshot = repo / "snapshots" / "0123abcd"
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("0123abcd")
-    (snapshot / "config.json").write_text(json.dumps({"architectures": ["DeepseekV4ForCausalLM"]}))
-    names = [f"model-{index:05d}-of-{shards:05d}.safetensors" for index in range(1, shards + 1)]
-    weight_map = {f"model.layers.{index}.weight": name for index, name in enumerate(names)}
-    (snapshot / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
-    for name in names:
-        (snapshot / name).write_bytes(b"")
+POD_NAME = "v4i-validate-pod-abc123"
+# The project's own GPU start script (templates/runpod), so the stages are tested against what pods run.
+PLAN = plan(PlanRequest("flash", "H200", 4, max_model_len=262144))
+ENGINE_LOG = f"/workspace/logs/{POD_NAME}/engine.log"
 
 
 @dataclass
@@ -91,8 +63,8 @@ def _launch(
     api_key: str | None = API_KEY,
 ) -> EmulatedPod:
     hf_cache(root / "volume" / "hf" / "hub", MODEL)
-    script = START_SCRIPT.format(log=ENGINE_LOG, model=MODEL, flags=FLAGS, served=SERVED_MODEL)
-    env = {"PUBLIC_KEY": public_key, "HF_HOME": "/workspace/hf", "HF_HUB_OFFLINE": "1"}
+    script = gpu_start_script(PLAN, stack="validate-tests", pod_name=POD_NAME, ttl_seconds=None)
+    env = {"PUBLIC_KEY": public_key}
     if api_key is not None:
         env["VLLM_API_KEY"] = api_key
     launch = PodLaunch(
@@ -101,7 +73,7 @@ def _launch(
         image=image,
         gpu_type_id="NVIDIA H200",
         gpu_count=4,
-        docker_args="bash -c " + shlex.quote(script),
+        docker_args=docker_args(script),
         env=env,
         volume_dir=root / "volume",
         volume_mount_path="/workspace",

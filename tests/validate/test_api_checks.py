@@ -9,7 +9,7 @@ from openai import OpenAI
 
 from infra.validate.api_checks import check_api
 
-SERVED_MODEL = "deepseek-v4-flash"
+SERVED_MODEL = "deepseek-ai/DeepSeek-V4-Flash"  # --served-model-name in the rendered start script
 
 
 def checks(result: Any) -> dict[str, bool]:
@@ -36,7 +36,7 @@ def test_wrong_key_fails_and_names_the_first_failing_sub_check(serving_pod: Any)
 def test_a_model_the_engine_does_not_serve_is_named(serving_pod: Any) -> None:
     result = check_api(serving_pod.endpoint, serving_pod.api_key, "deepseek-v4-pro", timeout=30)
     assert not result.passed
-    assert result.reason == "models: /v1/models lists ['deepseek-v4-flash'], not 'deepseek-v4-pro'"
+    assert result.reason == f"models: /v1/models lists ['{SERVED_MODEL}'], not 'deepseek-v4-pro'"
 
 
 def test_endpoint_that_answers_without_a_key_fails_the_auth_check(launch_pod: Callable[..., Any]) -> None:

@@ -9,7 +9,7 @@ import pytest
 from infra.planner import PlanRequest, plan
 from infra.validate.load_test import percentile, run_load
 
-SERVED_MODEL = "deepseek-v4-flash"
+SERVED_MODEL = "deepseek-ai/DeepSeek-V4-Flash"  # --served-model-name in the rendered start script
 
 
 def test_completes_every_request_at_the_given_concurrency(serving_pod: Any) -> None:
