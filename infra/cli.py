@@ -130,9 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _quiet_libraries() -> None:
-    # `import runpod` calls logging.basicConfig(INFO); our own progress lines are what users read.
-    logging.getLogger().setLevel(logging.WARNING)
-    for name in ("httpx", "runpod", "infra"):
+    # Our own progress lines are what users read (the RunPod client undoes `import runpod`'s basicConfig).
+    for name in ("httpx", "infra"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # paramiko logs a traceback when a connection is cut (Ctrl-C mid-handshake); infra.ssh reports it in one line.
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -140,8 +139,6 @@ def _quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import runpod  # noqa: F401  (imported first so its logging setup can be undone)
-
     _quiet_libraries()
     try:
         return COMMANDS[args.command](args)
