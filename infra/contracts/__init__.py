@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 RUNPOD_V2_FILE = "runpod-rest-v2-openapi.json"
@@ -30,7 +30,7 @@ def runpod_v2() -> dict[str, Any]:
 
 @cache
 def _registry() -> Registry[Any]:
-    return Registry().with_resource(_DOC_URI, Resource(contents=runpod_v2(), specification=DRAFT202012))
+    return Registry().with_resource(_DOC_URI, DRAFT202012.create_resource(runpod_v2()))
 
 
 def _validator(schema: dict[str, Any]) -> Draft202012Validator:
