@@ -146,6 +146,21 @@ SCHEMA: tuple[Key, ...] = (
     Key("permanent", "boolean", "A long-lived deployment: no time-to-live.", default=False),
     Key("keepCache", "boolean", "Keep the weight cache when the deployment is destroyed.", default=True),
     Key("cacheSizeGb", "integer", "Weight cache size; default: weights plus 15%.", minimum=10, maximum=10000),
+    Key(
+        "volumeType",
+        "string",
+        "RunPod weight-cache tier: auto (HIGH_PERFORMANCE where the data center offers it), or a fixed tier.",
+        default="auto",
+        choices=("auto", "STANDARD", "HIGH_PERFORMANCE"),
+    ),
+    Key(
+        "startCommand",
+        "string",
+        "RunPod GPU pod start: json (our start script via RunPod's JSON start command) or plain "
+        "(stock vLLM image, plain `vllm serve` arguments; no SSH preflight, TTL by a CPU watchdog pod).",
+        default="json",
+        choices=("json", "plain"),
+    ),
     Key("hfToken", "string", "Hugging Face token (secret).", secret=True),
     Key("runpodApiKey", "string", "RunPod API key (secret); default: $RUNPOD_API_KEY.", secret=True),
     Key(
@@ -230,6 +245,8 @@ class StackSpec:
     ttl_minutes: int | None
     keep_cache: bool
     cache_size_gb: int | None
+    volume_type: str
+    start_command: str
     namespace: str
     storage_class: str | None
     access_mode: str | None
@@ -383,6 +400,8 @@ def parse(
         ttl_minutes=None if get("permanent") else int(get("ttlMinutes")),
         keep_cache=bool(get("keepCache")),
         cache_size_gb=get("cacheSizeGb"),
+        volume_type=str(get("volumeType")),
+        start_command=str(get("startCommand")),
         namespace=str(get("namespace")),
         storage_class=get("storageClass"),
         access_mode=get("accessMode"),

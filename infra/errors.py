@@ -10,6 +10,7 @@
     │   ├── BalanceError         the account cannot pay for the resource
     │   ├── RateLimitError       429: slow down (retryable)
     │   ├── TransientError       5xx, timeouts, dropped connections (retryable)
+    │   ├── RefusedError         400/403/409/422: a rule, a pool or the contract said no (carries the status)
     │   └── NotFoundError        the resource is gone
     ├── DeploymentError          the Pulumi engine failed an operation (carries its first error line)
     ├── WeightCacheError         the checkpoint could not be downloaded or verified
@@ -76,6 +77,16 @@ class TransientError(ProviderError):
 
 class NotFoundError(ProviderError):
     pass
+
+
+class RefusedError(ProviderError):
+    """RunPod refused the request itself; `status` tells a placement (400/403) from a broken contract (422)."""
+
+    def __init__(
+        self, message: str, *, status: int, provider: str = "runpod", resource: str | None = None
+    ) -> None:
+        super().__init__(message, provider=provider, resource=resource)
+        self.status = status
 
 
 class DeploymentError(V4InfraError):

@@ -31,6 +31,7 @@ from infra.rehearsal import Rehearsal
 from infra.ssh import SshSession, SshTarget, forget_host
 from infra.targets.runpod import naming
 from infra.targets.runpod.client import RunPodClient, RunPodSettings
+from infra.targets.runpod.crashloop import RestartWatch
 from infra.targets.runpod.prefill import PROGRESS_FILE, ProgressFile, filler_source
 from infra.validate.api_checks import check_api
 from infra.validate.engine_health import LogSource, wait_for_engine
@@ -128,16 +129,8 @@ class Lifecycle:
 
     def client(self) -> RunPodClient:
         assert self._workspace is not None
-        env = self._workspace.env
-        settings = RunPodSettings.from_env(env.get("RUNPOD_API_KEY"))
-        if "RUNPOD_API_BASE_URL" in env:
-            settings = RunPodSettings(
-                api_key=settings.api_key,
-                graphql_base_url=env["RUNPOD_API_BASE_URL"],
-                rest_base_url=env.get("RUNPOD_REST_BASE_URL", settings.rest_base_url),
-                proxy_url_template=env.get("RUNPOD_PROXY_URL_TEMPLATE", settings.proxy_url_template),
-            )
-        return RunPodClient(settings)
+        env = {**os.environ, **self._workspace.env}
+        return RunPodClient(RunPodSettings.from_env(env.get("RUNPOD_API_KEY"), env))
 
     # ---- verbs ---------------------------------------------------------------------------------------
 
@@ -391,10 +384,12 @@ class Lifecycle:
     def _pod_alive(self, pod_id: str) -> Any:
         """A check the health wait calls: a pod that died or vanished ends the wait at once."""
         client = self.client()
+        # RunPod restarts a crashed container and keeps the pod RUNNING: a younger container is a dead engine.
+        restarts = RestartWatch()
 
         def alive() -> bool:
             pod = client.get_pod(pod_id)
-            return pod is not None and pod.desired_status == "RUNNING"
+            return pod is not None and pod.status == "RUNNING" and not restarts.observe(pod)
 
         return alive
 

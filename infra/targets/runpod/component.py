@@ -13,8 +13,14 @@ from infra.config import StackSpec
 from infra.errors import AuthError, ConfigError
 from infra.plan import Plan
 from infra.targets.runpod import naming
+from infra.targets.runpod.client import RunPodSettings
 from infra.targets.runpod.resources import GeneratedSecret, NetworkVolume, Pod, SshKey, WeightPrefill
-from infra.targets.runpod.start_script import CACHE_MOUNT, cpu_start_script, docker_args, gpu_start_script
+from infra.targets.runpod.start_script import (
+    CACHE_MOUNT,
+    cpu_start_script,
+    gpu_start_script,
+    json_start_command,
+)
 
 DEFAULT_DATA_CENTER = "US-TX-3"
 CPU_IMAGE = "python:3.11-slim"
@@ -22,19 +28,17 @@ CPU_IMAGE = "python:3.11-slim"
 
 @dataclass(frozen=True)
 class RunPodEndpoints:
-    """Where RunPod's APIs are: the real ones, or the emulator's (from the environment)."""
+    """Where RunPod's API (REST v2) is: the real one, or the emulator's (from the environment)."""
 
-    graphql_base_url: str = "https://api.runpod.io"
-    rest_base_url: str = "https://rest.runpod.io/v1"
+    api_base_url: str = "https://api.runpod.io"
     proxy_url_template: str = "https://{pod_id}-{port}.proxy.runpod.net"
     hf_endpoint: str | None = None
 
     @classmethod
     def from_env(cls) -> RunPodEndpoints:
         return cls(
-            graphql_base_url=os.environ.get("RUNPOD_API_BASE_URL", cls.graphql_base_url),
-            rest_base_url=os.environ.get("RUNPOD_REST_BASE_URL", cls.rest_base_url),
-            proxy_url_template=os.environ.get("RUNPOD_PROXY_URL_TEMPLATE", cls.proxy_url_template),
+            api_base_url=os.environ.get("RUNPOD_API_BASE_URL") or cls.api_base_url,
+            proxy_url_template=os.environ.get("RUNPOD_PROXY_URL_TEMPLATE") or cls.proxy_url_template,
             hf_endpoint=os.environ.get("HF_ENDPOINT"),
         )
 
@@ -69,8 +73,7 @@ class RunPodDeployment(pulumi.ComponentResource):
         data_centers = list(spec.data_centers) or [DEFAULT_DATA_CENTER]
         conn = {
             "api_key": args.api_key,
-            "graphql_base_url": args.endpoints.graphql_base_url,
-            "rest_base_url": args.endpoints.rest_base_url,
+            "api_base_url": args.endpoints.api_base_url,
             "proxy_url_template": args.endpoints.proxy_url_template,
         }
         # A name per stack and plan: a changed plan gets a new pod name, so orphans are never confused.
@@ -91,6 +94,7 @@ class RunPodDeployment(pulumi.ComponentResource):
                 "data_center_ids": data_centers,
                 "placement_gpu_type_ids": gpus,
                 "placement_gpu_count": plan.gpu_count,
+                "volume_type": spec.volume_type,
             },
             # Kept on destroy by default so the next validation run starts warm.
             pulumi.ResourceOptions(parent=self, retain_on_delete=spec.keep_cache),
@@ -107,7 +111,7 @@ class RunPodDeployment(pulumi.ComponentResource):
                 "revision": "main",
                 "cache_dir": f"{CACHE_MOUNT}/hf",
                 "image": CPU_IMAGE,
-                "docker_args": docker_args(cpu_start_script(stack=spec.stack, ttl_seconds=ttl)),
+                "args": json_start_command(cpu_start_script(stack=spec.stack, ttl_seconds=ttl)),
                 "hf_token": args.hf_token,
                 "hf_endpoint": args.endpoints.hf_endpoint,
                 "private_key": self.ssh_key.private_key,
@@ -126,10 +130,10 @@ class RunPodDeployment(pulumi.ComponentResource):
                 "gpu_count": plan.gpu_count,
                 "data_center_ids": [self.volume.data_center_id],
                 "volume_id": self.volume.volume_id,
-                "docker_entrypoint": ["bash", "-c"],
-                "docker_start_cmd": [script],
-                "ports": "8000/http,22/tcp",
+                "args": json_start_command(script),
+                "ports": ["8000/http", "22/tcp"],
                 "container_disk_gb": 50,
+                "cache_gb": size,
                 "ttl_seconds": ttl,
                 "permanent": spec.permanent,
                 "env": {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": self.api_key_secret.value},
@@ -157,13 +161,12 @@ def check_gpu_types_listed(spec: StackSpec, endpoints: RunPodEndpoints) -> None:
     """Every GPU type the stack may rent must be one RunPod lists; says which ones it does list."""
     from pulumi.runtime import get_config
 
-    from infra.targets.runpod.client import RunPodClient, RunPodSettings
+    from infra.targets.runpod.client import RunPodClient
 
     key = get_config("deepseek-v4-infra:runpodApiKey") or os.environ.get("RUNPOD_API_KEY")
     settings = RunPodSettings(
         api_key=str(key or ""),
-        graphql_base_url=endpoints.graphql_base_url,
-        rest_base_url=endpoints.rest_base_url,
+        api_base_url=endpoints.api_base_url,
         proxy_url_template=endpoints.proxy_url_template,
     )
     listed = {g.id for g in RunPodClient(settings).gpu_types()}

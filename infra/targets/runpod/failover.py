@@ -13,8 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from infra.errors import AuthError, BalanceError, CapacityError, ConfigError, ProviderError, TeardownError
-from infra.targets.runpod.client import Pod, PodRequest
+from infra.errors import (
+    AuthError,
+    BalanceError,
+    CapacityError,
+    ConfigError,
+    ProviderError,
+    RefusedError,
+    TeardownError,
+)
+from infra.targets.runpod.client import GpuOffer, Pod, PodRequest
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,40 @@ class Placement:
     gpu_type_id: str
     data_center_id: str | None = None
     """None: wherever RunPod has stock."""
+    stock: str | None = None
+    """What the catalog showed for it (NONE, LOW, MEDIUM, HIGH); None when not read."""
+
+
+def placements_by_stock(
+    catalog: list[GpuOffer], gpu_type_ids: list[str], data_center_ids: list[str]
+) -> list[Placement]:
+    """Every (GPU type, data center) pair in preference order, those the catalog shows in stock first.
+
+    The catalog orders candidates, it reserves nothing (createPod docs): a pair shown as NONE is
+    still tried last, since stock moves between the read and the create.
+    """
+    offers = {offer.id: offer for offer in catalog}
+    pairs = [
+        Placement(gpu, dc, offers[gpu].stock.get(dc, "NONE") if gpu in offers else "NONE")
+        for gpu in gpu_type_ids
+        for dc in data_center_ids
+    ]
+    return sorted(pairs, key=lambda p: p.stock == "NONE")
+
+
+def stock_elsewhere(
+    catalog: list[GpuOffer], gpu_type_ids: list[str], data_center_ids: list[str]
+) -> list[str]:
+    """`NVIDIA H200 in EU-RO-1 (HIGH)` for acceptable GPU types in stock outside the allowed data centers."""
+    found = []
+    for offer in catalog:
+        if offer.id in gpu_type_ids:
+            found += [
+                f"{offer.id} in {dc} ({level})"
+                for dc, level in sorted(offer.stock.items())
+                if level != "NONE" and dc not in data_center_ids
+            ]
+    return found
 
 
 @dataclass(frozen=True)
@@ -44,6 +86,10 @@ class Attempt:
     """None when this attempt produced the pod."""
     adopted: bool = False
     """The create failed, but the pod it made was found by name and kept."""
+    stock: str | None = None
+    """What the catalog showed for this placement before the create."""
+    refused: bool = False
+    """RunPod answered 400/403 without naming capacity."""
 
 
 @dataclass(frozen=True)
@@ -57,12 +103,14 @@ def create_with_failover(
     base_request: PodRequest,
     options: list[Placement],
     on_attempt: Callable[[Attempt], None] | None = None,
+    elsewhere: str = "",
 ) -> FailoverResult:
     """Create `base_request` at the first placement with capacity; `on_attempt` hears each attempt's outcome.
 
     No capacity anywhere raises CapacityError naming every placement tried. Any other failure
     (including Ctrl-C) first adopts a pod the failed create made, or terminates every pod with
-    the request's name before the error propagates.
+    the request's name before the error propagates. `elsewhere` (what stock exists outside the
+    allowed placements, and what moving there costs) ends the no-capacity message.
     """
     if not options:
         raise ConfigError(f"pod {base_request.name!r}: no GPU type / data center to try")
@@ -83,7 +131,18 @@ def create_with_failover(
                 pod = client.create_gpu_pod(request)
             except CapacityError as exc:
                 log.info("%s; trying the next placement", exc)
-                note(Attempt(option.gpu_type_id, option.data_center_id, str(exc)))
+                note(Attempt(option.gpu_type_id, option.data_center_id, str(exc), stock=option.stock))
+                continue
+            except RefusedError as exc:
+                if exc.status not in (400, 403):
+                    raise  # 422: the body breaks the contract, and will on every candidate
+                # v2 answers 400 for no capacity and for a broken rule alike; 403 for a pool this account lacks.
+                log.info("%s; trying the next placement", exc)
+                note(
+                    Attempt(
+                        option.gpu_type_id, option.data_center_id, str(exc), stock=option.stock, refused=True
+                    )
+                )
                 continue
             except (AuthError, BalanceError):
                 raise
@@ -94,15 +153,26 @@ def create_with_failover(
                     raise
                 pod = found[0]
                 log.warning("%s; adopted pod %s that the failed create made", exc, pod.id)
-                note(Attempt(option.gpu_type_id, option.data_center_id, str(exc), adopted=True))
+                note(
+                    Attempt(
+                        option.gpu_type_id, option.data_center_id, str(exc), stock=option.stock, adopted=True
+                    )
+                )
             else:
-                note(Attempt(option.gpu_type_id, option.data_center_id, None))
+                note(Attempt(option.gpu_type_id, option.data_center_id, None, stock=option.stock))
             try:
                 _terminate_named(client, name, keep=pod.id)
             except ProviderError as err:
                 log.warning("could not check for other pods named %s: %s", name, err)
             return FailoverResult(pod, attempts)
-        raise CapacityError(_no_capacity_message(base_request.gpu_count, attempts), resource=name)
+        if attempts and all(a.refused for a in attempts):
+            # Refused everywhere: read the last detail as a problem with the request (createPod docs).
+            raise RefusedError(
+                f"RunPod refused pod {name!r} at every placement tried; the last answer: {attempts[-1].error}",
+                status=400,
+                resource=name,
+            )
+        raise CapacityError(_no_capacity_message(base_request.gpu_count, attempts, elsewhere), resource=name)
     except BaseException as exc:
         leftover = _cleanup_after(client, name)
         if leftover is None:
@@ -152,16 +222,19 @@ def _cleanup_after(client: PodCreator, name: str) -> str | None:
     return None
 
 
-def _no_capacity_message(gpu_count: int, attempts: list[Attempt]) -> str:
-    """`no capacity for 4x NVIDIA H200 in US-TX-3, EU-RO-1; also tried 4x NVIDIA H200 NVL in US-TX-3`."""
+def _no_capacity_message(gpu_count: int, attempts: list[Attempt], elsewhere: str = "") -> str:
+    """`no capacity for 4x NVIDIA H200 in US-TX-3 (catalog: NONE); also tried 4x NVIDIA H200 NVL in ...`."""
     tried: dict[str, list[str]] = {}
     for attempt in attempts:
-        tried.setdefault(attempt.gpu_type_id, []).append(attempt.data_center_id or "any data center")
+        place = attempt.data_center_id or "any data center"
+        tried.setdefault(attempt.gpu_type_id, []).append(
+            f"{place} (catalog: {attempt.stock})" if attempt.stock else place
+        )
     groups = [f"{gpu_count}x {gpu} in {', '.join(dict.fromkeys(places))}" for gpu, places in tried.items()]
     message = f"no capacity for {groups[0]}"
     if len(groups) > 1:
         message += f"; also tried {'; '.join(groups[1:])}"
     return (
         f"{message}. RunPod's stock changes hourly: retry later, or add GPU types (gpuFallbacks) or "
-        "data centers (dataCenters) to the stack"
+        "data centers (dataCenters) to the stack" + (f". {elsewhere}" if elsewhere else "")
     )

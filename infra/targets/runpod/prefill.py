@@ -7,7 +7,6 @@ a warm volume costs one short CPU pod. The CPU pod is terminated in every outcom
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -20,7 +19,6 @@ FILL_TIMEOUT_SECONDS = 6 * 3600.0
 FILLER_PATH = "/tmp/v4infra-weights.py"
 # The last progress event of a running pre-fill, for `v4infra up` to show while the engine works.
 PROGRESS_FILE = "prefill-progress.json"
-RUNTIME_WAIT_SECONDS = 900.0
 POLL_SECONDS = 2.0
 
 
@@ -56,7 +54,7 @@ def run_prefill(
 ) -> dict[str, Any]:
     from infra.ssh import SshSession, SshTarget
     from infra.targets.runpod.client import PodRequest
-    from infra.targets.runpod.providers import _client, state_dir
+    from infra.targets.runpod.providers import _client, state_dir, wait_for_runtime
 
     client = _client(props)
     env = {"PUBLIC_KEY": props["public_key"]}
@@ -71,24 +69,17 @@ def run_prefill(
         gpu_count=0,
         network_volume_id=props["volume_id"],
         data_center_id=props["data_center_id"],
-        docker_args=props["docker_args"],
-        ports="22/tcp",
+        args=props["args"],
+        ports=("22/tcp",),
         env=env,
         container_disk_gb=20,
     )
     pod = client.create_cpu_pod(request)
     try:
-        deadline = time.monotonic() + RUNTIME_WAIT_SECONDS
-        while pod.ssh is None:
-            if time.monotonic() > deadline:
-                raise WeightCacheError(
-                    f"pre-fill pod {pod.id} had no SSH port after {RUNTIME_WAIT_SECONDS:.0f} s"
-                )
-            time.sleep(POLL_SECONDS)
-            fresh = client.get_pod(pod.id)
-            if fresh is None or fresh.desired_status in ("EXITED", "TERMINATED"):
-                raise WeightCacheError(f"pre-fill pod {pod.id} stopped while starting")
-            pod = fresh
+        try:
+            pod = wait_for_runtime(client, pod.id, needs_ssh=True)
+        except (RuntimeError, TimeoutError) as exc:
+            raise WeightCacheError(f"pre-fill pod: {exc}") from None
         host, port = pod.ssh
         stack_state = state_dir(props["stack"])
         session = SshSession(SshTarget(host, port), props["private_key"], stack_state / "known_hosts")

@@ -19,27 +19,23 @@ POD_REPLACE_KEYS = (
     "gpu_type_ids",
     "gpu_count",
     "data_center_ids",
-    "docker_entrypoint",
-    "docker_start_cmd",
+    "args",
     "env",
     "volume_id",
     "ports",
     "container_disk_gb",
 )
+CONNECTION_KEYS = ("api_key", "api_base_url", "proxy_url_template")
 RUNTIME_WAIT_SECONDS = 900.0
 POLL_SECONDS = 2.0
+# A CPU pod downloads at roughly this rate (GB per minute) from the hub: the cost of a cold start elsewhere.
+PREFILL_GB_PER_MINUTE = 6.0
 
 
 def _client(props: dict[str, Any]) -> Any:
     from infra.targets.runpod.client import RunPodClient, RunPodSettings
 
-    settings = RunPodSettings(
-        api_key=props["api_key"],
-        graphql_base_url=props["graphql_base_url"],
-        rest_base_url=props["rest_base_url"],
-        proxy_url_template=props["proxy_url_template"],
-    )
-    return RunPodClient(settings)
+    return RunPodClient(RunPodSettings.from_props(props))
 
 
 def _changed(olds: dict[str, Any], news: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
@@ -63,14 +59,15 @@ class NetworkVolumeProvider(ResourceProvider):
             if volume.size_gb < int(props["size_gb"]):
                 volume = client.resize_volume(volume.id, int(props["size_gb"]))
         else:
-            data_center = choose_data_center(client, props)
-            volume = client.create_volume(props["name"], int(props["size_gb"]), data_center)
+            data_center, volume_type = choose_data_center(client, props)
+            volume = client.create_volume(props["name"], int(props["size_gb"]), data_center, volume_type)
         return CreateResult(
             volume.id,
             {
                 **props,
                 "volume_id": volume.id,
                 "data_center_id": volume.data_center_id,
+                "volume_type": volume.type,
                 "adopted": bool(existing),
             },
         )
@@ -81,9 +78,7 @@ class NetworkVolumeProvider(ResourceProvider):
             replaces.append("data_center_ids")
         if int(news["size_gb"]) < int(olds["size_gb"]):
             replaces.append("size_gb")  # RunPod volumes only grow
-        changes = replaces or _changed(
-            olds, news, ("size_gb", "api_key", "graphql_base_url", "rest_base_url")
-        )
+        changes = replaces or _changed(olds, news, ("size_gb", *CONNECTION_KEYS))
         return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
 
     def update(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -94,6 +89,7 @@ class NetworkVolumeProvider(ResourceProvider):
                 **news,
                 "volume_id": id,
                 "data_center_id": olds.get("data_center_id"),
+                "volume_type": olds.get("volume_type"),
                 "adopted": olds.get("adopted", False),
             }
         )
@@ -103,24 +99,52 @@ class NetworkVolumeProvider(ResourceProvider):
         if volume is None:
             return ReadResult(None, {})
         return ReadResult(
-            id, {**props, "size_gb": volume.size_gb, "volume_id": id, "data_center_id": volume.data_center_id}
+            id,
+            {
+                **props,
+                "size_gb": volume.size_gb,
+                "volume_id": id,
+                "data_center_id": volume.data_center_id,
+                "volume_type": volume.type,
+            },
         )
 
     def delete(self, id: str, props: dict[str, Any]) -> None:
         _client(props).delete_volume(id)
 
 
-def choose_data_center(client: Any, props: dict[str, Any]) -> str:
-    """The first listed data center with enough free GPUs of an acceptable type; else the first listed.
+def choose_data_center(client: Any, props: dict[str, Any]) -> tuple[str, str]:
+    """(data center, volume tier): the first listed data center the catalog shows with enough GPUs of an
+    acceptable type in stock, else the first listed; the tier per `volume_type` and what it offers.
 
     The cache volume decides where the GPU pod can run, so its data center is chosen by GPU stock.
     """
-    for data_center in props["data_center_ids"]:
-        for gpu_type in props["placement_gpu_type_ids"]:
-            count = int(props["placement_gpu_count"])
-            if client.free_gpus(gpu_type, count, data_center) >= count:
-                return str(data_center)
-    return str(props["data_center_ids"][0])
+    catalog = client.gpu_catalog(int(props["placement_gpu_count"]))
+    tiers = {dc.id: dc.volume_types for dc in client.data_centers()}
+    wanted = str(props.get("volume_type") or "auto")
+    allowed = [
+        str(dc)
+        for dc in props["data_center_ids"]
+        if wanted != "HIGH_PERFORMANCE" or "HIGH_PERFORMANCE" in tiers.get(str(dc), ())
+    ]
+    if not allowed:
+        raise RuntimeError(
+            f"volumeType HIGH_PERFORMANCE: none of {', '.join(props['data_center_ids'])} offers it; "
+            "set volumeType: auto (the fast tier where offered) or STANDARD"
+        )
+    offers = {offer.id: offer for offer in catalog}
+    chosen = next(
+        (
+            dc
+            for dc in allowed
+            if any(offers[g].in_stock(dc) for g in props["placement_gpu_type_ids"] if g in offers)
+        ),
+        allowed[0],
+    )
+    if wanted == "auto":
+        # The faster tier where the data center has it: weights load at volume speed on every start.
+        return chosen, "HIGH_PERFORMANCE" if "HIGH_PERFORMANCE" in tiers.get(chosen, ()) else "STANDARD"
+    return chosen, wanted
 
 
 class PodProvider(ResourceProvider):
@@ -131,50 +155,45 @@ class PodProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         from infra.targets.runpod.client import PodRequest
-        from infra.targets.runpod.failover import Placement, create_with_failover
+        from infra.targets.runpod.failover import create_with_failover, placements_by_stock, stock_elsewhere
 
         client = _client(props)
+        data_centers = list(props["data_center_ids"])
         request = PodRequest(
             name=props["name"],
             image=props["image"],
             gpu_type_id=props["gpu_type_ids"][0] if props["gpu_count"] else None,
-            gpu_count=int(props["gpu_count"]),
+            gpu_count=max(1, int(props["gpu_count"])),
             network_volume_id=props.get("volume_id"),
-            data_center_id=props["data_center_ids"][0] if props["data_center_ids"] else None,
-            docker_entrypoint=tuple(props["docker_entrypoint"]),
-            docker_start_cmd=tuple(props["docker_start_cmd"]),
-            ports=props["ports"],
+            data_center_id=data_centers[0] if data_centers else None,
+            args=props["args"],
+            ports=tuple(props["ports"]),
             env=dict(props["env"]),
             container_disk_gb=int(props["container_disk_gb"]),
         )
         if props["gpu_count"]:
-            placements = [
-                Placement(g, dc) for g in props["gpu_type_ids"] for dc in (props["data_center_ids"] or [None])
-            ]
-            pod = create_with_failover(client, request, placements).pod
+            # Stock first, in the stack's order of preference; a warm cache pins the data center.
+            catalog = client.gpu_catalog(int(props["gpu_count"]))
+            placements = placements_by_stock(catalog, list(props["gpu_type_ids"]), data_centers)
+            elsewhere = stock_elsewhere(catalog, list(props["gpu_type_ids"]), data_centers)
+            note = ""
+            if elsewhere:
+                minutes = float(props.get("cache_gb") or 0) / PREFILL_GB_PER_MINUTE
+                note = (
+                    f"The catalog shows stock only elsewhere: {', '.join(elsewhere[:4])}. Moving there is a cold "
+                    f"start: a new {props.get('cache_gb')} GB weight cache, about {minutes:.0f} min of CPU pre-fill "
+                    "before any GPU is billed (dataCenters, then `v4infra down --purge-cache` for the old cache)"
+                )
+            pod = create_with_failover(client, request, placements, elsewhere=note).pod
         else:
             pod = client.create_cpu_pod(request)
         try:
-            pod = self._wait_for_runtime(client, pod.id)
+            pod = wait_for_runtime(client, pod.id, needs_ssh="22/tcp" in props["ports"])
         except BaseException:
             # Never leave a pod that Pulumi does not record: a failed create is not in the state.
             client.terminate_pod(pod.id)
             raise
         return CreateResult(pod.id, {**props, **self._outputs(client, pod)})
-
-    @staticmethod
-    def _wait_for_runtime(client: Any, pod_id: str) -> Any:
-        deadline = time.monotonic() + RUNTIME_WAIT_SECONDS
-        while True:
-            pod = client.get_pod(pod_id)
-            if pod is None or pod.desired_status in ("EXITED", "TERMINATED"):
-                state = "disappeared" if pod is None else f"is {pod.desired_status}"
-                raise RuntimeError(f"pod {pod_id} {state} while starting; see its logs on RunPod")
-            if pod.ssh is not None:
-                return pod
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"pod {pod_id} had no SSH port after {RUNTIME_WAIT_SECONDS:.0f} s")
-            time.sleep(POLL_SECONDS)
 
     @staticmethod
     def _outputs(client: Any, pod: Any) -> dict[str, Any]:
@@ -191,9 +210,7 @@ class PodProvider(ResourceProvider):
 
     def diff(self, id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = _changed(olds, news, POD_REPLACE_KEYS)
-        changes = replaces or _changed(
-            olds, news, ("api_key", "graphql_base_url", "rest_base_url", "ttl_seconds")
-        )
+        changes = replaces or _changed(olds, news, (*CONNECTION_KEYS, "ttl_seconds"))
         # Delete first: two GPU pods of one stack would bill twice and compete for stock.
         return DiffResult(changes=bool(changes), replaces=replaces, delete_before_replace=True)
 
@@ -216,12 +233,64 @@ class PodProvider(ResourceProvider):
     def read(self, id: str, props: dict[str, Any]) -> ReadResult:
         client = _client(props)
         pod = client.get_pod(id)
-        if pod is None or pod.desired_status == "TERMINATED":
+        if pod is None:
             return ReadResult(None, {})
         return ReadResult(id, {**props, **self._outputs(client, pod)})
 
     def delete(self, id: str, props: dict[str, Any]) -> None:
         _client(props).terminate_pod(id)
+
+
+def wait_for_runtime(
+    client: Any, pod_id: str, *, needs_ssh: bool, timeout: float = RUNTIME_WAIT_SECONDS
+) -> Any:
+    """The pod once it runs (with `ssh.direct` when asked); a pod that fails, stops or crash-loops raises."""
+    from infra.targets.runpod.crashloop import RestartWatch
+
+    deadline = time.monotonic() + timeout
+    watch = RestartWatch()
+    while True:
+        pod = client.get_pod(pod_id)
+        if pod is None or pod.status in ("EXITED", "ERROR", "TERMINATED"):
+            state = "disappeared" if pod is None else f"is {pod.status}"
+            raise RuntimeError(f"pod {pod_id} {state} while starting{_log_hint(client, pod_id)}")
+        if watch.observe(pod):
+            raise RuntimeError(crash_loop_diagnosis(client, pod_id, watch.restarts))
+        if pod.status == "RUNNING" and (pod.ssh is not None or not needs_ssh):
+            return pod
+        if time.monotonic() > deadline:
+            what = "an SSH port" if needs_ssh else "a running container"
+            raise TimeoutError(f"pod {pod_id} had no {what} after {timeout:.0f} s{_log_hint(client, pod_id)}")
+        time.sleep(POLL_SECONDS)
+
+
+def crash_loop_diagnosis(client: Any, pod_id: str, restarts: int) -> str:
+    """The one-line crash-loop message, with the cause read from the pod's log (v2 SSE)."""
+    from infra.errors import ProviderError
+    from infra.targets.runpod.crashloop import crash_loop_message
+    from infra.validate.diagnosis import diagnose
+
+    try:
+        lines = [entry.line for entry in client.pod_logs(pod_id, tail=500)]
+    except ProviderError:
+        lines = []
+    last = next((line.strip() for line in reversed(lines) if line.strip()), None)
+    return crash_loop_message(pod_id, restarts, diagnose(lines), last)
+
+
+def _log_hint(client: Any, pod_id: str) -> str:
+    from infra.errors import ProviderError
+    from infra.validate.diagnosis import diagnose
+
+    try:
+        lines = [entry.line for entry in client.pod_logs(pod_id, tail=200)]
+    except ProviderError:
+        return "; see its logs on RunPod"
+    diagnosis = diagnose(lines)
+    if diagnosis is not None:
+        return f": {diagnosis.one_line()}"
+    last = next((line.strip() for line in reversed(lines) if line.strip()), None)
+    return f" (last log line: {last[:200]})" if last else "; its log is empty"
 
 
 class WeightPrefillProvider(ResourceProvider):

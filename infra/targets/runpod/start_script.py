@@ -1,11 +1,14 @@
 """The scripts RunPod pods run at start (rendered from `infra/templates/runpod/`, pure and deterministic).
 
-RunPod's `dockerArgs` is one command line; the script travels as `bash -c <script>`, shell-quoted, and
-every value inside the script is shell-quoted too, so no model id or argument is ever interpreted.
+REST v2 has no entrypoint field: the script travels in `args` as RunPod's JSON start command
+`{"entrypoint": ["bash", "-c"], "cmd": [script]}` (pods/templates/manage-templates.mdx), the one
+RunPod behaviour not yet confirmed on a real account; `plain_vllm_args` is the documented fallback.
+Every value inside a script is shell-quoted, so no model id or argument is ever interpreted.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
@@ -61,5 +64,18 @@ def cpu_start_script(*, stack: str, ttl_seconds: int | None) -> str:
 
 
 def docker_args(script: str) -> str:
-    """RunPod's one-line start command for a script."""
+    """A one-line start command for a script, for images without an ENTRYPOINT (it becomes their CMD)."""
     return f"bash -c {shlex.quote(script)}"
+
+
+def json_start_command(script: str) -> str:
+    """RunPod's JSON start command: replaces the image's ENTRYPOINT (vLLM's is `vllm serve`) with bash."""
+    return json.dumps({"entrypoint": ["bash", "-c"], "cmd": [script]}, separators=(",", ":"))
+
+
+def plain_vllm_args(plan: Plan) -> str:
+    """The fallback: arguments appended to the stock vLLM image's ENTRYPOINT (`vllm serve`), shell-quoted."""
+    command = list(plan.engine.command)
+    if command[:2] != ["vllm", "serve"]:
+        raise ValueError(f"plain start needs a `vllm serve` engine, not {' '.join(command[:2])!r}")
+    return shlex.join([*command[2:], *plan.engine.args])
