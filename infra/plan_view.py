@@ -108,7 +108,10 @@ def stacks_table(rows: list[tuple[str, Plan]]) -> Table:
             p.target,
             p.model.split("/")[-1],
             f"{p.gpu_count}x {p.gpu}" + (f" x{p.nodes}" if p.nodes > 1 else ""),
-            Text(p.verdict, VERDICT_STYLE[p.verdict]),
+            Text(
+                p.verdict + ("" if p.verified or p.verdict == "no-fit" else " (unverified)"),
+                VERDICT_STYLE[p.verdict],
+            ),
             p.strategy,
             f"{p.max_model_len:,}",
             f"{p.cost.usd_per_hour:.2f}" if p.cost.usd_per_hour is not None else "?",

@@ -159,7 +159,9 @@ def test_costs_add_up():
     assert p.cost.api.peak_usd_per_million_output == 3.96
     assert p.cost.api.off_peak_usd_per_million_output == 1.98
     assert p.cost.api.break_even_peak_million_per_hour == pytest.approx(p.cost.usd_per_hour / 3.96, rel=0.01)
-    assert p.cost.api.break_even_off_peak_million_per_hour == pytest.approx(p.cost.usd_per_hour / 1.98, rel=0.01)
+    assert p.cost.api.break_even_off_peak_million_per_hour == pytest.approx(
+        p.cost.usd_per_hour / 1.98, rel=0.01
+    )
     assert p.cost.cache_gb >= math.ceil(CAT.checkpoint("pro").weights_bytes / 1e9)
     spot = plan(PlanRequest("pro", "H200", 8, spot=True))
     assert spot.cost.usd_per_hour == pytest.approx(gpu.usd_per_gpu_hour_spot * 8)
