@@ -1,4 +1,4 @@
-"""How long the planner takes to sweep every model x GPU x count 1..16 (and the verdicts it reaches)."""
+"""How long the planner takes to sweep every model x GPU x engine x count 1..16 x nodes 1..2 (and its verdicts)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ def sweep() -> tuple[int, Counter[str]]:
     n = 0
     for model in cat.checkpoints:
         for gpu in cat.gpus:
-            for count in range(1, 17):
-                p = plan(PlanRequest(model, gpu, count, target="kubernetes"), cat)
-                verdicts[p.verdict] += 1
-                n += 1
+            for engine in cat.engines:
+                for nodes in (1, 2):
+                    for count in range(1, 17):
+                        p = plan(PlanRequest(model, gpu, count, nodes, "kubernetes", engine), cat)
+                        verdicts[p.verdict] += 1
+                        n += 1
     return n, verdicts
 
 

@@ -42,10 +42,11 @@ class Checkpoint:
     window_bytes_per_seq_per_layer: int
     workspace_bytes_per_token: int
     load_minutes: int
-    anchor_tok_s_per_gpu: float
-    anchor_hbm_gbps: int
     download_minutes: tuple[int, int]
     cache_pvc_gi: int
+    vram_minimum_gb: int
+    api_model: str
+    speculative_note: str = ""
     note: str = ""
     custom: bool = False
 
@@ -72,6 +73,7 @@ class Gpu:
     usd_per_gpu_hour: float | None
     usd_per_gpu_hour_spot: float | None
     price_date: str
+    max_gpus_per_node: int
     aws_instance_8x: str | None = None
     aws_instance_8x_alt: str | None = None
     aliases: tuple[str, ...] = ()
@@ -88,6 +90,15 @@ class EngineTag:
 
 
 @dataclass(frozen=True)
+class Unsupported:
+    """A GPU family an engine cannot run V4 on, with the fact and where it was read."""
+
+    fact: str
+    sources: tuple[str, ...]
+    read: str
+
+
+@dataclass(frozen=True)
 class Engine:
     key: str
     image: str
@@ -101,6 +112,23 @@ class Engine:
     compilation_default: str | None = None
     hopper_pro_args: tuple[str, ...] = ()
     compilation_hopper_pro: str | None = None
+    unsupported_families: dict[str, Unsupported] = field(default_factory=dict)
+    dp_rpc_port: int | None = None
+    master_port: int | None = None
+    dist_init_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One public run behind a recipe: what it served (or failed at), at which context and concurrency."""
+
+    what: str
+    source: str
+    context: int | None
+    concurrency: int | None
+    outcome: str  # "served" or "failed"
+    read: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +145,47 @@ class Recipe:
     gpu_memory_utilization: float | None = None
     extra_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    runs: tuple[Run, ...] = ()
+
+
+@dataclass(frozen=True)
+class ThroughputPoint:
+    """A published output-throughput measurement."""
+
+    model: str  # checkpoint family: "pro" or "flash"
+    gpu: str
+    gpus: int
+    hbm_gbps: int
+    concurrency: int
+    input_tokens: int | None
+    output_tokens: int | None
+    output_tok_s: float
+    source: str
+
+
+@dataclass(frozen=True)
+class ApiPrice:
+    """One DeepSeek API model's prices per 1M tokens, peak and off-peak."""
+
+    name: str
+    serves: str
+    open_checkpoint: str | None
+    peak_output: float
+    off_peak_output: float
+    peak_input: float
+    off_peak_input: float
+    read: str
+    source: str
+    peak_hours: str
+    newer_open_weights: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetLimits:
+    key: str
+    max_gpus_per_node: int
+    deploys_multi_node: bool
+    multi_node_note: str
 
 
 @dataclass(frozen=True)
@@ -125,6 +194,9 @@ class Catalog:
     gpus: dict[str, Gpu]
     engines: dict[str, Engine]
     recipes: tuple[Recipe, ...]
+    throughput: tuple[ThroughputPoint, ...] = ()
+    apis: dict[str, ApiPrice] = field(default_factory=dict)
+    targets: dict[str, TargetLimits] = field(default_factory=dict)
 
     def checkpoint(self, name: str) -> Checkpoint:
         """Look a checkpoint up by short name (`flash`) or repo id (`deepseek-ai/DeepSeek-V4-Flash`)."""
@@ -157,6 +229,22 @@ class Catalog:
             for r in self.recipes
             if (r.model, r.gpu, r.gpus_per_node, r.nodes) == (model, gpu, gpus_per_node, nodes)
         ]
+
+    def recipes_elsewhere(self, model: str, gpu: str, gpus_per_node: int, nodes: int) -> list[Recipe]:
+        """The same model and shape, published on other GPUs (evidence that does not carry over)."""
+        return [
+            r
+            for r in self.recipes
+            if (r.model, r.gpus_per_node, r.nodes) == (model, gpus_per_node, nodes) and r.gpu != gpu
+        ]
+
+    def api_for(self, ckpt: Checkpoint) -> ApiPrice:
+        return self.apis[ckpt.api_model]
+
+    def target(self, name: str) -> TargetLimits:
+        if name not in self.targets:
+            raise CatalogError(_unknown("target", name, list(self.targets)))
+        return self.targets[name]
 
     def with_custom_checkpoint(self, repo_id: str, weights_bytes: int, based_on: str) -> Catalog:
         """A user's own checkpoint: the architecture of `based_on`, its own repo and size."""
@@ -220,6 +308,10 @@ def load_catalog() -> Catalog:
     for key, row in _load("engines.yaml")["engines"].items():
         row = dict(row)
         row["tags"] = tuple(EngineTag(**t) for t in row["tags"])
+        row["unsupported_families"] = {
+            fam: Unsupported(str(u["fact"]), tuple(u["sources"]), str(u["read"]))
+            for fam, u in row.get("unsupported_families", {}).items()
+        }
         for name in ("base_args", "tool_args", "hopper_pro_args"):
             if name in row:
                 row[name] = tuple(str(a) for a in row[name])
@@ -228,5 +320,34 @@ def load_catalog() -> Catalog:
     for row in _load("recipes.yaml")["recipes"]:
         row = dict(row)
         row["extra_args"] = tuple(row.get("extra_args", ()))
+        row["runs"] = tuple(Run(**run) for run in row.get("runs", ()))
         recipes.append(Recipe(**row))
-    return Catalog(checkpoints=ckpts, gpus=gpus, engines=engines, recipes=tuple(recipes))
+    points = tuple(ThroughputPoint(**p) for p in _load("throughput.yaml")["points"])
+    prices = _load("api_prices.yaml")
+    hours = f"{', '.join(prices['peak_hours_utc'])} UTC on {prices['peak_days']}"
+    apis = {
+        name: ApiPrice(
+            name=name,
+            serves=str(a["serves"]),
+            open_checkpoint=a.get("open_checkpoint"),
+            peak_output=float(a["peak"]["output"]),
+            off_peak_output=float(a["off_peak"]["output"]),
+            peak_input=float(a["peak"]["input"]),
+            off_peak_input=float(a["off_peak"]["input"]),
+            read=str(prices["read"]),
+            source=str(prices["source"]),
+            peak_hours=hours,
+            newer_open_weights=a.get("newer_open_weights"),
+        )
+        for name, a in prices["apis"].items()
+    }
+    targets = {k: TargetLimits(key=k, **v) for k, v in _load("targets.yaml")["targets"].items()}
+    return Catalog(
+        checkpoints=ckpts,
+        gpus=gpus,
+        engines=engines,
+        recipes=tuple(recipes),
+        throughput=points,
+        apis=apis,
+        targets=targets,
+    )

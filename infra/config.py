@@ -216,6 +216,31 @@ SCHEMA: tuple[Key, ...] = (
         minimum=1,
         maximum=4096,
     ),
+    # The load the stack expects to serve: the plan's throughput and cost per token are estimated for it.
+    Key(
+        "expectedConcurrency",
+        "integer",
+        "Concurrent requests the endpoint is expected to serve (throughput and cost estimate).",
+        default=8,
+        minimum=1,
+        maximum=4096,
+    ),
+    Key(
+        "expectedInputTokens",
+        "integer",
+        "Prompt tokens per request in the expected load (throughput and cost estimate).",
+        default=8192,
+        minimum=1,
+        maximum=1_048_576,
+    ),
+    Key(
+        "expectedOutputTokens",
+        "integer",
+        "Output tokens per request in the expected load (throughput and cost estimate).",
+        default=1024,
+        minimum=1,
+        maximum=1_048_576,
+    ),
 )
 KEYS = {k.name: k for k in SCHEMA}
 REQUIRED = ("model", "gpu", "gpuCount")
@@ -255,6 +280,9 @@ class StackSpec:
     allowed_namespaces: tuple[str, ...]
     load_concurrency: int
     load_requests: int
+    expected_concurrency: int = 8
+    expected_input_tokens: int = 8192
+    expected_output_tokens: int = 1024
     secrets_set: frozenset[str] = field(default_factory=frozenset)
     catalog: Catalog = field(default_factory=load_catalog, repr=False, compare=False)
 
@@ -275,6 +303,9 @@ class StackSpec:
             speculative=self.speculative,
             image=self.image,
             spot=self.spot,
+            concurrency=self.expected_concurrency,
+            input_tokens=self.expected_input_tokens,
+            output_tokens=self.expected_output_tokens,
         )
 
 
@@ -410,6 +441,9 @@ def parse(
         allowed_namespaces=tuple(str(n) for n in get("allowedNamespaces")),
         load_concurrency=int(get("loadConcurrency")),
         load_requests=int(get("loadRequests")),
+        expected_concurrency=int(get("expectedConcurrency")),
+        expected_input_tokens=int(get("expectedInputTokens")),
+        expected_output_tokens=int(get("expectedOutputTokens")),
         secrets_set=frozenset(present),
         catalog=cat,
     )

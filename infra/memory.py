@@ -1,7 +1,8 @@
 """The per-GPU memory model (pure arithmetic; the README explains each term).
 
     usable     = memory CUDA reports (nvidia-smi's total less ~615 MiB) x gpu-memory-utilization
-    weights    = TP+EP: all weights / GPUs;  DP+EP: dense part (replicated) + experts / GPUs
+    weights    = TP+EP: all weights / GPUs;  DP+EP: dense part (replicated) + experts / GPUs;
+                 TP x DP + EP across nodes: dense part / TP (replicated per node) + experts / GPUs
     reserve    = CUDA context + NCCL buffers + activations for one batch + CUDA graphs (0 when eager)
                  + the long-context workspace of one max-length request
     KV cache   = usable - weights - reserve, in tokens at the FP8 per-token figure
@@ -31,7 +32,7 @@ CUDAGRAPH_PER_SEQ_BYTES = 4 * MIB
 class Layout:
     """How the model is split over the GPUs."""
 
-    strategy: str  # "tp-ep", "dp-ep" or "tp"
+    strategy: str  # "tp-ep", "dp-ep", "tp-dp-ep" (TP inside a node, DP across nodes) or "tp"
     tensor_parallel: int
     data_parallel: int
     expert_parallel: bool
@@ -64,9 +65,9 @@ def nccl_bytes(world: int, nodes: int) -> int:
 
 def weights_per_gpu(ckpt: Checkpoint, layout: Layout) -> int:
     world = layout.tensor_parallel * layout.data_parallel
-    if layout.strategy == "dp-ep":
-        # Data parallel replicates attention and the shared expert; expert parallel splits the experts.
-        return ckpt.dense_bytes + ckpt.expert_bytes // world
+    if layout.data_parallel > 1 and layout.expert_parallel:
+        # Data parallel replicates what tensor parallel splits (attention, shared expert); EP splits the experts.
+        return ckpt.dense_bytes // layout.tensor_parallel + ckpt.expert_bytes // world
     return ckpt.weights_bytes // world
 
 

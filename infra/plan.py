@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 Verdict = Literal["fits", "tight", "no-fit"]
 GIB = 1024**3
+# Stands in a role's arguments for the leader's address, which exists only once the nodes do.
+LEADER_ADDRESS = "LEADER_ADDRESS"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,94 @@ class EngineSpec:
 
 
 @dataclass(frozen=True)
+class RoleCommand:
+    """The command one node runs in a multi-node layout (the leader serves HTTP; workers join it).
+
+    `args` may hold `LEADER_ADDRESS`, which a renderer replaces with the leader's address
+    (`argv(address)`), because that address exists only once the nodes do.
+    """
+
+    role: str  # "leader" or "worker"
+    node_rank: int
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    env: dict[str, str]
+    serves_http: bool
+
+    def argv(self, leader_address: str) -> list[str]:
+        return [a.replace(LEADER_ADDRESS, leader_address) for a in (*self.command, *self.args)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "node_rank": self.node_rank,
+            "command": list(self.command),
+            "args": list(self.args),
+            "env": dict(sorted(self.env.items())),
+            "serves_http": self.serves_http,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A public run that bears on this plan: what it showed, at which context and concurrency."""
+
+    what: str
+    source: str
+    gpu: str
+    engine: str
+    context: int | None
+    concurrency: int | None
+    outcome: str  # "served" or "failed"
+    read: str
+    note: str = ""
+
+    def label(self) -> str:
+        ctx = f"context {self.context:,}" if self.context else "context not stated"
+        conc = f"concurrency {self.concurrency}" if self.concurrency else "concurrency not stated"
+        note = f"; {self.note}" if self.note else ""
+        return f"{self.outcome}: {self.what} on {self.gpu} ({self.source}; {ctx}, {conc}{note}; read {self.read})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Output tokens/s estimated for the declared load, and how far it is from a published point."""
+
+    output_tokens_per_s: float
+    declared_concurrency: int
+    concurrency: int  # what the engine runs at once: the declared load capped by max-num-seqs x DP
+    input_tokens: int
+    output_tokens: int
+    source: str  # the published point(s) it is scaled from
+    extrapolation: str  # what differs from those points
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ApiComparison:
+    """The DeepSeek API model this checkpoint is compared against, at peak and off-peak prices."""
+
+    api_model: str
+    serves: str
+    peak_usd_per_million_output: float
+    off_peak_usd_per_million_output: float
+    break_even_peak_million_per_hour: float | None
+    break_even_off_peak_million_per_hour: float | None
+    peak_hours: str
+    price_date: str
+    source: str
+    newer_than_checkpoint: str  # empty when the API serves this checkpoint's own model
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Cost:
     usd_per_gpu_hour: float | None
     usd_per_hour: float | None
@@ -76,8 +166,7 @@ class Cost:
     spot: bool
     est_output_tokens_per_s: float
     usd_per_million_output: float | None
-    api_usd_per_million_output: float
-    break_even_million_tokens_per_hour: float | None
+    api: ApiComparison
     cache_gb: int
     cache_usd_per_month: float
 
@@ -130,6 +219,10 @@ class Plan:
     weights_bytes: int
     load_minutes: int
     alternatives: tuple[Alternative, ...] = field(default=())
+    evidence: tuple[Evidence, ...] = field(default=())
+    verified_detail: str = ""
+    throughput: Throughput | None = None
+    roles: tuple[RoleCommand, ...] = field(default=())
 
     @property
     def total_gpus(self) -> int:
@@ -163,4 +256,8 @@ class Plan:
             "weights_bytes": self.weights_bytes,
             "load_minutes": self.load_minutes,
             "alternatives": [a.to_dict() for a in self.alternatives],
+            "evidence": [e.to_dict() for e in self.evidence],
+            "verified_detail": self.verified_detail,
+            "throughput": self.throughput.to_dict() if self.throughput else None,
+            "roles": [r.to_dict() for r in self.roles],
         }

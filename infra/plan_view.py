@@ -24,7 +24,9 @@ def plan_panel(p: Plan, title: str | None = None) -> Panel:
     head.add_row(
         "verdict", Text(p.verdict + ("" if p.verified else " (unverified)"), VERDICT_STYLE[p.verdict])
     )
-    head.add_row("source", p.source)
+    head.add_row("evidence", p.verified_detail or p.source)
+    for e in p.evidence:
+        head.add_row("", e.label())
     if p.verdict != "no-fit":
         par = f"TP={p.tensor_parallel} DP={p.data_parallel}{' +EP' if p.expert_parallel else ''}"
         head.add_row("layout", f"{p.strategy} ({par})")
@@ -34,16 +36,41 @@ def plan_panel(p: Plan, title: str | None = None) -> Panel:
             + (", eager" if p.enforce_eager else ""),
         )
         head.add_row("image", p.engine.image)
-        head.add_row("command", shlex.join([*p.engine.command, *p.engine.args]))
+        if p.roles:
+            for role in p.roles:
+                env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(role.env.items()))
+                head.add_row(
+                    f"{role.role} (node {role.node_rank})",
+                    f"{env} {shlex.join(role.argv('<leader-address>'))}",
+                )
+        else:
+            head.add_row("command", shlex.join([*p.engine.command, *p.engine.args]))
+    t = p.throughput
+    if t is not None and p.verdict != "no-fit":
+        head.add_row(
+            "throughput",
+            f"~{t.output_tokens_per_s:,.0f} output tok/s at concurrency {t.concurrency} "
+            f"({t.input_tokens:,} in / {t.output_tokens:,} out); from {t.source}; {t.extrapolation}",
+        )
     cost = p.cost
+    api = cost.api
     if cost.usd_per_hour is not None:
         line = f"${cost.usd_per_hour:.2f}/hour (${cost.usd_per_gpu_hour}/GPU-h, read {cost.price_date})"
         if cost.usd_per_million_output is not None:
-            line += (
-                f"; ~{cost.est_output_tokens_per_s:,.0f} tok/s -> ${cost.usd_per_million_output:.2f}/1M output "
-                f"(DeepSeek API ${cost.api_usd_per_million_output:.2f})"
-            )
+            line += f"; ${cost.usd_per_million_output:.2f}/1M output at the declared load"
         head.add_row("cost", line)
+    head.add_row(
+        "DeepSeek API",
+        f"{api.api_model} ({api.serves}): ${api.peak_usd_per_million_output:.2f}/1M output at peak "
+        f"({api.peak_hours}), ${api.off_peak_usd_per_million_output:.2f} off-peak; read {api.price_date}"
+        + (
+            f"; break-even {api.break_even_peak_million_per_hour:,.1f}M tok/h at peak, "
+            f"{api.break_even_off_peak_million_per_hour:,.1f}M off-peak"
+            if api.break_even_peak_million_per_hour is not None
+            and api.break_even_off_peak_million_per_hour is not None
+            else ""
+        ),
+    )
     head.add_row("cache", f"{cost.cache_gb} GB volume, ${cost.cache_usd_per_month:.2f}/month")
 
     mem = Table(title="per-GPU memory", show_header=True, header_style="bold", expand=False)
@@ -81,7 +108,10 @@ def stacks_table(rows: list[tuple[str, Plan]]) -> Table:
             p.target,
             p.model.split("/")[-1],
             f"{p.gpu_count}x {p.gpu}" + (f" x{p.nodes}" if p.nodes > 1 else ""),
-            Text(p.verdict, VERDICT_STYLE[p.verdict]),
+            Text(
+                p.verdict + ("" if p.verified or p.verdict == "no-fit" else " (unverified)"),
+                VERDICT_STYLE[p.verdict],
+            ),
             p.strategy,
             f"{p.max_model_len:,}",
             f"{p.cost.usd_per_hour:.2f}" if p.cost.usd_per_hour is not None else "?",

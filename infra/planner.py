@@ -11,23 +11,29 @@ import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from infra.catalog import GIB, Catalog, Checkpoint, Engine, Gpu, Recipe, load_catalog
+from infra.catalog import GIB, Catalog, Checkpoint, Engine, Gpu, Recipe, TargetLimits, load_catalog
 from infra.errors import ConfigError, PlanError
 from infra.memory import Layout, Settings, breakdown, cuda_total_bytes, runs, weights_per_gpu
-from infra.plan import Alternative, Cost, EngineSpec, MemoryBreakdown, Plan, Verdict
+from infra.plan import (
+    Alternative,
+    ApiComparison,
+    Cost,
+    EngineSpec,
+    Evidence,
+    MemoryBreakdown,
+    Plan,
+    Throughput,
+    Verdict,
+)
+from infra.roles import role_commands
+from infra.throughput import estimate
 
-API_USD_PER_MILLION_OUTPUT = 0.87  # DeepSeek API, V4-Pro output tokens (shared/reference/deepseek-v4.md)
 FP8_BLOCK = 128
 CONTEXT_STEPS = (1_048_576, 524_288, 262_144, 131_072, 65_536, 32_768)
 TIGHT_CONTEXT_STEPS = (16_384, 8_192, 4_096)
 TIGHT_UTILIZATION = 0.98
 TIGHT_MAX_NUM_SEQS = 8
 TIGHT_BATCHED_TOKENS = 2048
-# Eager mode with a handful of sequences serves a fraction of a CUDA-graph batch (rough).
-TIGHT_THROUGHPUT_FACTOR = 0.25
-# Ampere has neither FP8 nor FP4 tensor cores: weights are upcast on the fly (Marlin).
-AMPERE_THROUGHPUT_FACTOR = 0.5
-RUNPOD_MAX_GPUS = 8
 CACHE_HEADROOM = 1.15
 VOLUME_USD_PER_GB_MONTH = 0.07
 VOLUME_USD_PER_GB_MONTH_LARGE = 0.05  # at 1 TB and above
@@ -46,6 +52,12 @@ class PlanRequest:
     speculative: str = "none"  # "none", "mtp" or "dspark"
     image: str | None = None  # full image reference overriding the catalog's choice
     spot: bool = False
+    strategy: str | None = None  # force a layout ("tp-ep", "dp-ep", "tp-dp-ep", "tp"); default: the best
+    # The load the stack declares: concurrent streams and tokens per request (the throughput estimate).
+    concurrency: int = 8
+    input_tokens: int = 8192
+    output_tokens: int = 1024
+    interconnect: str = "unknown"  # "infiniband" adds the NCCL settings multi-node traffic needs
 
 
 def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: bool = True) -> Plan:
@@ -54,15 +66,29 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
     ckpt = cat.checkpoint(request.model)
     gpu = cat.gpu(request.gpu)
     engine = cat.engine(request.engine)
+    target = cat.target(request.target)
     _check_request(request, ckpt)
-    recipes = [r for r in cat.recipe(ckpt.key, gpu.key, request.gpus_per_node, request.nodes)]
+    recipes = cat.recipe(ckpt.key, gpu.key, request.gpus_per_node, request.nodes)
     recipe = next((r for r in recipes if r.engine == engine.key), None)
+    elsewhere = [
+        r
+        for r in cat.recipes_elsewhere(ckpt.key, gpu.key, request.gpus_per_node, request.nodes)
+        if r.engine == engine.key
+    ]
+    # A run on another GPU does not verify this one, but its flags are the ones known to work.
+    donor = recipe or (elsewhere[0] if elsewhere else None)
     image, version = _image(engine, ckpt, request.image)
     world = request.gpus_per_node * request.nodes
+    ceiling = _failed_context(recipe)
     reasons: list[str] = []
 
-    blockers = _blockers(request, ckpt, engine, version, world)
-    candidates = _layouts(ckpt, engine, world, recipe)
+    blockers = _blockers(request, ckpt, gpu, engine, version, target, ceiling)
+    candidates = _layouts(ckpt, engine, request.gpus_per_node, request.nodes, recipe)
+    if request.strategy is not None:
+        kept = [lay for lay in candidates if lay.strategy == request.strategy]
+        if not kept and not blockers:
+            blockers.append(_strategy_refusal(ckpt, engine, request, world))
+        candidates = kept
     if not candidates and not blockers:
         blockers.append(
             f"no parallel layout splits {ckpt.key} over {world} GPUs: tensor parallel needs "
@@ -73,7 +99,7 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
 
     chosen: tuple[Verdict, Layout, Settings, MemoryBreakdown, tuple[str, ...]] | None = None
     if not blockers:
-        chosen = _fit(ckpt, gpu, engine, request, recipe, candidates)
+        chosen = _fit(ckpt, gpu, engine, request, recipe, candidates, ceiling)
     if chosen is None:
         layout = candidates[0] if candidates else Layout("tp-ep", world, 1, True)
         settings = _default_settings(ckpt, gpu, engine, request, recipe)
@@ -87,24 +113,44 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         if reduced:
             reasons.append("fits only with reduced settings: " + "; ".join(reduced))
 
-    verified = recipe is not None and verdict != "no-fit"
-    other_engines = [r for r in recipes if r.engine != engine.key]
-    if recipe is not None:
-        source = recipe.source
-    elif other_engines:
-        source = f"unverified with {engine.key}; verified with {other_engines[0].engine}: {other_engines[0].source}"
-    else:
-        source = "no published recipe for this combination; planned by the memory model"
+    evidence = _evidence(recipe, elsewhere, [r for r in recipes if r.engine != engine.key])
+    verified, detail = _verification(ckpt, gpu, engine, recipe, elsewhere, recipes, settings, verdict)
+    source = recipe.source if recipe is not None else detail
     if not verified and verdict != "no-fit":
-        reasons.append(f"unverified: {source}")
+        reasons.append(detail)
+    if request.nodes > 1 and verdict != "no-fit" and not target.deploys_multi_node:
+        reasons.append(f"planned only: {target.multi_node_note}")
+    if ckpt.vram_minimum_gb and world * gpu.memory_bytes / 1e9 < ckpt.vram_minimum_gb and verdict != "no-fit":
+        reasons.append(
+            f"below the vLLM recipe's minimum of {ckpt.vram_minimum_gb} GB for {ckpt.repo_id} "
+            f"({world}x {gpu.key} report {world * gpu.memory_bytes / 1e9:,.0f} GB)"
+        )
 
-    spec = _engine_spec(ckpt, gpu, engine, image, version, layout, settings, request, recipe)
-    cost = _cost(ckpt, gpu, world, verdict, request.spot)
+    spec = _engine_spec(ckpt, gpu, engine, image, version, layout, settings, request, donor)
+    throughput = estimate(
+        cat,
+        ckpt,
+        gpu,
+        world,
+        concurrency=request.concurrency,
+        max_running=settings.max_num_seqs * layout.data_parallel,
+        input_tokens=request.input_tokens,
+        output_tokens=request.output_tokens,
+        tight=verdict == "tight",
+    )
+    cost = _cost(cat, ckpt, gpu, world, verdict, request.spot, throughput)
     if cost.usd_per_hour is not None and cost.usd_per_million_output is not None and verdict != "no-fit":
-        reasons.append(_cost_reason(cost))
+        reasons.append(_cost_reason(cost, throughput))
+    if cost.api.newer_than_checkpoint:
+        reasons.append(cost.api.newer_than_checkpoint)
     alts: tuple[Alternative, ...] = ()
     if alternatives and verdict != "fits":
         alts = _alternatives(cat, ckpt.key, request.target, engine.key, request.spot)
+    roles = (
+        role_commands(engine, spec, layout, request.nodes, request.interconnect)
+        if verdict != "no-fit"
+        else ()
+    )
     return Plan(
         model=ckpt.repo_id,
         checkpoint=ckpt.key,
@@ -130,7 +176,98 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         weights_bytes=ckpt.weights_bytes,
         load_minutes=ckpt.load_minutes,
         alternatives=alts,
+        evidence=evidence,
+        verified_detail=detail,
+        throughput=throughput,
+        roles=roles,
     )
+
+
+def _failed_context(recipe: Recipe | None) -> int | None:
+    """The smallest context a published run of this configuration failed to start at."""
+    failed = [r.context for r in (recipe.runs if recipe else ()) if r.outcome == "failed" and r.context]
+    return min(failed) if failed else None
+
+
+def _evidence(
+    recipe: Recipe | None, elsewhere: list[Recipe], other_engines: list[Recipe]
+) -> tuple[Evidence, ...]:
+    out: list[Evidence] = []
+    for r in [*([recipe] if recipe else []), *elsewhere, *other_engines]:
+        for run in r.runs:
+            out.append(
+                Evidence(
+                    what=run.what,
+                    source=run.source,
+                    gpu=r.gpu,
+                    engine=r.engine,
+                    context=run.context,
+                    concurrency=run.concurrency,
+                    outcome=run.outcome,
+                    read=run.read,
+                    note=run.note,
+                )
+            )
+    return tuple(out)
+
+
+def _verification(
+    ckpt: Checkpoint,
+    gpu: Gpu,
+    engine: Engine,
+    recipe: Recipe | None,
+    elsewhere: list[Recipe],
+    recipes: list[Recipe],
+    s: Settings,
+    verdict: Verdict,
+) -> tuple[bool, str]:
+    """Verified only where a published run served this configuration at this context and concurrency."""
+    if recipe is None:
+        if elsewhere:
+            gpus = ", ".join(sorted({r.gpu for r in elsewhere}))
+            return False, (
+                f"unverified on {gpu.key}: the published {engine.key} runs of this layout are on {gpus} "
+                f"({elsewhere[0].source})"
+            )
+        others = [r for r in recipes if r.engine != engine.key]
+        if others:
+            return (
+                False,
+                f"unverified with {engine.key}; published with {others[0].engine}: {others[0].source}",
+            )
+        return False, "unverified: no published run of this combination; planned by the memory model"
+    served = [r for r in recipe.runs if r.outcome == "served"]
+    covering = [
+        r
+        for r in served
+        if (r.context is None or s.max_model_len <= r.context)
+        and (r.concurrency is None or s.max_num_seqs <= r.concurrency)
+    ]
+    if verdict == "fits" and covering and not s.enforce_eager:
+        run = covering[0]
+        ctx = f"context {run.context:,}" if run.context else "context not stated by the source"
+        conc = f"concurrency {run.concurrency}" if run.concurrency else "concurrency not stated by the source"
+        return True, f"verified: {run.what} ({run.source}) served {ctx}, {conc}"
+    shown = "; ".join(
+        f"{r.what} served context {r.context or 'not stated'}, concurrency {r.concurrency or 'not stated'} ({r.source})"
+        for r in served
+    )
+    return False, (
+        f"unverified at max-model-len {s.max_model_len:,} and max-num-seqs {s.max_num_seqs}"
+        f"{' in eager mode' if s.enforce_eager else ''}: the published runs show only {shown or 'nothing that served'}"
+    )
+
+
+def _strategy_refusal(ckpt: Checkpoint, engine: Engine, request: PlanRequest, world: int) -> str:
+    if request.strategy in ("tp-ep", "tp") and engine.key == "vllm" and world > 1:
+        width = ckpt.expert_width / world
+        if ckpt.expert_width % world or (ckpt.expert_width // world) % FP8_BLOCK:
+            return (
+                f"vLLM tensor parallel over {world} GPUs cannot split {ckpt.repo_id}: an expert width of "
+                f"{ckpt.expert_width} / {world} = {width:g} is not a multiple of the {FP8_BLOCK}-wide FP8 block "
+                f"(vllm#40955); use data + expert parallel across nodes (TP inside a node) or SGLang TP"
+            )
+    return f"{engine.key} has no '{request.strategy}' layout for {ckpt.key} over {request.nodes} node(s) x {request.gpus_per_node} GPUs"
 
 
 def require_deployable(p: Plan, *, accept_tight: bool = False, where: str = "") -> None:
@@ -184,7 +321,15 @@ def _image(engine: Engine, ckpt: Checkpoint, override: str | None) -> tuple[str,
     raise ConfigError(f"the catalog has no {engine.key} image at or above {minimum} for {ckpt.repo_id}")
 
 
-def _blockers(request: PlanRequest, ckpt: Checkpoint, engine: Engine, version: str, world: int) -> list[str]:
+def _blockers(
+    request: PlanRequest,
+    ckpt: Checkpoint,
+    gpu: Gpu,
+    engine: Engine,
+    version: str,
+    target: TargetLimits,
+    ceiling: int | None,
+) -> list[str]:
     out: list[str] = []
     minimum = ckpt.min_vllm if engine.key == "vllm" else ckpt.min_sglang
     parsed = _version_tuple(version)
@@ -193,33 +338,65 @@ def _blockers(request: PlanRequest, ckpt: Checkpoint, engine: Engine, version: s
             f"{engine.key} {version} cannot load {ckpt.repo_id} (architecture DeepseekV4ForCausalLM "
             f"needs {engine.key} >= {minimum}); use {engine.image}:v{minimum} or later"
         )
-    if request.target == "runpod" and (request.nodes > 1 or request.gpus_per_node > RUNPOD_MAX_GPUS):
+    unsupported = engine.unsupported_families.get(gpu.family)
+    if unsupported is not None:
+        sm = gpu.compute_capability.replace(".", "")
         out.append(
-            f"a RunPod pod has one node with at most {RUNPOD_MAX_GPUS} GPUs, not {request.nodes}x"
-            f"{request.gpus_per_node}; use target kubernetes for multi-node"
+            f"{engine.key} cannot run V4 on {gpu.key} ({gpu.family}, sm_{sm}): {unsupported.fact} "
+            f"({', '.join(unsupported.sources)}, read {unsupported.read})"
         )
+    per_node = min(gpu.max_gpus_per_node, target.max_gpus_per_node)
+    if request.gpus_per_node > per_node:
+        out.append(
+            f"no {gpu.key} node holds {request.gpus_per_node} GPUs: the largest {gpu.key} nodes (8-GPU HGX/DGX "
+            f"boards) have {gpu.max_gpus_per_node}, and a {target.key} node at most {target.max_gpus_per_node}; "
+            f"use {math.ceil(request.gpus_per_node / per_node)} nodes of {per_node}"
+        )
+    if request.nodes > 1 and target.key == "runpod" and not target.deploys_multi_node:
+        out.append(f"{target.multi_node_note}; plan it with target kubernetes to see the multi-node layout")
     if request.speculative == "dspark" and engine.key == "vllm" and parsed < (0, 25, 0):
         out.append("DSpark speculative decoding needs vLLM >= 0.25.0")
+    if ceiling is not None and request.max_model_len is not None and request.max_model_len >= ceiling:
+        out.append(
+            f"a published run of {ckpt.repo_id} on {request.gpus_per_node}x {gpu.key} at max-model-len "
+            f"{ceiling:,} did not start (out of memory, vllm-project/recipes#381); "
+            f"{request.max_model_len:,} is at or above it"
+        )
     return out
 
 
-def _layouts(ckpt: Checkpoint, engine: Engine, world: int, recipe: Recipe | None) -> list[Layout]:
+def _layouts(
+    ckpt: Checkpoint, engine: Engine, per_node: int, nodes: int, recipe: Recipe | None
+) -> list[Layout]:
     """Valid ways to split the model, the recipe's first. Pipeline parallel is never offered."""
-    tp_ok = (
-        ckpt.attention_heads % world == 0
-        and (ckpt.expert_width // world) % FP8_BLOCK == 0
-        and ckpt.expert_width % world == 0
-    )
+    world = per_node * nodes
+
+    def tp_ok(n: int) -> bool:
+        return (
+            ckpt.attention_heads % n == 0
+            and ckpt.expert_width % n == 0
+            and (ckpt.expert_width // n) % FP8_BLOCK == 0
+        )
+
     ep_ok = ckpt.routed_experts % world == 0
     layouts: list[Layout] = []
     if engine.key == "sglang":
         if ckpt.attention_heads % world == 0:
             layouts.append(Layout("tp", world, 1, False))
         return layouts
-    if tp_ok and ep_ok:
-        layouts.append(Layout("tp-ep", world, 1, world > 1))
-    if ep_ok and world > 1:
-        layouts.append(Layout("dp-ep", 1, world, True))
+    if nodes > 1:
+        # vLLM's multi-node strategy: TP inside a node, DP across nodes, EP over every GPU.
+        if tp_ok(per_node) and ep_ok:
+            layouts.append(Layout("tp-dp-ep", per_node, nodes, True))
+        if ep_ok:
+            layouts.append(Layout("dp-ep", 1, world, True))
+        if tp_ok(world) and ep_ok:
+            layouts.append(Layout("tp-ep", world, 1, True))
+    else:
+        if tp_ok(world) and ep_ok:
+            layouts.append(Layout("tp-ep", world, 1, world > 1))
+        if ep_ok and world > 1:
+            layouts.append(Layout("dp-ep", 1, world, True))
     if recipe is not None:
         layouts.sort(key=lambda lay: lay.strategy != recipe.strategy)
     return layouts
@@ -252,10 +429,13 @@ def _fit(
     request: PlanRequest,
     recipe: Recipe | None,
     layouts: list[Layout],
+    ceiling: int | None,
 ) -> tuple[Verdict, Layout, Settings, MemoryBreakdown, tuple[str, ...]] | None:
     base = _default_settings(ckpt, gpu, engine, request, recipe)
     fixed_len = request.max_model_len is not None or (recipe is not None and recipe.max_model_len is not None)
     lengths = [base.max_model_len] if fixed_len else [n for n in CONTEXT_STEPS if n <= base.max_model_len]
+    # A context a published run failed at is not offered, whatever the memory model says.
+    lengths = [n for n in lengths if ceiling is None or n < ceiling]
     for layout in layouts:
         for length in lengths:
             settings = replace(base, max_model_len=length)
@@ -270,6 +450,7 @@ def _fit(
                 return "fits", layout, settings, mem, notes
     # Tight: eager mode, few sequences, short context, a little more of the GPU.
     tight_lengths = [base.max_model_len] if request.max_model_len else list(TIGHT_CONTEXT_STEPS)
+    tight_lengths = [n for n in tight_lengths if ceiling is None or n < ceiling]
     for layout in layouts:
         for length in tight_lengths:
             settings = Settings(
@@ -313,10 +494,19 @@ def _no_fit_reason(
 ) -> str:
     total_weights = ckpt.weights_bytes / 1e9
     capacity = gpu.memory_bytes * world / 1e9
-    if weights_per_gpu(ckpt, layout) > cuda_total_bytes(gpu) * TIGHT_UTILIZATION:
+    per_gpu_limit = cuda_total_bytes(gpu) * TIGHT_UTILIZATION
+    if ckpt.weights_bytes > gpu.memory_bytes * world:
         return (
             f"weights are {total_weights:,.0f} GB ({_gib(mem.weights_bytes)} per GPU with {layout.strategy}) "
             f"but {world}x {gpu.key} have {capacity:,.0f} GB in all ({gpu.memory_mib:,} MiB each)."
+        )
+    if weights_per_gpu(ckpt, layout) > per_gpu_limit:
+        return (
+            f"weights are {total_weights:,.0f} GB and {world}x {gpu.key} hold {capacity:,.0f} GB in all, but "
+            f"{layout.strategy} (TP={layout.tensor_parallel} DP={layout.data_parallel}) replicates the "
+            f"{ckpt.dense_bytes / 1e9:,.0f} GB dense part per data-parallel rank and puts "
+            f"{_gib(mem.weights_bytes)} on each GPU, more than the {_gib(int(per_gpu_limit))} each can give "
+            f"({TIGHT_UTILIZATION:.0%} of {_gib(cuda_total_bytes(gpu))} seen by CUDA)."
         )
     need = (
         mem.weights_bytes
@@ -368,8 +558,6 @@ def _engine_spec(
         ]
         if s.enforce_eager:
             args.append("--disable-cuda-graph")
-        if request.nodes > 1:
-            args += ["--nnodes", str(request.nodes)]
         args += list(recipe.extra_args if recipe else ())
         return EngineSpec(engine.key, image, version, command, tuple(args), env, engine.port)
 
@@ -424,27 +612,54 @@ def _engine_spec(
     )
 
 
-def estimated_tokens_per_s(ckpt: Checkpoint, gpu: Gpu, world: int, tight: bool) -> float:
-    """Output tokens/s at moderate concurrency, scaled from a published anchor by HBM bandwidth."""
-    rate = ckpt.anchor_tok_s_per_gpu * gpu.hbm_gbps / ckpt.anchor_hbm_gbps * world
-    if gpu.family == "ampere":
-        rate *= AMPERE_THROUGHPUT_FACTOR
-    if tight:
-        rate *= TIGHT_THROUGHPUT_FACTOR
-    return round(rate, 1)
-
-
 def cache_size_gb(ckpt: Checkpoint) -> int:
     """Network volume / PVC size: weights plus headroom for the HF cache layout and logs."""
     return int(math.ceil(ckpt.weights_bytes * CACHE_HEADROOM / 1e9 / 10) * 10)
 
 
-def _cost(ckpt: Checkpoint, gpu: Gpu, world: int, verdict: Verdict, spot: bool) -> Cost:
+def _api(cat: Catalog, ckpt: Checkpoint, per_hour: float | None) -> ApiComparison:
+    api = cat.api_for(ckpt)
+    newer = ""
+    if api.open_checkpoint != ckpt.repo_id:
+        if api.open_checkpoint:
+            newer = (
+                f"the API's {api.name} serves {api.serves}, a newer release than {ckpt.repo_id}; "
+                f"its open weights are {api.open_checkpoint}"
+            )
+        else:
+            newer = (
+                f"the API's {api.name} serves {api.serves}, newer than any open checkpoint in this catalog"
+                + (
+                    f" (open weights of an earlier release: {api.newer_open_weights})"
+                    if api.newer_open_weights
+                    else ""
+                )
+            )
+    return ApiComparison(
+        api_model=api.name,
+        serves=api.serves,
+        peak_usd_per_million_output=api.peak_output,
+        off_peak_usd_per_million_output=api.off_peak_output,
+        break_even_peak_million_per_hour=round(per_hour / api.peak_output, 2)
+        if per_hour is not None
+        else None,
+        break_even_off_peak_million_per_hour=(
+            round(per_hour / api.off_peak_output, 2) if per_hour is not None else None
+        ),
+        peak_hours=api.peak_hours,
+        price_date=api.read,
+        source=api.source,
+        newer_than_checkpoint=newer,
+    )
+
+
+def _cost(
+    cat: Catalog, ckpt: Checkpoint, gpu: Gpu, world: int, verdict: Verdict, spot: bool, throughput: Throughput
+) -> Cost:
     price = gpu.usd_per_gpu_hour_spot if spot else gpu.usd_per_gpu_hour
     per_hour = round(price * world, 2) if price is not None else None
-    tok_s = estimated_tokens_per_s(ckpt, gpu, world, verdict == "tight") if verdict != "no-fit" else 0.0
+    tok_s = throughput.output_tokens_per_s if verdict != "no-fit" else 0.0
     per_million = round(per_hour / (tok_s * 3600 / 1e6), 2) if per_hour is not None and tok_s else None
-    break_even = round(per_hour / API_USD_PER_MILLION_OUTPUT, 2) if per_hour is not None else None
     size = cache_size_gb(ckpt)
     rate = VOLUME_USD_PER_GB_MONTH_LARGE if size >= 1000 else VOLUME_USD_PER_GB_MONTH
     return Cost(
@@ -454,32 +669,31 @@ def _cost(ckpt: Checkpoint, gpu: Gpu, world: int, verdict: Verdict, spot: bool) 
         spot=spot,
         est_output_tokens_per_s=tok_s,
         usd_per_million_output=per_million,
-        api_usd_per_million_output=API_USD_PER_MILLION_OUTPUT,
-        break_even_million_tokens_per_hour=break_even,
+        api=_api(cat, ckpt, per_hour),
         cache_gb=size,
         cache_usd_per_month=round(size * rate, 2),
     )
 
 
-def _cost_reason(cost: Cost) -> str:
+def _cost_reason(cost: Cost, t: Throughput) -> str:
     assert cost.usd_per_hour is not None and cost.usd_per_million_output is not None
+    api = cost.api
     capacity = cost.est_output_tokens_per_s * 3600 / 1e6
     line = (
         f"${cost.usd_per_hour:.2f}/hour; at an estimated {cost.est_output_tokens_per_s:,.0f} output tokens/s "
-        f"that is ${cost.usd_per_million_output:.2f} per 1M output tokens against the DeepSeek API's "
-        f"${cost.api_usd_per_million_output:.2f}"
+        f"for {t.concurrency} concurrent streams of {t.input_tokens:,} in / {t.output_tokens:,} out, that is "
+        f"${cost.usd_per_million_output:.2f} per 1M output tokens against {api.api_model}'s "
+        f"${api.peak_usd_per_million_output:.2f} peak / ${api.off_peak_usd_per_million_output:.2f} off-peak "
+        f"(read {api.price_date})"
     )
-    if (
-        cost.break_even_million_tokens_per_hour is not None
-        and capacity < cost.break_even_million_tokens_per_hour
-    ):
-        return line + (
-            f"; breaking even needs {cost.break_even_million_tokens_per_hour:,.1f}M output tokens/hour, "
-            f"more than this setup's estimated {capacity:,.2f}M."
-        )
-    return (
-        line + f"; it breaks even above {cost.break_even_million_tokens_per_hour:,.1f}M output tokens/hour."
-    )
+    peak, off = api.break_even_peak_million_per_hour, api.break_even_off_peak_million_per_hour
+    assert peak is not None and off is not None
+    verdicts = [
+        f"{tier} it breaks even above {need:,.1f}M output tokens/hour"
+        + ("" if capacity >= need else f", more than this setup's estimated {capacity:,.2f}M")
+        for tier, need in (("at peak", peak), ("off-peak", off))
+    ]
+    return line + "; " + "; ".join(verdicts) + "."
 
 
 @lru_cache(maxsize=256)
@@ -504,7 +718,7 @@ def _search_alternatives(
         for count, nodes in shapes:
             req = PlanRequest(model, gpu.key, count, nodes, target, engine, spot=spot)
             p = plan(req, cat, alternatives=False)
-            if p.verdict == "fits" and p.cost.usd_per_hour is not None:
+            if p.verdict == "fits" and p.cost.usd_per_hour is not None and p.nodes == nodes:
                 found.append(Alternative(gpu.key, count, nodes, p.verdict, p.cost.usd_per_hour, p.verified))
     found.sort(key=lambda a: (a.usd_per_hour or math.inf, a.gpu_count * a.nodes))
     return tuple(found[:3])

@@ -1,0 +1,112 @@
+"""Multi-node layouts: verdicts from the memory model, labels from evidence, one command per node."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.catalog import GIB, load_catalog
+from infra.plan import LEADER_ADDRESS
+from infra.planner import PlanRequest, plan
+
+CAT = load_catalog()
+PRO_2X8_H100 = PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes")
+
+
+def _value(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def test_pro_on_two_h100_nodes_is_tp8_dp2_with_ep_across_16_gpus():
+    p = plan(PRO_2X8_H100)
+    assert p.verdict == "fits", p.reasons
+    assert (p.strategy, p.tensor_parallel, p.data_parallel, p.expert_parallel) == ("tp-dp-ep", 8, 2, True)
+    ckpt = CAT.checkpoint("pro")
+    assert p.memory.weights_bytes == ckpt.dense_bytes // 8 + ckpt.expert_bytes // 16
+    assert p.memory.weights_bytes / GIB == pytest.approx(53, abs=0.5)  # issue 11: about 53 GiB per GPU
+    assert not p.verified and "unverified" in p.verified_detail  # no published run on H100
+
+
+def test_the_reason_agrees_with_its_numbers():
+    p = plan(PRO_2X8_H100)
+    assert "53.0 GiB on each GPU" in p.reasons[0] and "865 GB" in p.reasons[0]
+    # DP16 without TP replicates the 45 GB dense part on every GPU: refused with that number, not the total.
+    dp = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes", strategy="dp-ep"))
+    assert dp.verdict == "no-fit"
+    assert "replicates the 45 GB dense part" in dp.reasons[0]
+    assert "1,368 GB in all" in dp.reasons[0] and "more than the" in dp.reasons[0]
+
+
+def test_vllm_tp16_across_nodes_is_refused_citing_vllm_40955():
+    p = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes", strategy="tp-ep"))
+    assert p.verdict == "no-fit" and not p.roles
+    assert "vllm#40955" in p.reasons[0] and "3072 / 16 = 192" in p.reasons[0]
+
+
+def test_vllm_roles_use_the_documented_data_parallel_flags():
+    leader, worker = plan(PRO_2X8_H100).roles
+    assert (leader.role, leader.node_rank, leader.serves_http) == ("leader", 0, True)
+    assert (worker.role, worker.node_rank, worker.serves_http) == ("worker", 1, False)
+    la, wa = leader.argv("10.0.0.1"), worker.argv("10.0.0.1")
+    assert la[:3] == ["vllm", "serve", "deepseek-ai/DeepSeek-V4-Pro"]
+    for args in (la, wa):
+        assert _value(args, "--tensor-parallel-size") == "8"
+        assert _value(args, "--data-parallel-size") == "2"
+        assert _value(args, "--data-parallel-size-local") == "1"
+        assert _value(args, "--data-parallel-address") == "10.0.0.1"
+        assert _value(args, "--data-parallel-rpc-port") == "13345"
+        assert "--enable-expert-parallel" in args
+        assert LEADER_ADDRESS not in " ".join(args)
+    assert "--headless" in wa and "--headless" not in la
+    assert _value(wa, "--data-parallel-start-rank") == "1" and "--data-parallel-start-rank" not in la
+    assert "--pipeline-parallel-size" not in la
+
+
+def test_vllm_tp_across_nodes_uses_nnodes_node_rank_and_master_addr():
+    # Flash's expert width divides into 128-wide blocks over 16 GPUs, so cross-node TP is a valid request.
+    p = plan(PlanRequest("flash", "H100-SXM", 8, nodes=2, target="kubernetes", strategy="tp-ep"))
+    assert p.verdict == "fits"
+    leader, worker = (r.argv("10.0.0.1") for r in p.roles)
+    for rank, args in enumerate((leader, worker)):
+        assert _value(args, "--nnodes") == "2" and _value(args, "--node-rank") == str(rank)
+        assert _value(args, "--master-addr") == "10.0.0.1" and _value(args, "--master-port") == "29500"
+    assert "--headless" in worker and "--headless" not in leader
+
+
+def test_sglang_tp16_roles_carry_dist_init_addr_and_node_rank():
+    p = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes", engine="sglang"))
+    assert p.verdict == "fits" and p.strategy == "tp" and p.tensor_parallel == 16
+    assert not p.verified and "H20" in p.verified_detail
+    for rank, role in enumerate(p.roles):
+        args = role.argv("leader.svc")
+        assert args[:3] == ["python3", "-m", "sglang.launch_server"]
+        assert _value(args, "--tp") == "16"
+        assert _value(args, "--dist-init-addr") == "leader.svc:5000"
+        assert _value(args, "--nnodes") == "2" and _value(args, "--node-rank") == str(rank)
+        assert role.env["SGLANG_SHARED_EXPERT_TP1"] == "1"
+    assert "--nnodes" not in p.engine.args  # the single-node command stays single-node
+
+
+def test_infiniband_adds_the_nccl_setting_to_every_role():
+    plain = plan(PRO_2X8_H100)
+    ib = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes", interconnect="infiniband"))
+    assert all("NCCL_IB_HCA" not in r.env for r in plain.roles)
+    assert all(r.env["NCCL_IB_HCA"] == "mlx5" and r.env["NCCL_CUMEM_ENABLE"] == "1" for r in ib.roles)
+
+
+def test_single_node_plans_have_no_roles_and_json_carries_them():
+    assert plan(PlanRequest("pro", "H200", 8)).roles == ()
+    data = plan(PRO_2X8_H100).to_dict()
+    assert [r["role"] for r in data["roles"]] == ["leader", "worker"]
+    assert data["roles"][1]["args"][-1] == "--headless"
+
+
+def test_targets_still_refuse_multi_node_deployment():
+    runpod = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="runpod"))
+    assert runpod.verdict == "no-fit" and "one node" in runpod.reasons[0]
+    k8s = plan(PRO_2X8_H100)
+    assert any(r.startswith("planned only:") for r in k8s.reasons)
+
+
+def test_two_h200_nodes_plan_pro_with_the_same_layout():
+    p = plan(PlanRequest("pro", "H200", 8, nodes=2, target="kubernetes"))
+    assert p.verdict == "fits" and p.strategy == "tp-dp-ep" and not p.verified
