@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 
@@ -20,6 +21,8 @@ from infra.targets.runpod.start_script import (
     cpu_start_script,
     gpu_start_script,
     json_start_command,
+    plain_vllm_args,
+    watchdog_command,
 )
 
 DEFAULT_DATA_CENTER = "US-TX-3"
@@ -119,7 +122,22 @@ class RunPodDeployment(pulumi.ComponentResource):
             },
             child,
         )
-        script = gpu_start_script(plan, stack=spec.stack, pod_name=pod_name, ttl_seconds=ttl)
+        vllm_key = self.api_key_secret.value
+        if spec.start_command == "plain":
+            # The fallback when RunPod refuses the JSON start command: the stock image's `vllm serve`.
+            start = plain_vllm_args(plan)
+            ports = ["8000/http"]
+            env: dict[str, Any] = {
+                **plan.engine.env,
+                "HF_HOME": f"{CACHE_MOUNT}/hf",
+                "VLLM_API_KEY": vllm_key,
+            }
+        else:
+            start = json_start_command(
+                gpu_start_script(plan, stack=spec.stack, pod_name=pod_name, ttl_seconds=ttl)
+            )
+            ports = ["8000/http", "22/tcp"]
+            env = {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": vllm_key}
         self.pod = Pod(
             f"{name}-pod",
             {
@@ -130,17 +148,45 @@ class RunPodDeployment(pulumi.ComponentResource):
                 "gpu_count": plan.gpu_count,
                 "data_center_ids": [self.volume.data_center_id],
                 "volume_id": self.volume.volume_id,
-                "args": json_start_command(script),
-                "ports": ["8000/http", "22/tcp"],
+                "args": start,
+                "ports": ports,
                 "container_disk_gb": 50,
                 "cache_gb": size,
                 "ttl_seconds": ttl,
                 "permanent": spec.permanent,
-                "env": {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": self.api_key_secret.value},
+                "env": env,
                 "weights_commit": self.prefill.commit,
             },
             pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
         )
+        if spec.start_command == "plain" and ttl:
+            # Nothing of ours runs in a plain GPU pod, so a small CPU pod keeps its time-to-live.
+            self.watchdog = Pod(
+                f"{name}-ttl-watchdog",
+                {
+                    **conn,
+                    "name": naming.resource_name(stack=spec.stack, kind="watchdog", run_id=run_id),
+                    "image": CPU_IMAGE,
+                    "gpu_type_ids": [],
+                    "gpu_count": 0,
+                    "data_center_ids": [self.volume.data_center_id],
+                    "volume_id": None,
+                    "args": watchdog_command(),
+                    "ports": [],
+                    "container_disk_gb": 5,
+                    "cache_gb": 0,
+                    "ttl_seconds": ttl,
+                    "permanent": False,
+                    "env": {
+                        "V4INFRA_TARGET_POD": self.pod.pod_id,
+                        "V4INFRA_TTL_SECONDS": str(ttl),
+                        "V4INFRA_RUNPOD_KEY": args.api_key,
+                        "RUNPOD_API_BASE_URL": args.endpoints.api_base_url,
+                    },
+                    "weights_commit": None,
+                },
+                child,
+            )
         self.pod_id = self.pod.pod_id
         self.endpoint = self.pod.endpoint
         self.volume_id = self.volume.volume_id

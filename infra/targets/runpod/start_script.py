@@ -79,3 +79,11 @@ def plain_vllm_args(plan: Plan) -> str:
     if command[:2] != ["vllm", "serve"]:
         raise ValueError(f"plain start needs a `vllm serve` engine, not {' '.join(command[:2])!r}")
     return shlex.join([*command[2:], *plan.engine.args])
+
+
+def watchdog_command() -> str:
+    """The TTL watchdog's start command: infra/targets/runpod/watchdog.py run by the image's python3."""
+    from importlib import resources
+
+    source = resources.files("infra.targets.runpod").joinpath("watchdog.py").read_text()
+    return docker_args(f"exec python3 -c {shlex.quote(source)}")
