@@ -149,6 +149,28 @@ class GpuOffer:
 
 
 @dataclass(frozen=True)
+class CpuFlavor:
+    """One CPU flavour from `GET /v2/catalog/cpus`, with the data centers that have it in stock."""
+
+    id: str
+    min_vcpus: int
+    usd_per_vcpu_hour: float
+    stock: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def smallest_vcpus(self) -> int:
+        """The fewest vCPUs a pod may ask for: at least 2 and a power of two (CreateCpuConfig)."""
+        count = 2
+        while count < self.min_vcpus:
+            count *= 2
+        return count
+
+    @property
+    def cheapest_usd_per_hour(self) -> float:
+        return self.usd_per_vcpu_hour * self.smallest_vcpus
+
+
+@dataclass(frozen=True)
 class DataCenter:
     id: str
     name: str
@@ -328,6 +350,27 @@ class RunPodClient:
         except NotFoundError:
             raise self._unknown_gpu(gpu_type_id) from None
         return _gpu_offer(item)
+
+    def cpu_flavors(self) -> list[CpuFlavor]:
+        """CPU flavours with their price per vCPU and pod stock per data center."""
+        params = {"include": "AVAILABILITY", "product": "POD"}
+        answer = self._rest("read the CPU catalog", "GET", "/catalog/cpus", params=params)
+        return [
+            CpuFlavor(
+                id=str(item["id"]),
+                min_vcpus=int((item.get("vcpu") or {}).get("min") or 2),
+                usd_per_vcpu_hour=float((item.get("price") or {}).get("securePerVcpu") or 0.0),
+                stock={
+                    str(dc["id"]): str(dc.get("availability") or "NONE")
+                    for dc in item.get("dataCenters") or []
+                },
+            )
+            for item in answer.get("cpus") or []
+        ]
+
+    def get_raw(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """A v2 GET answer as RunPod sent it, for checking it against the published schema (the canary)."""
+        return self._rest(f"GET {path}", "GET", path, params=params)
 
     def data_centers(self) -> list[DataCenter]:
         answer = self._rest("list data centers", "GET", "/catalog/datacenters")

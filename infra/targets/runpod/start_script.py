@@ -34,6 +34,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def render_template(name: str, **values: object) -> str:
+    """One template under infra/templates, rendered with shell quoting (`q`) and strict undefineds."""
+    return _environment().get_template(name).render(**values)
+
+
 def gpu_start_script(plan: Plan, *, stack: str, pod_name: str, ttl_seconds: int | None) -> str:
     for key in plan.engine.env:
         if not ENV_NAME.match(key):
