@@ -12,6 +12,7 @@ import yaml
 from pulumi.automation import CommandError
 
 from infra import config
+from infra.cli_canary import add_canary_parser, cmd_canary
 from infra.cli_lifecycle import add_lifecycle_parsers, cmd_emulator, cmd_lifecycle
 from infra.cli_render import add_render_parser, cmd_render
 from infra.errors import V4InfraError
@@ -22,6 +23,7 @@ Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {
     "render": cmd_render,
     "emulator": cmd_emulator,
+    "canary": cmd_canary,
     **{verb: cmd_lifecycle for verb in ("preview", "up", "down", "status", "validate", "cleanup")},
 }
 
@@ -125,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_render_parser(sub)
     add_lifecycle_parsers(sub)
+    add_canary_parser(sub)
     sub.add_parser("schema", help="print the Pulumi.yaml config block generated from the schema")
     return parser
 

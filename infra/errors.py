@@ -17,6 +17,7 @@
     ├── SshError                 connecting to or running commands on a pod
     │   └── SshConnectError, SshAuthError, HostKeyChangedError, SshCommandTimeout (infra.ssh)
     ├── ValidationFailed         a validation stage failed (carries the stage and cause)
+    ├── CanaryFailed             a RunPod assumption did not hold on the user's account: no GPU is rented
     └── TeardownError            resources could not be removed (carries their ids)
 
 Lower-level errors (runpod SDK, httpx, paramiko, huggingface_hub) are mapped to these at the
@@ -112,6 +113,10 @@ class ValidationFailed(V4InfraError):
     def __init__(self, message: str, *, stage: str) -> None:
         super().__init__(message)
         self.stage = stage
+
+
+class CanaryFailed(V4InfraError):
+    exit_code = 6
 
 
 class TeardownError(V4InfraError):
