@@ -120,10 +120,12 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         reasons.append(detail)
     if request.nodes > 1 and verdict != "no-fit" and not target.deploys_multi_node:
         reasons.append(f"planned only: {target.multi_node_note}")
-    if ckpt.vram_minimum_gb and world * gpu.memory_bytes / 1e9 < ckpt.vram_minimum_gb and verdict != "no-fit":
+    # Recipes size GPUs as marketed (an H100 is "80 GB"), which is close to the GiB nvidia-smi reports.
+    total_gib = world * gpu.memory_mib / 1024
+    if ckpt.vram_minimum_gb and total_gib < ckpt.vram_minimum_gb and verdict != "no-fit":
         reasons.append(
-            f"below the vLLM recipe's minimum of {ckpt.vram_minimum_gb} GB for {ckpt.repo_id} "
-            f"({world}x {gpu.key} report {world * gpu.memory_bytes / 1e9:,.0f} GB)"
+            f"below the vLLM recipe's minimum of {ckpt.vram_minimum_gb} GB for {ckpt.repo_id}: "
+            f"{world}x {gpu.key} have {total_gib:,.0f} GiB"
         )
 
     spec = _engine_spec(ckpt, gpu, engine, image, version, layout, settings, request, donor)
@@ -226,8 +228,8 @@ def _verification(
         if elsewhere:
             gpus = ", ".join(sorted({r.gpu for r in elsewhere}))
             return False, (
-                f"unverified on {gpu.key}: the published {engine.key} runs of this layout are on {gpus} "
-                f"({elsewhere[0].source})"
+                f"unverified on {gpu.key}: the published {engine.key} runs of {ckpt.key} on "
+                f"{elsewhere[0].nodes} node(s) x {elsewhere[0].gpus_per_node} GPUs are on {gpus} ({elsewhere[0].source})"
             )
         others = [r for r in recipes if r.engine != engine.key]
         if others:
@@ -501,12 +503,16 @@ def _no_fit_reason(
             f"but {world}x {gpu.key} have {capacity:,.0f} GB in all ({gpu.memory_mib:,} MiB each)."
         )
     if weights_per_gpu(ckpt, layout) > per_gpu_limit:
+        why = (
+            f"{layout.strategy} (TP={layout.tensor_parallel} DP={layout.data_parallel}) replicates the "
+            f"{ckpt.dense_bytes / 1e9:,.0f} GB dense part per data-parallel rank and puts"
+            if layout.data_parallel > 1
+            else f"{layout.strategy} over {world} GPUs puts"
+        )
         return (
             f"weights are {total_weights:,.0f} GB and {world}x {gpu.key} hold {capacity:,.0f} GB in all, but "
-            f"{layout.strategy} (TP={layout.tensor_parallel} DP={layout.data_parallel}) replicates the "
-            f"{ckpt.dense_bytes / 1e9:,.0f} GB dense part per data-parallel rank and puts "
-            f"{_gib(mem.weights_bytes)} on each GPU, more than the {_gib(int(per_gpu_limit))} each can give "
-            f"({TIGHT_UTILIZATION:.0%} of {_gib(cuda_total_bytes(gpu))} seen by CUDA)."
+            f"{why} {_gib(mem.weights_bytes)} on each GPU, more than the {_gib(int(per_gpu_limit))} each can "
+            f"give ({TIGHT_UTILIZATION:.0%} of {_gib(cuda_total_bytes(gpu))} seen by CUDA)."
         )
     need = (
         mem.weights_bytes
