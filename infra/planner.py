@@ -58,6 +58,7 @@ class PlanRequest:
     input_tokens: int = 8192
     output_tokens: int = 1024
     interconnect: str = "unknown"  # "infiniband" adds the NCCL settings multi-node traffic needs
+    network_interface: str | None = None  # the NIC NCCL and Gloo bind to across nodes, when known
 
 
 def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: bool = True) -> Plan:
@@ -149,7 +150,7 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
     if alternatives and verdict != "fits":
         alts = _alternatives(cat, ckpt.key, request.target, engine.key, request.spot)
     roles = (
-        role_commands(engine, spec, layout, request.nodes, request.interconnect)
+        role_commands(engine, spec, layout, request.nodes, request.interconnect, request.network_interface)
         if verdict != "no-fit"
         else ()
     )
@@ -724,7 +725,7 @@ def _search_alternatives(
         for count, nodes in shapes:
             req = PlanRequest(model, gpu.key, count, nodes, target, engine, spot=spot)
             p = plan(req, cat, alternatives=False)
-            if p.verdict == "fits" and p.cost.usd_per_hour is not None and p.nodes == nodes:
+            if p.verdict == "fits" and p.cost.usd_per_hour is not None:
                 found.append(Alternative(gpu.key, count, nodes, p.verdict, p.cost.usd_per_hour, p.verified))
     found.sort(key=lambda a: (a.usd_per_hour or math.inf, a.gpu_count * a.nodes))
     return tuple(found[:3])
