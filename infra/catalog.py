@@ -262,6 +262,7 @@ class Catalog:
             weights_bytes=weights_bytes,
             expert_bytes=int(base.expert_bytes * scale),
             shards=None,
+            vram_minimum_gb=0,  # no recipe publishes a minimum for someone's own checkpoint
             custom=True,
             note=f"custom checkpoint with the architecture of {base.repo_id}",
         )

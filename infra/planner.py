@@ -29,6 +29,7 @@ from infra.roles import role_commands
 from infra.throughput import estimate
 
 FP8_BLOCK = 128
+STRATEGIES = ("tp-ep", "dp-ep", "tp-dp-ep", "tp")
 CONTEXT_STEPS = (1_048_576, 524_288, 262_144, 131_072, 65_536, 32_768)
 TIGHT_CONTEXT_STEPS = (16_384, 8_192, 4_096)
 TIGHT_UTILIZATION = 0.98
@@ -293,6 +294,8 @@ def require_deployable(p: Plan, *, accept_tight: bool = False, where: str = "") 
 def _check_request(request: PlanRequest, ckpt: Checkpoint) -> None:
     if request.gpus_per_node < 1 or request.nodes < 1:
         raise ConfigError("gpu count and nodes must be at least 1")
+    if request.strategy is not None and request.strategy not in STRATEGIES:
+        raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, not '{request.strategy}'")
     if request.speculative not in ("none", "mtp", "dspark"):
         raise ConfigError(f"speculative must be none, mtp or dspark, not '{request.speculative}'")
     if request.speculative != "none" and request.speculative != ckpt.speculative:

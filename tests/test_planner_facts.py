@@ -141,3 +141,9 @@ def test_the_cost_per_token_uses_the_declared_load():
     fast = plan(PlanRequest("pro", "H200", 8, concurrency=8)).cost
     assert slow.usd_per_million_output is not None and fast.usd_per_million_output is not None
     assert slow.usd_per_million_output > 3 * fast.usd_per_million_output
+
+
+def test_a_custom_checkpoint_is_not_held_to_a_recipe_minimum_it_never_had():
+    cat = CAT.with_custom_checkpoint("acme/flash-ft", 150_000_000_000, "flash")
+    p = plan(PlanRequest("acme/flash-ft", "H100-SXM", 2), cat)
+    assert not any("recipe's minimum" in r for r in p.reasons)

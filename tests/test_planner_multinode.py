@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.catalog import GIB, load_catalog
+from infra.errors import ConfigError
 from infra.plan import LEADER_ADDRESS
 from infra.planner import PlanRequest, plan
 
@@ -116,3 +117,8 @@ def test_targets_still_refuse_multi_node_deployment():
 def test_two_h200_nodes_plan_pro_with_the_same_layout():
     p = plan(PlanRequest("pro", "H200", 8, nodes=2, target="kubernetes"))
     assert p.verdict == "fits" and p.strategy == "tp-dp-ep" and not p.verified
+
+
+def test_an_unknown_strategy_is_one_clear_message():
+    with pytest.raises(ConfigError, match="strategy must be one of tp-ep, dp-ep, tp-dp-ep, tp, not 'pp'"):
+        plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes", strategy="pp"))
