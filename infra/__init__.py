@@ -11,6 +11,7 @@ from typing import Any
 
 _EXPORTS = {
     "Plan": "infra.plan",
+    "RoleCommand": "infra.plan",
     "PlanRequest": "infra.planner",
     "plan": "infra.planner",
     "require_deployable": "infra.planner",

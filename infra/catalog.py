@@ -197,6 +197,8 @@ class Catalog:
     throughput: tuple[ThroughputPoint, ...] = ()
     apis: dict[str, ApiPrice] = field(default_factory=dict)
     targets: dict[str, TargetLimits] = field(default_factory=dict)
+    # Known open checkpoints the planner does not cover: repo id -> (why, source).
+    not_planned: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def checkpoint(self, name: str) -> Checkpoint:
         """Look a checkpoint up by short name (`flash`) or repo id (`deepseek-ai/DeepSeek-V4-Flash`)."""
@@ -204,6 +206,9 @@ class Catalog:
         for ckpt in self.checkpoints.values():
             if lowered in (ckpt.key, ckpt.repo_id.lower()):
                 return ckpt
+        for repo_id, (why, source) in self.not_planned.items():
+            if lowered == repo_id.lower():
+                raise CatalogError(f"{repo_id} is not planned by this catalog: {why} ({source}).")
         raise CatalogError(_unknown("model", name, self.model_names()))
 
     def gpu(self, name: str) -> Gpu:
@@ -257,6 +262,7 @@ class Catalog:
             weights_bytes=weights_bytes,
             expert_bytes=int(base.expert_bytes * scale),
             shards=None,
+            vram_minimum_gb=0,  # no recipe publishes a minimum for someone's own checkpoint
             custom=True,
             note=f"custom checkpoint with the architecture of {base.repo_id}",
         )
@@ -298,7 +304,11 @@ def _checkpoints(raw: dict[str, dict[str, Any]]) -> dict[str, Checkpoint]:
 @cache
 def load_catalog() -> Catalog:
     """The catalog shipped with the package (cached: it is immutable)."""
-    ckpts = _checkpoints(_load("checkpoints.yaml")["checkpoints"])
+    ckpt_data = _load("checkpoints.yaml")
+    ckpts = _checkpoints(ckpt_data["checkpoints"])
+    not_planned = {
+        k: (str(v["reason"]), str(v["source"])) for k, v in ckpt_data.get("not_planned", {}).items()
+    }
     gpu_data = _load("gpus.yaml")
     gpus = {
         k: Gpu(key=k, price_date=str(gpu_data["price_date"]), **{**v, "aliases": tuple(v.get("aliases", ()))})
@@ -350,4 +360,5 @@ def load_catalog() -> Catalog:
         throughput=points,
         apis=apis,
         targets=targets,
+        not_planned=not_planned,
     )

@@ -29,6 +29,7 @@ from infra.roles import role_commands
 from infra.throughput import estimate
 
 FP8_BLOCK = 128
+STRATEGIES = ("tp-ep", "dp-ep", "tp-dp-ep", "tp")
 CONTEXT_STEPS = (1_048_576, 524_288, 262_144, 131_072, 65_536, 32_768)
 TIGHT_CONTEXT_STEPS = (16_384, 8_192, 4_096)
 TIGHT_UTILIZATION = 0.98
@@ -58,6 +59,7 @@ class PlanRequest:
     input_tokens: int = 8192
     output_tokens: int = 1024
     interconnect: str = "unknown"  # "infiniband" adds the NCCL settings multi-node traffic needs
+    network_interface: str | None = None  # the NIC NCCL and Gloo bind to across nodes, when known
 
 
 def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: bool = True) -> Plan:
@@ -120,10 +122,12 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         reasons.append(detail)
     if request.nodes > 1 and verdict != "no-fit" and not target.deploys_multi_node:
         reasons.append(f"planned only: {target.multi_node_note}")
-    if ckpt.vram_minimum_gb and world * gpu.memory_bytes / 1e9 < ckpt.vram_minimum_gb and verdict != "no-fit":
+    # Recipes size GPUs as marketed (an H100 is "80 GB"), which is close to the GiB nvidia-smi reports.
+    total_gib = world * gpu.memory_mib / 1024
+    if ckpt.vram_minimum_gb and total_gib < ckpt.vram_minimum_gb and verdict != "no-fit":
         reasons.append(
-            f"below the vLLM recipe's minimum of {ckpt.vram_minimum_gb} GB for {ckpt.repo_id} "
-            f"({world}x {gpu.key} report {world * gpu.memory_bytes / 1e9:,.0f} GB)"
+            f"below the vLLM recipe's minimum of {ckpt.vram_minimum_gb} GB for {ckpt.repo_id}: "
+            f"{world}x {gpu.key} have {total_gib:,.0f} GiB"
         )
 
     spec = _engine_spec(ckpt, gpu, engine, image, version, layout, settings, request, donor)
@@ -147,7 +151,7 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
     if alternatives and verdict != "fits":
         alts = _alternatives(cat, ckpt.key, request.target, engine.key, request.spot)
     roles = (
-        role_commands(engine, spec, layout, request.nodes, request.interconnect)
+        role_commands(engine, spec, layout, request.nodes, request.interconnect, request.network_interface)
         if verdict != "no-fit"
         else ()
     )
@@ -226,8 +230,8 @@ def _verification(
         if elsewhere:
             gpus = ", ".join(sorted({r.gpu for r in elsewhere}))
             return False, (
-                f"unverified on {gpu.key}: the published {engine.key} runs of this layout are on {gpus} "
-                f"({elsewhere[0].source})"
+                f"unverified on {gpu.key}: the published {engine.key} runs of {ckpt.key} on "
+                f"{elsewhere[0].nodes} node(s) x {elsewhere[0].gpus_per_node} GPUs are on {gpus} ({elsewhere[0].source})"
             )
         others = [r for r in recipes if r.engine != engine.key]
         if others:
@@ -290,6 +294,8 @@ def require_deployable(p: Plan, *, accept_tight: bool = False, where: str = "") 
 def _check_request(request: PlanRequest, ckpt: Checkpoint) -> None:
     if request.gpus_per_node < 1 or request.nodes < 1:
         raise ConfigError("gpu count and nodes must be at least 1")
+    if request.strategy is not None and request.strategy not in STRATEGIES:
+        raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, not '{request.strategy}'")
     if request.speculative not in ("none", "mtp", "dspark"):
         raise ConfigError(f"speculative must be none, mtp or dspark, not '{request.speculative}'")
     if request.speculative != "none" and request.speculative != ckpt.speculative:
@@ -501,12 +507,16 @@ def _no_fit_reason(
             f"but {world}x {gpu.key} have {capacity:,.0f} GB in all ({gpu.memory_mib:,} MiB each)."
         )
     if weights_per_gpu(ckpt, layout) > per_gpu_limit:
+        why = (
+            f"{layout.strategy} (TP={layout.tensor_parallel} DP={layout.data_parallel}) replicates the "
+            f"{ckpt.dense_bytes / 1e9:,.0f} GB dense part per data-parallel rank and puts"
+            if layout.data_parallel > 1
+            else f"{layout.strategy} over {world} GPUs puts"
+        )
         return (
             f"weights are {total_weights:,.0f} GB and {world}x {gpu.key} hold {capacity:,.0f} GB in all, but "
-            f"{layout.strategy} (TP={layout.tensor_parallel} DP={layout.data_parallel}) replicates the "
-            f"{ckpt.dense_bytes / 1e9:,.0f} GB dense part per data-parallel rank and puts "
-            f"{_gib(mem.weights_bytes)} on each GPU, more than the {_gib(int(per_gpu_limit))} each can give "
-            f"({TIGHT_UTILIZATION:.0%} of {_gib(cuda_total_bytes(gpu))} seen by CUDA)."
+            f"{why} {_gib(mem.weights_bytes)} on each GPU, more than the {_gib(int(per_gpu_limit))} each can "
+            f"give ({TIGHT_UTILIZATION:.0%} of {_gib(cuda_total_bytes(gpu))} seen by CUDA)."
         )
     need = (
         mem.weights_bytes
@@ -718,7 +728,7 @@ def _search_alternatives(
         for count, nodes in shapes:
             req = PlanRequest(model, gpu.key, count, nodes, target, engine, spot=spot)
             p = plan(req, cat, alternatives=False)
-            if p.verdict == "fits" and p.cost.usd_per_hour is not None and p.nodes == nodes:
+            if p.verdict == "fits" and p.cost.usd_per_hour is not None:
                 found.append(Alternative(gpu.key, count, nodes, p.verdict, p.cost.usd_per_hour, p.verified))
     found.sort(key=lambda a: (a.usd_per_hour or math.inf, a.gpu_count * a.nodes))
     return tuple(found[:3])

@@ -18,10 +18,17 @@ from infra.plan import LEADER_ADDRESS, EngineSpec, RoleCommand
 # NCCL over InfiniBand: the HCA prefix vLLM's multi-node guide sets (docs/serving/parallelism_scaling.md).
 INFINIBAND_ENV = {"NCCL_IB_HCA": "mlx5"}
 # EP's all-to-all here is vLLM's default (no DeepEP backend is selected), so NVSHMEM is not configured.
+# The interface NCCL and Gloo bind to across nodes (vllm-project/recipes strategies/multi_node_tp_dp.yaml).
+SOCKET_IFNAME_VARS = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
 
 
 def role_commands(
-    engine: Engine, spec: EngineSpec, layout: Layout, nodes: int, interconnect: str
+    engine: Engine,
+    spec: EngineSpec,
+    layout: Layout,
+    nodes: int,
+    interconnect: str,
+    network_interface: str | None = None,
 ) -> tuple[RoleCommand, ...]:
     """The leader's and each worker's command; empty for a single node."""
     if nodes < 2:
@@ -29,6 +36,8 @@ def role_commands(
     env = dict(spec.env)
     if interconnect == "infiniband":
         env.update(INFINIBAND_ENV)
+    if network_interface:
+        env.update(dict.fromkeys(SOCKET_IFNAME_VARS, network_interface))
     out: list[RoleCommand] = []
     for rank in range(nodes):
         role = "leader" if rank == 0 else "worker"

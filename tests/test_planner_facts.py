@@ -35,9 +35,16 @@ def test_flash_0731_is_planned_at_its_own_size_and_recipe_minimum():
     p = plan(PlanRequest("flash-0731", "H200", 4))
     assert p.weights_bytes == 167_000_000_000
     assert "167 GB" in p.reasons[0]
-    # 2x H100 report 171 GB: below the 200 GB recipe minimum, and the plan says so.
+    # Flash fits 2x H100 tightly; the 7 GB larger -0731 puts 77.8 GiB on each GPU and does not.
     small = plan(PlanRequest("flash-0731", "H100-SXM", 2))
-    assert small.verdict == "no-fit" or any("minimum of 200 GB" in r for r in small.reasons)
+    assert small.verdict == "no-fit" and "167 GB" in small.reasons[0]
+    assert plan(PlanRequest("flash", "H100-SXM", 2)).verdict == "tight"
+
+
+def test_a_plan_below_the_recipe_minimum_says_so():
+    p = plan(PlanRequest("flash", "H100-SXM", 2))
+    assert any("below the vLLM recipe's minimum of 170 GB" in r and "159 GiB" in r for r in p.reasons)
+    assert not any("minimum" in r for r in plan(PlanRequest("flash", "H200", 4)).reasons)
 
 
 def test_speculative_options_follow_what_each_checkpoint_ships():
@@ -134,3 +141,9 @@ def test_the_cost_per_token_uses_the_declared_load():
     fast = plan(PlanRequest("pro", "H200", 8, concurrency=8)).cost
     assert slow.usd_per_million_output is not None and fast.usd_per_million_output is not None
     assert slow.usd_per_million_output > 3 * fast.usd_per_million_output
+
+
+def test_a_custom_checkpoint_is_not_held_to_a_recipe_minimum_it_never_had():
+    cat = CAT.with_custom_checkpoint("acme/flash-ft", 150_000_000_000, "flash")
+    p = plan(PlanRequest("acme/flash-ft", "H100-SXM", 2), cat)
+    assert not any("recipe's minimum" in r for r in p.reasons)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.catalog import GIB, load_catalog
+from infra.errors import ConfigError
 from infra.plan import LEADER_ADDRESS
 from infra.planner import PlanRequest, plan
 
@@ -93,6 +94,12 @@ def test_infiniband_adds_the_nccl_setting_to_every_role():
     assert all(r.env["NCCL_IB_HCA"] == "mlx5" and r.env["NCCL_CUMEM_ENABLE"] == "1" for r in ib.roles)
 
 
+def test_a_known_network_interface_pins_nccl_and_gloo_on_every_role():
+    p = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes", network_interface="ens1"))
+    assert all(r.env["NCCL_SOCKET_IFNAME"] == r.env["GLOO_SOCKET_IFNAME"] == "ens1" for r in p.roles)
+    assert all("NCCL_SOCKET_IFNAME" not in r.env for r in plan(PRO_2X8_H100).roles)
+
+
 def test_single_node_plans_have_no_roles_and_json_carries_them():
     assert plan(PlanRequest("pro", "H200", 8)).roles == ()
     data = plan(PRO_2X8_H100).to_dict()
@@ -110,3 +117,8 @@ def test_targets_still_refuse_multi_node_deployment():
 def test_two_h200_nodes_plan_pro_with_the_same_layout():
     p = plan(PlanRequest("pro", "H200", 8, nodes=2, target="kubernetes"))
     assert p.verdict == "fits" and p.strategy == "tp-dp-ep" and not p.verified
+
+
+def test_an_unknown_strategy_is_one_clear_message():
+    with pytest.raises(ConfigError, match="strategy must be one of tp-ep, dp-ep, tp-dp-ep, tp, not 'pp'"):
+        plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="kubernetes", strategy="pp"))
