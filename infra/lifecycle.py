@@ -28,7 +28,7 @@ from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
 from infra.rehearsal import Rehearsal
-from infra.ssh import SshSession, SshTarget, forget_host
+from infra.ssh import SshSession, SshTarget, pod_known_hosts
 from infra.targets.runpod import naming
 from infra.targets.runpod.client import RunPodClient, RunPodSettings
 from infra.targets.runpod.prefill import PROGRESS_FILE, ProgressFile, filler_source
@@ -355,9 +355,9 @@ class Lifecycle:
     def _checks_over_ssh(self, outputs: dict[str, Any], stages: list[StageResult]) -> None:
         """GPU preflight and engine health: the stages that need the pod's shell."""
         endpoint, api_key = str(outputs["endpoint"]), str(outputs["vllm_api_key"])
-        known_hosts = state_root() / self.stack / "known_hosts"
+        # Host keys per pod id: a new pod starts clean, a changed key on the same pod is refused.
+        known_hosts = pod_known_hosts(state_root() / self.stack, str(outputs["pod_id"]))
         target = SshTarget(str(outputs["ssh_host"]), int(outputs["ssh_port"]))
-        forget_host(known_hosts, target)  # a new pod on a reused address has a new host key
         gpu = load_catalog().gpu(self.plan.gpu)
         with SshSession(target, str(outputs["ssh_private_key"]), known_hosts).connect(
             retries=20, delay=1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -19,7 +20,11 @@ from infra.ssh import (
     SshTarget,
     forget_host,
     generate_keypair,
+    host_keys_in_log,
+    pin_host_key,
+    pod_known_hosts,
 )
+from infra.targets.runpod.start_script import cpu_start_script
 
 
 def session(server: SshServer, known_hosts: Path, key: paramiko.PKey | str | None = None) -> SshSession:
@@ -227,3 +232,93 @@ def test_errors_never_carry_the_private_key(
             chained = chained.__cause__ or chained.__context__
     for text in texts:
         assert not any(secret in text for secret in secrets)
+
+
+# ---- host keys pinned per pod, and from the provider before first contact ------------------------------
+
+
+def _target(server: SshServer) -> SshTarget:
+    return SshTarget(server.host, server.port, server.user)
+
+
+def _printed_host_keys(ssh_dir: Path) -> list[str]:
+    """The start script's host-key lines, run with bash against `ssh_dir` instead of /etc/ssh."""
+    script = cpu_start_script(stack="s", ttl_seconds=None)
+    loop = script[script.index("for pub in /etc/ssh/") : script.index("done", script.index("for pub in")) + 4]
+    out = subprocess.run(
+        ["bash", "-c", loop.replace("/etc/ssh/", f"{ssh_dir}/")], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    # As RunPod's log stream carries them: each line inside a JSON event.
+    return host_keys_in_log(
+        [f'data: {{"source":"container","line":"{line}"}}' for line in out.stdout.splitlines()]
+    )
+
+
+def test_a_host_key_printed_by_the_pod_is_pinned_before_the_first_contact(
+    sshd_server: SshServer, tmp_path: Path
+) -> None:
+    ssh_dir = tmp_path / "etc-ssh"
+    ssh_dir.mkdir()
+    (ssh_dir / "ssh_host_ed25519_key.pub").write_text(Path(f"{sshd_server.host_key_path}.pub").read_text())
+    printed = _printed_host_keys(ssh_dir)
+    assert len(printed) == 1 and printed[0].startswith("ssh-ed25519 AAAA")
+
+    known_hosts = pod_known_hosts(tmp_path / "state", "pod_abc123")
+    fingerprint = pin_host_key(known_hosts, _target(sshd_server), printed[0])
+    assert fingerprint.startswith("SHA256:")
+    pinned = known_hosts.read_text()
+    with session(sshd_server, known_hosts) as ssh:
+        assert ssh.run("true", timeout=30).ok
+    assert known_hosts.read_text() == pinned, "the pinned key matched; nothing was trusted on first use"
+    assert pin_host_key(known_hosts, _target(sshd_server), printed[0]) == fingerprint, (
+        "pinning twice is harmless"
+    )
+
+
+def test_a_server_whose_key_differs_from_the_pinned_one_is_refused_at_first_contact(
+    sshd_server: SshServer, tmp_path: Path
+) -> None:
+    _, other_public = generate_keypair()
+    known_hosts = pod_known_hosts(tmp_path / "state", "pod_abc123")
+    pin_host_key(known_hosts, _target(sshd_server), other_public)
+    pinned = known_hosts.read_text()
+    with pytest.raises(HostKeyChangedError, match="refusing to connect"):
+        session(sshd_server, known_hosts).connect(retries=3, delay=0.01)
+    assert known_hosts.read_text() == pinned, "the server's key was not recorded"
+
+    real = Path(f"{sshd_server.host_key_path}.pub").read_text()
+    with pytest.raises(HostKeyChangedError, match="differs from the one recorded"):
+        pin_host_key(known_hosts, _target(sshd_server), real)
+
+
+def test_host_keys_are_kept_per_pod_so_a_new_pod_on_a_reused_address_is_not_refused(
+    sshd_server: SshServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    with session(sshd_server, pod_known_hosts(state, "pod_one")) as ssh:
+        assert ssh.run("true", timeout=30).ok
+    sshd_server.new_host_key()
+    sshd_server.restart()
+    # The same pod answering with another key: refused (validate no longer forgets the entry first).
+    with pytest.raises(HostKeyChangedError):
+        session(sshd_server, pod_known_hosts(state, "pod_one")).connect(retries=3, delay=0.01)
+    # Another pod that RunPod put on the same host and port: its own record, trusted on first use.
+    with session(sshd_server, pod_known_hosts(state, "pod_two")) as ssh:
+        assert ssh.run("true", timeout=30).ok
+
+
+@pytest.mark.parametrize(
+    "line", ["", "ssh-ed25519", "ssh-dss AAAAB3NzaC1kc3M=", "ssh-ed25519 not*base64", "ssh-ed25519 AAAA"]
+)
+def test_a_malformed_pinned_key_is_one_clear_error(line: str, tmp_path: Path) -> None:
+    with pytest.raises(SshError) as caught:
+        pin_host_key(tmp_path / "known_hosts", SshTarget("127.0.0.1", 2222), line)
+    assert "127.0.0.1:2222" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "known_hosts").exists()
+
+
+def test_a_pod_id_that_cannot_be_a_file_name_is_refused(tmp_path: Path) -> None:
+    for bad in ("../x", "", "a/b", "x\n"):
+        with pytest.raises(ValueError):
+            pod_known_hosts(tmp_path, bad)
