@@ -141,7 +141,7 @@ class Bench:
         return (self.hub.bytes_served(self.plan.model) - served_before) / real * declared / 1e9
 
     def volume_props(self) -> dict[str, Any]:
-        name = naming.resource_name(stack=STACK, kind="cache", run_id="v1")
+        name = naming.resource_name(naming.for_stack(STACK, backend=""), "cache", "v1")
         return {
             **self.conn,
             "name": name,
@@ -154,7 +154,7 @@ class Bench:
     def prefill_props(self, volume_id: str) -> dict[str, Any]:
         return {
             **self.conn,
-            "name": naming.resource_name(stack=STACK, kind="prefill", run_id=naming.new_run_id()),
+            "name": naming.resource_name(naming.for_stack(STACK, backend=""), "prefill", naming.new_run_id()),
             "stack": STACK,
             "volume_id": volume_id,
             "data_center_id": DATA_CENTER,
@@ -170,7 +170,7 @@ class Bench:
         }
 
     def gpu_props(self, volume_id: str | None, *, download_first: bool) -> dict[str, Any]:
-        name = naming.resource_name(stack=STACK, kind="pod", run_id=naming.new_run_id())
+        name = naming.resource_name(naming.for_stack(STACK, backend=""), "pod", naming.new_run_id())
         script = gpu_start_script(self.plan, stack=STACK, pod_name=name, ttl_seconds=None)
         env = {"PUBLIC_KEY": self.public_key, "VLLM_API_KEY": VLLM_API_KEY}
         if download_first:

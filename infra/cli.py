@@ -7,11 +7,13 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import yaml
 from pulumi.automation import CommandError
 
 from infra import config
+from infra.cli_args import OneLineParser, int_in
 from infra.cli_canary import add_canary_parser, cmd_canary
 from infra.cli_lifecycle import add_lifecycle_parsers, cmd_emulator, cmd_lifecycle
 from infra.cli_render import add_render_parser, cmd_render
@@ -105,19 +107,23 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="v4infra", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = OneLineParser(prog="v4infra", description=__doc__)
+    # Subcommands are OneLineParsers too (argparse makes them of the parent's class).
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"),
+    )
 
     p = sub.add_parser("plan", help="does a model fit the hardware, with which flags, at what cost")
     p.add_argument("stack", nargs="?", help="a preset in stacks/ (or use --model/--gpu/--count)")
     p.add_argument("--model")
     p.add_argument("--gpu")
-    p.add_argument("--count", type=int)
-    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--count", type=_bounded("gpuCount"))
+    p.add_argument("--nodes", type=_bounded("nodes"), default=1)
     p.add_argument("--target", default="runpod")
     p.add_argument("--engine", default="vllm")
-    p.add_argument("--max-model-len", type=int)
-    p.add_argument("--max-num-seqs", type=int)
+    p.add_argument("--max-model-len", type=_bounded("maxModelLen"))
+    p.add_argument("--max-num-seqs", type=_bounded("maxNumSeqs"))
     p.add_argument("--image")
     p.add_argument("--speculative")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -130,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_canary_parser(sub)
     sub.add_parser("schema", help="print the Pulumi.yaml config block generated from the schema")
     return parser
+
+
+def _bounded(key: str) -> Callable[[str], int]:
+    """An integer flag with the bounds of the config key it stands for (one source of truth)."""
+    low, high = config.KEYS[key].minimum, config.KEYS[key].maximum
+    assert low is not None and high is not None, f"{key} has no bounds"
+    return int_in(int(low), int(high))
 
 
 def _quiet_libraries() -> None:
@@ -146,8 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except V4InfraError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {config.one_line(str(err))}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:
+        # The machine said no (a port in use, a directory that cannot be written): one line, no traceback.
+        print(f"error: {config.one_line(str(err))}", file=sys.stderr)
+        return 1
     except CommandError as err:
         # A Pulumi CLI failure outside the mapped paths (stack selection, outputs): its first error line.
         from infra.lifecycle import engine_error

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from infra import config
 from infra.catalog import load_catalog
+from infra.cli_args import float_in
 from infra.errors import CanaryFailed, ConfigError
 from infra.targets.runpod.canary import Canary, CanaryReport, write_record
 from infra.targets.runpod.client import RunPodClient, RunPodSettings
@@ -26,7 +27,10 @@ def add_canary_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--stack", help="check in this stack's data centers, for its GPU types")
     p.add_argument("--rehearse", action="store_true", help="against the built-in emulator (no account)")
     p.add_argument(
-        "--timeout", type=float, default=300.0, help="seconds to wait for the pod's behaviour (60-1800)"
+        "--timeout",
+        type=float_in(60, 1800),
+        default=300.0,
+        help="seconds to wait for the pod's behaviour (60-1800)",
     )
 
 

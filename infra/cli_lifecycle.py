@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from infra.cli_args import float_in, int_in
 from infra.errors import ValidationFailed
 
 if TYPE_CHECKING:
@@ -39,8 +40,13 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--yes", action="store_true", help="remove what was found")
     p.add_argument("--purge-cache", action="store_true", help="also the weight cache kept by earlier runs")
     p = sub.add_parser("emulator", help="run the RunPod emulator and a local hub in the foreground")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--time-scale", type=float, default=600.0, help="simulated seconds per real second")
+    p.add_argument("--port", type=int_in(0, 65535), default=8765, help="0: any free port")
+    p.add_argument(
+        "--time-scale",
+        type=float_in(0, 1e6, low_open=True),
+        default=600.0,
+        help="simulated seconds per real second",
+    )
     p.add_argument("--api-key", default="emulator-key", help="the RunPod key clients must send")
     p.add_argument("--hf-token", default="hf_emulator_token", help="the token the local hub requires")
     p.add_argument("--state-dir", help="volumes and pod sandboxes (default: the state dir's emulator/)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -25,13 +26,19 @@ from infra.errors import CatalogError, ConfigError
 from infra.planner import PlanRequest
 
 PROJECT = "deepseek-v4-infra"
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Every pattern is applied with `fullmatch`: `$` in `match` also matches before a trailing newline.
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 IMAGE_REF = re.compile(
-    r"^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9._-]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(@sha256:[a-f0-9]{64})?$"
+    r"[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9._-]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(@sha256:[a-f0-9]{64})?"
 )
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+# Pulumi's own rule (sdk/go/common/tokens: letters, digits, '-', '_', '.', at most 100), starting with a
+# letter or digit so every stack name has a resource-name slug.
+STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# A Kubernetes label value (the stack is the `app.kubernetes.io/instance` label).
+LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 RUNPOD_DATA_CENTERS = (
     "EU-RO-1",
     "EU-SE-1",
@@ -72,7 +79,13 @@ class Key:
 
 SCHEMA: tuple[Key, ...] = (
     Key("model", "string", "Checkpoint: flash, pro, flash-0731, pro-0813, or a Hugging Face repo id."),
-    Key("weightsGb", "number", "Weights size in GB, for a custom checkpoint not in the catalog.", minimum=1),
+    Key(
+        "weightsGb",
+        "number",
+        "Weights size in GB, for a custom checkpoint not in the catalog.",
+        minimum=1,
+        maximum=100_000,
+    ),
     Key(
         "baseArchitecture",
         "string",
@@ -338,20 +351,27 @@ def parse(
     source: str,
     secret_keys: frozenset[str] = frozenset(),
     catalog: Catalog | None = None,
+    placeholders: bool = False,
 ) -> StackSpec:
-    """Validate raw config (keys with or without the project prefix) into a `StackSpec`."""
+    """Validate raw config (keys with or without the project prefix) into a `StackSpec`.
+
+    With `placeholders` (config from the Pulumi engine), "" and 0 mean "not set": Pulumi.yaml declares
+    them as defaults of optional keys. A stack file or the command line gives real values only, so a
+    0 there is checked like any other value (`maxNumSeqs: 0` is refused, not silently ignored).
+    """
+    check_stack_name(stack, source)
     cat = catalog or load_catalog()
     values: dict[str, Any] = {}
     for full_key, value in raw.items():
         namespace, _, name = full_key.rpartition(":")
         if namespace and namespace != PROJECT:
             continue  # other providers' config (kubernetes:context, ...) is theirs to check
-        if name in KEYS and _unset(KEYS[name], value):
+        if name in KEYS and placeholders and _unset(KEYS[name], value):
             continue
         if name not in KEYS:
             close = difflib.get_close_matches(name, list(KEYS), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else f" Known keys: {', '.join(KEYS)}."
-            raise ConfigError(f"{source}: unknown config key '{PROJECT}:{name}'.{hint}")
+            raise ConfigError(f"{source}: unknown config key {shown(PROJECT + ':' + name)}.{hint}")
         plain_secret = KEYS[name].secret and not isinstance(value, dict) and full_key not in secret_keys
         if plain_secret:
             raise ConfigError(
@@ -366,10 +386,10 @@ def parse(
 
     model = str(get("model"))
     if get("weightsGb") is not None or get("baseArchitecture") is not None:
-        if not REPO_ID.match(model):
+        if not REPO_ID.fullmatch(model):
             raise ConfigError(
                 f"{source}: '{PROJECT}:model' must be a repo id such as org/name for a custom "
-                f"checkpoint, got '{model}'"
+                f"checkpoint, got {shown(model)}"
             )
         if get("weightsGb") is None or get("baseArchitecture") is None:
             raise ConfigError(
@@ -384,7 +404,7 @@ def parse(
         gpu = cat.gpu(str(get("gpu"))).key
         fallbacks = tuple(cat.gpu(str(g)).key for g in get("gpuFallbacks"))
     except CatalogError as err:
-        raise ConfigError(f"{source}: {err}") from None
+        raise ConfigError(f"{source}: {one_line(str(err))}") from None
     if get("gpuPriceUsd") is not None:
         cat = cat.with_overrides(gpu=gpu, usd_per_gpu_hour=float(get("gpuPriceUsd")))
 
@@ -395,15 +415,20 @@ def parse(
             close = difflib.get_close_matches(dc, RUNPOD_DATA_CENTERS, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(
-                f"{source}: unknown RunPod data center '{dc}' in '{PROJECT}:dataCenters'.{hint} "
+                f"{source}: unknown RunPod data center {shown(dc)} in '{PROJECT}:dataCenters'.{hint} "
                 f"Valid: {', '.join(RUNPOD_DATA_CENTERS)}."
             )
     for ns in get("allowedNamespaces"):
-        if not DNS_LABEL.match(str(ns)):
+        if not DNS_LABEL.fullmatch(str(ns)):
             raise ConfigError(
-                f"{source}: '{PROJECT}:allowedNamespaces' entry '{ns}' is not a valid namespace "
+                f"{source}: '{PROJECT}:allowedNamespaces' entry {shown(ns)} is not a valid namespace "
                 f"name ({KEYS['namespace'].pattern_hint})"
             )
+    if target == "kubernetes" and not LABEL_VALUE.fullmatch(stack):
+        raise ConfigError(
+            f"{source}: stack name '{stack}' cannot be a Kubernetes label value (at most 63 letters, "
+            "digits, '-', '_' or '.', starting and ending with a letter or digit); rename the stack file"
+        )
     if target == "runpod" and (int(get("nodes")) > 1 or int(get("gpuCount")) > 8):
         raise ConfigError(
             f"{source}: a RunPod pod is one node with at most 8 GPUs; got {get('nodes')} node(s) x "
@@ -470,35 +495,62 @@ def _coerce(key: Key, value: Any, source: str) -> Any:
             )
         return value
     if key.type in ("integer", "number", "boolean", "array") and isinstance(value, str):
-        with contextlib.suppress(json.JSONDecodeError):
+        # ValueError too: a number of more than 4300 digits is refused by int() itself.
+        with contextlib.suppress(ValueError):
             value = json.loads(value)
     if key.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
+            raise ConfigError(f"{where} must be an integer, got {shown(value)}")
     elif key.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
+            raise ConfigError(f"{where} must be a number, got {shown(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value}")
     elif key.type == "boolean":
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
+            raise ConfigError(f"{where} must be true or false, got {shown(value)}")
     elif key.type == "array":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+            raise ConfigError(f"{where} must be a list of strings, got {shown(value)}")
     elif not isinstance(value, str):
-        raise ConfigError(f"{where} must be a string, got {value!r}")
+        raise ConfigError(f"{where} must be a string, got {shown(value)}")
     if (key.minimum is not None and value < key.minimum) or (key.maximum is not None and value > key.maximum):
-        raise ConfigError(f"{where} must be between {_num(key.minimum)} and {_num(key.maximum)}, got {value}")
+        raise ConfigError(
+            f"{where} must be between {_num(key.minimum)} and {_num(key.maximum)}, got {shown(value)}"
+        )
     if key.choices and value not in key.choices:
         close = difflib.get_close_matches(str(value), key.choices, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"{where} must be one of {', '.join(key.choices)}, got '{value}'.{hint}")
-    if key.pattern is not None and not key.pattern.match(str(value)):
-        raise ConfigError(f"{where} must be {key.pattern_hint}, got '{value}'")
+        raise ConfigError(f"{where} must be one of {', '.join(key.choices)}, got {shown(value)}.{hint}")
+    if key.pattern is not None and not key.pattern.fullmatch(str(value)):
+        raise ConfigError(f"{where} must be {key.pattern_hint}, got {shown(value)}")
     return value
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A user's value as it goes into a one-line message: quoted, control characters escaped, cut short."""
+    text = repr(value) if not isinstance(value, str) else f"'{value}'" if value.isprintable() else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(text: str) -> str:
+    """A message from elsewhere (a catalog lookup, a parser) with its control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def check_stack_name(stack: str, source: str = "stack name") -> None:
+    """A stack name Pulumi accepts and resource names can be made from; refused before any lookup."""
+    if not STACK_NAME.fullmatch(stack):
+        raise ConfigError(
+            f"{source}: stack name {shown(stack)} is not valid: use 1-100 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit"
+        )
+
+
 def _num(n: float | None) -> str:
-    return "any" if n is None else f"{n:g}"
+    if n is None:
+        return "any"
+    return str(int(n)) if float(n).is_integer() else f"{n:g}"
 
 
 def stacks_dir(root: Path | None = None) -> Path:
@@ -522,6 +574,7 @@ def stack_names(root: Path | None = None) -> list[str]:
 
 def load_stack(name: str, root: Path | None = None) -> StackSpec:
     """Read and validate `stacks/Pulumi.<name>.yaml`."""
+    check_stack_name(name)
     path = stacks_dir(root) / f"Pulumi.{name}.yaml"
     if not path.is_file():
         names = stack_names(root)
@@ -534,8 +587,8 @@ def load_stack(name: str, root: Path | None = None) -> StackSpec:
     rel = f"stacks/{path.name}"
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{rel}: not valid YAML ({err})") from None
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: an integer longer than int() reads
+        raise ConfigError(f"{rel}: not valid YAML ({' '.join(str(err).split())})") from None
     raw = doc.get("config") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{rel}: 'config' must be a mapping of keys to values")

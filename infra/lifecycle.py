@@ -28,7 +28,7 @@ from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
 from infra.rehearsal import Rehearsal
-from infra.ssh import SshSession, SshTarget, forget_host
+from infra.ssh import SshSession, SshTarget, pod_known_hosts
 from infra.targets.runpod import naming
 from infra.targets.runpod.client import RunPodClient, RunPodSettings
 from infra.targets.runpod.crashloop import RestartWatch
@@ -132,6 +132,11 @@ class Lifecycle:
         env = {**os.environ, **self._workspace.env}
         return RunPodClient(RunPodSettings.from_env(env.get("RUNPOD_API_KEY"), env))
 
+    def names(self) -> naming.StackIdentity:
+        """This stack's identity: its resources are the ones whose names carry its digest, exactly."""
+        assert self._workspace is not None
+        return naming.for_stack(self.stack, backend=self._workspace.env.get("PULUMI_BACKEND_URL", ""))
+
     # ---- verbs ---------------------------------------------------------------------------------------
 
     def up(self) -> dict[str, Any]:
@@ -214,13 +219,17 @@ class Lifecycle:
             return
         client = self.client()
         for pod in client.list_pods(naming.PREFIX):
-            if naming.belongs_to(pod.name, self.stack):
+            if self.names().owns(pod.name):
                 client.terminate_pod(pod.id)
                 self.out.event(f"terminated {pod.name} ({pod.id}), which no Pulumi state recorded", "yellow")
 
     def status(self) -> dict[str, Any]:
         outputs = {k: ("[secret]" if v.secret else v.value) for k, v in self._stack().outputs().items()}
-        pods = [p.id for p in self.client().list_pods(naming.PREFIX)] if self.spec.target == "runpod" else []
+        pods = (
+            [p.id for p in self.client().list_pods(naming.PREFIX) if self.names().owns(p.name)]
+            if self.spec.target == "runpod"
+            else []
+        )
         return {"stack": self.stack, "outputs": outputs, "live_pods": pods}
 
     def leftover(self, include_cache: bool) -> list[str]:
@@ -228,13 +237,9 @@ class Lifecycle:
         if self.spec.target != "runpod":
             return []
         client = self.client()
-        left = [f"pod {p.name} ({p.id})" for p in client.list_pods() if naming.belongs_to(p.name, self.stack)]
+        left = [f"pod {p.name} ({p.id})" for p in client.list_pods() if self.names().owns(p.name)]
         if include_cache:
-            left += [
-                f"volume {v.name} ({v.id})"
-                for v in client.list_volumes()
-                if naming.belongs_to(v.name, self.stack)
-            ]
+            left += [f"volume {v.name} ({v.id})" for v in client.list_volumes() if self.names().owns(v.name)]
         return left
 
     def orphans(self) -> list[tuple[str, str, str]]:
@@ -246,13 +251,13 @@ class Lifecycle:
             owned = {str(outputs[k].value) for k in ("pod_id", "volume_id") if k in outputs}
         client = self.client()
         found = [("pod", p.id, p.name) for p in client.list_pods(naming.PREFIX)]
-        found += [("volume", v.id, v.name) for v in client.list_volumes() if v.name.startswith(naming.PREFIX)]
-        return [f for f in found if naming.belongs_to(f[2], self.stack) and f[1] not in owned]
+        found += [("volume", v.id, v.name) for v in client.list_volumes()]
+        return [f for f in found if self.names().owns(f[2]) and f[1] not in owned]
 
     def _purge_cache(self) -> None:
         client = self.client()
         for volume in client.list_volumes():
-            if naming.belongs_to(volume.name, self.stack):
+            if self.names().owns(volume.name):
                 client.delete_volume(volume.id)
                 self.out.event(f"purged weight cache {volume.name} ({volume.id})")
 
@@ -343,9 +348,9 @@ class Lifecycle:
     def _checks_over_ssh(self, outputs: dict[str, Any], stages: list[StageResult]) -> None:
         """GPU preflight and engine health: the stages that need the pod's shell."""
         endpoint, api_key = str(outputs["endpoint"]), str(outputs["vllm_api_key"])
-        known_hosts = state_root() / self.stack / "known_hosts"
+        # Host keys per pod id: a new pod starts clean, a changed key on the same pod is refused.
+        known_hosts = pod_known_hosts(state_root() / self.stack, str(outputs["pod_id"]))
         target = SshTarget(str(outputs["ssh_host"]), int(outputs["ssh_port"]))
-        forget_host(known_hosts, target)  # a new pod on a reused address has a new host key
         gpu = load_catalog().gpu(self.plan.gpu)
         with SshSession(target, str(outputs["ssh_private_key"]), known_hosts).connect(
             retries=20, delay=1.0
@@ -428,7 +433,7 @@ class Lifecycle:
     def _volumes(self) -> list[Any]:
         if self.spec.target != "runpod":
             return []
-        return [v for v in self.client().list_volumes() if naming.belongs_to(v.name, self.stack)]
+        return [v for v in self.client().list_volumes() if self.names().owns(v.name)]
 
 
 T = TypeVar("T")

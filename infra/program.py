@@ -73,7 +73,7 @@ def run() -> tuple[config.StackSpec, Plan, object | None]:
     source = f"stacks/Pulumi.{stack}.yaml"
     raw, secret_keys = live_config()
     try:
-        spec = config.parse(raw, stack=stack, source=source, secret_keys=secret_keys)
+        spec = config.parse(raw, stack=stack, source=source, secret_keys=secret_keys, placeholders=True)
         p = plan(spec.plan_request(), spec.catalog)
         require_deployable(p, accept_tight=spec.accept_tight, where=source)
         export_plan(p)

@@ -8,6 +8,7 @@ template interpolates goes through a filter that makes it safe for where it land
     to_yaml        a mapping or list as an indented YAML block (multi-line strings as `|` blocks)
     shell_quote    one word for a POSIX shell (shlex.quote)
     kubelet_escape `$$` and `$(` escaped, so the kubelet's `$(VAR)` expansion leaves a value exact
+    comment        any value inside a `#` comment: one line, control characters escaped
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def to_yaml(value: Any, indent: int = 0) -> str:
     return "\n".join([first, *(pad + line if line else line for line in rest)]) if rest else first
 
 
+def comment(value: Any) -> str:
+    """`value` safe inside a YAML or shell `#` comment: a newline there would end the comment and start code."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
 def shell_quote(value: Any) -> str:
     return shlex.quote(str(value))
 
@@ -91,6 +97,7 @@ def environment(target: str) -> jinja2.Environment:
     env.filters["to_yaml"] = to_yaml
     env.filters["shell_quote"] = shell_quote
     env.filters["kubelet_escape"] = kubelet_escape
+    env.filters["comment"] = comment
     return env
 
 

@@ -1,13 +1,19 @@
-"""SSH to a serving pod with paramiko: key-only auth, trust-on-first-use host keys, bounded retries.
+"""SSH to a serving pod with paramiko: key-only auth, pinned host keys, bounded retries.
 
-Errors raised here name the host:port and never carry key material.
+Host keys are kept per pod id (`pod_known_hosts`), so a new pod on a reused address starts clean while
+a pod whose key changes is refused. A key is pinned before the first contact when the provider shows it
+(`pin_host_key`, from the `v4infra-hostkey:` lines the start script prints to the container log), and
+otherwise recorded on first contact (trust on first use). Errors name the host:port, never key material.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import io
 import os
+import re
 import select
 import shlex
 import socket
@@ -106,6 +112,67 @@ def load_private_key(private_pem: str) -> paramiko.PKey:
         except (paramiko.SSHException, ValueError):
             continue
     raise ValueError("the SSH private key is not an unencrypted ed25519, ECDSA or RSA key")
+
+
+HOSTKEY_LOG_PREFIX = "v4infra-hostkey:"
+_POD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_HOSTKEY_LINE = re.compile(re.escape(HOSTKEY_LOG_PREFIX) + r"\s*([a-z0-9-]+)\s+([A-Za-z0-9+/]+={0,2})")
+_KEY_TYPE = re.compile(r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521))")
+
+
+def pod_known_hosts(state_dir: Path, pod_id: str) -> Path:
+    """The known_hosts of one pod: a new pod (even on a reused host:port) starts with none recorded."""
+    if not _POD_ID.fullmatch(pod_id):
+        raise ValueError(f"pod id {pod_id!r} cannot name a known_hosts file")
+    return state_dir / "known_hosts.d" / pod_id
+
+
+def host_keys_in_log(lines: Sequence[str]) -> list[str]:
+    """The `<type> <base64>` host keys a start script printed as `v4infra-hostkey:` lines (a log may prefix them)."""
+    # The key ends at the base64 alphabet: a log stream may wrap the line in JSON (`..."}`).
+    return [" ".join(m.groups()) for line in lines for m in _HOSTKEY_LINE.finditer(line)]
+
+
+def pin_host_key(known_hosts: Path, target: SshTarget, key_line: str) -> str:
+    """Record `<type> <base64>` (as the pod printed it) for `target` before any contact; returns its fingerprint.
+
+    A different key of the same type already recorded is refused (HostKeyChangedError), as a connection
+    presenting it would be; pinning the same key twice is harmless.
+    """
+    key = _parse_public_key(key_line.removeprefix(HOSTKEY_LOG_PREFIX), target)
+    keys = paramiko.HostKeys(str(known_hosts)) if known_hosts.exists() else paramiko.HostKeys()
+    recorded = keys.lookup(target.known_hosts_name)
+    old = recorded.get(key.get_name()) if recorded is not None else None
+    if old is not None and old != key:
+        raise HostKeyChangedError(
+            f"host key of {target.address} given by the provider ({key.fingerprint}) differs from the one "
+            f"recorded ({old.fingerprint}) in {known_hosts}; refusing it",
+            host=target.host,
+            port=target.port,
+        )
+    if old is None:
+        keys.add(target.known_hosts_name, key.get_name(), key)
+        _save_host_keys(keys, known_hosts)
+    return str(key.fingerprint)
+
+
+def _parse_public_key(key_line: str, target: SshTarget) -> paramiko.PKey:
+    parts = key_line.split()
+    if len(parts) < 2 or not _KEY_TYPE.fullmatch(parts[0]):
+        raise SshError(
+            f"host key for {target.address} is not '<type> <base64>' with type ssh-ed25519, ecdsa-sha2-* "
+            "or ssh-rsa",
+            host=target.host,
+            port=target.port,
+        )
+    try:
+        return paramiko.PKey.from_type_string(parts[0], base64.b64decode(parts[1], validate=True))
+    except (binascii.Error, ValueError, paramiko.SSHException) as exc:
+        raise SshError(
+            f"host key for {target.address} is not a valid {parts[0]} key ({_reason(exc)})",
+            host=target.host,
+            port=target.port,
+        ) from None
 
 
 def forget_host(known_hosts: Path, target: SshTarget) -> None:
@@ -266,8 +333,9 @@ class SshSession:
     def _host_key_changed(self, exc: paramiko.BadHostKeyException) -> HostKeyChangedError:
         return HostKeyChangedError(
             f"host key of {self.target.address} changed (now {exc.key.fingerprint}, recorded "
-            f"{exc.expected_key.fingerprint}); refusing to connect. If the pod was recreated, remove "
-            f"{self.target.known_hosts_name} from {self.known_hosts} and retry",
+            f"{exc.expected_key.fingerprint}); refusing to connect: something else may be answering "
+            f"for this pod. If you know the pod's key really changed, remove {self.target.known_hosts_name} "
+            f"from {self.known_hosts} and retry",
             host=self.target.host,
             port=self.target.port,
         )

@@ -152,7 +152,7 @@ esac
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         """Start sshd in the foreground (-D) and wait until it answers with an SSH banner."""
         config = self._write_config()
         # sshd refuses to start without its privilege separation directory.
@@ -180,7 +180,7 @@ esac
 
     def _banner(self) -> bool:
         try:
-            with socket.create_connection((self.host, self.port), timeout=1.0) as sock:
+            with socket.create_connection((self.host, self.port), timeout=10.0) as sock:
                 return sock.recv(64).startswith(b"SSH-")
         except OSError:
             return False
@@ -195,7 +195,7 @@ esac
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
-        process.wait(timeout=10)
+        process.wait(timeout=120)
 
     def restart(self) -> None:
         self.stop()
@@ -204,7 +204,7 @@ esac
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def failed_logins(self, at_least: int = 0, timeout: float = 5.0) -> int:
+    def failed_logins(self, at_least: int = 0, timeout: float = 60.0) -> int:
         """How many public-key logins sshd refused, from its log; waits a while for `at_least` to show up."""
         deadline = time.monotonic() + timeout
         while True:

@@ -161,5 +161,84 @@ def test_a_secret_in_plain_text_is_refused():
 
 
 def test_placeholders_from_pulumi_yaml_mean_unset():
-    spec = parse({**BASE, "maxModelLen": 0, "image": "", "hfToken": ""}, stack="s", source=SRC)
+    raw = {**BASE, "maxModelLen": 0, "image": "", "hfToken": ""}
+    spec = parse(raw, stack="s", source=SRC, placeholders=True)
     assert spec.max_model_len is None and spec.image is None and "hfToken" not in spec.secrets_set
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("maxNumSeqs", 0, "maxNumSeqs' must be between 1 and 1024, got 0"),
+        ("maxModelLen", 0, "maxModelLen' must be between 1024 and 1048576, got 0"),
+        ("cacheSizeGb", "0", "between 10 and 10000, got 0"),
+        ("image", "", "must be an image reference"),
+    ],
+)
+def test_zero_or_empty_in_a_stack_file_is_a_value_not_unset(key, value, match):
+    check({**BASE, key: value}, match)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("image", "vllm/vllm-openai:v0.25.0\n"),
+        ("namespace", "deepseek\n"),
+        ("storageClass", "gp3\n"),
+        ("karpenterNodeClass", "default\n"),
+    ],
+)
+def test_a_trailing_newline_does_not_slip_through_a_pattern(key, value):
+    check({**BASE, key: value}, "must be a")
+
+
+def test_a_trailing_newline_in_a_repo_id_or_allowed_namespace_is_refused():
+    check({**BASE, "model": "acme/ft\n", "weightsGb": 10, "baseArchitecture": "flash"}, "must be a repo id")
+    check({**BASE, "allowedNamespaces": ["team\n"]}, "is not a valid namespace")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("weightsGb", float("inf")),
+        ("weightsGb", float("nan")),
+        ("weightsGb", "NaN"),
+        ("gpuPriceUsd", float("nan")),
+        ("gpuPriceUsd", "Infinity"),
+        ("gpuPriceUsd", float("-inf")),
+    ],
+)
+def test_numbers_must_be_finite(key, value):
+    raw = {**BASE, key: value}
+    if key == "weightsGb":
+        raw |= {"model": "acme/ft", "baseArchitecture": "flash"}
+    check(raw, "must be a finite number")
+
+
+def test_yaml_infinities_in_a_stack_file_are_refused(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: deepseek-v4-infra\n")
+    (tmp_path / "stacks").mkdir()
+    doc = "config:\n  deepseek-v4-infra:model: flash\n  deepseek-v4-infra:gpu: H200\n"
+    doc += "  deepseek-v4-infra:gpuCount: 4\n  deepseek-v4-infra:gpuPriceUsd: .nan\n"
+    (tmp_path / "stacks" / "Pulumi.nan.yaml").write_text(doc)
+    with pytest.raises(ConfigError, match="gpuPriceUsd' must be a finite number, got nan"):
+        load_stack("nan", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["exp\nb", "x" * 255, "../etc", "a/b", "", "-lead", "sp ace", "tab\t", "é", "nul\x00"],
+)
+def test_a_stack_name_pulumi_or_resource_names_cannot_take_is_refused_first(name):
+    with pytest.raises(ConfigError, match="is not valid: use 1-100 letters") as err:
+        load_stack(name)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="is not valid"):
+        parse(BASE, stack=name, source=SRC)
+
+
+def test_a_kubernetes_stack_name_must_be_a_label_value():
+    raw = {**BASE, "target": "kubernetes"}
+    with pytest.raises(ConfigError, match="cannot be a Kubernetes label value"):
+        parse(raw, stack="k" * 64, source=SRC)
+    assert parse(raw, stack="k" * 63, source=SRC).stack == "k" * 63

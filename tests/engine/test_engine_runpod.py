@@ -15,6 +15,7 @@ from infra.catalog import load_catalog
 from infra.emulator import Emulator, Faults
 from infra.emulator.hub import FakeHub
 from infra.lifecycle import Lifecycle
+from infra.targets.runpod import naming
 
 pytestmark = pytest.mark.engine
 StackOpener = Callable[[str], auto.Stack]
@@ -153,7 +154,7 @@ def test_up_with_no_capacity_anywhere_fails_with_what_was_tried_and_bills_nothin
     assert inventory["pods"] == []
     assert not [p for p in inventory["history"] if p["kind"] == "gpu"]
     # The weight cache was made (and filled) before the GPU pod; it is kept for the retry.
-    assert [v["name"] for v in inventory["volumes"]] == ["v4i-flash-4xh100-cache-v1"]
+    assert [v["name"] for v in inventory["volumes"]] == [naming.for_stack("flash-4xh100").name("cache", "v1")]
 
 
 def test_destroy_keeps_only_the_cache_and_purge_removes_it(

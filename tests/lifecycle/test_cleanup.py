@@ -10,6 +10,7 @@ import pytest
 
 from infra.config import project_root
 from infra.emulator import Emulator
+from infra.targets.runpod import naming
 from infra.targets.runpod.client import PodRequest, RunPodClient, RunPodSettings
 
 
@@ -39,15 +40,29 @@ def test_cleanup_lists_then_removes_orphans_of_the_stack_only(
             )
         )
         base = {"image": "python:3.11-slim", "gpu_type_id": None, "gpu_count": 0, "ports": "22/tcp"}
-        orphan = client.create_cpu_pod(PodRequest(name="v4i-flash-4xh200-pod-abc123", **base))
-        other_stack = client.create_cpu_pod(PodRequest(name="v4i-pro-8xh200-pod-def456", **base))
-        foreign = client.create_cpu_pod(PodRequest(name="someone-elses-pod", **base))
-        volume = client.create_volume("v4i-flash-4xh200-cache-v1", 200, "US-TX-3")
+        backend = f"file://{tmp_path / 'backend'}"
+        mine = naming.for_stack("flash-4xh200", backend=backend)
+        orphan = client.create_cpu_pod(PodRequest(name=mine.name("pod", "abc123"), **base))
+        others = [
+            client.create_cpu_pod(PodRequest(name=name, **base))
+            for name in (
+                naming.for_stack("pro-8xh200", backend=backend).name("pod", "def456"),
+                # Equal slugs: the old names of these were this stack's names.
+                naming.for_stack("flash_4xh200", backend=backend).name("pod", "abc123"),
+                naming.for_stack("flash-4xh200", backend="file:///another/backend").name("pod", "abc123"),
+                "v4i-flash-4xh200-pod-abc123",
+                "someone-elses-pod",
+            )
+        ]
+        volume = client.create_volume(mine.name("cache", "v1"), 200, "US-TX-3")
+        their_cache = client.create_volume(
+            naming.for_stack("flash.4xh200", backend=backend).name("cache", "v1"), 200, "US-TX-3"
+        )
         env = {
             **os.environ,
             **emulator.env(),
             "V4INFRA_STATE_DIR": str(tmp_path / "state"),
-            "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}",
+            "PULUMI_BACKEND_URL": backend,
             "PULUMI_CONFIG_PASSPHRASE": "x",
         }
         (tmp_path / "backend").mkdir()
@@ -55,16 +70,19 @@ def test_cleanup_lists_then_removes_orphans_of_the_stack_only(
         listed = v4infra("cleanup", "flash-4xh200", env=env)
         assert listed.returncode == 0, listed.stderr
         assert orphan.id in listed.stdout and volume.id in listed.stdout and "--yes" in listed.stdout
-        assert other_stack.id not in listed.stdout and foreign.id not in listed.stdout
-        assert len(emulator.inventory()["pods"]) == 3, "without --yes nothing is removed"
+        assert not [pod.id for pod in others if pod.id in listed.stdout]
+        assert their_cache.id not in listed.stdout
+        assert len(emulator.inventory()["pods"]) == 6, "without --yes nothing is removed"
 
         removed = v4infra("cleanup", "flash-4xh200", "--yes", env=env)
         assert removed.returncode == 0, removed.stderr
         live = {p["id"] for p in emulator.inventory()["pods"]}
-        assert live == {other_stack.id, foreign.id}
-        assert [v["id"] for v in emulator.inventory()["volumes"]] == [volume.id], "the kept cache stays"
+        assert live == {pod.id for pod in others}
+        assert {v["id"] for v in emulator.inventory()["volumes"]} == {volume.id, their_cache.id}, (
+            "caches stay"
+        )
         assert "--purge-cache" in removed.stdout
         purged = v4infra("cleanup", "flash-4xh200", "--yes", "--purge-cache", env=env)
         assert purged.returncode == 0, purged.stderr
-        assert emulator.inventory()["volumes"] == []
+        assert [v["id"] for v in emulator.inventory()["volumes"]] == [their_cache.id]
         assert emulator.api_key not in listed.stdout + listed.stderr + removed.stdout + removed.stderr

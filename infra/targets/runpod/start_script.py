@@ -15,10 +15,11 @@ import shlex
 import jinja2
 
 from infra.plan import Plan
+from infra.render import comment
 
 CACHE_MOUNT = "/workspace"
 HUB_REQUIREMENT = "huggingface_hub==2.4.0"
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def _environment() -> jinja2.Environment:
@@ -31,6 +32,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["q"] = lambda value: shlex.quote(str(value))
+    env.filters["comment"] = comment
     return env
 
 
@@ -41,7 +43,7 @@ def render_template(name: str, **values: object) -> str:
 
 def gpu_start_script(plan: Plan, *, stack: str, pod_name: str, ttl_seconds: int | None) -> str:
     for key in plan.engine.env:
-        if not ENV_NAME.match(key):
+        if not ENV_NAME.fullmatch(key):
             raise ValueError(f"engine env name {key!r} is not a valid environment variable name")
     return (
         _environment()
@@ -66,6 +68,12 @@ def cpu_start_script(*, stack: str, ttl_seconds: int | None) -> str:
         .get_template("runpod/start-cpu.sh.j2")
         .render(stack=stack, ttl_seconds=ttl_seconds, hub_requirement=HUB_REQUIREMENT)
     )
+
+
+def ttl_watchdog(ttl_seconds: int) -> str:
+    """The start scripts' dead-man switch on its own (backgrounded), as both scripts run it first."""
+    module = _environment().get_template("runpod/_common.sh.j2").module
+    return str(module.ttl_watchdog(ttl_seconds))  # type: ignore[attr-defined]
 
 
 def docker_args(script: str) -> str:
