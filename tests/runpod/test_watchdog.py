@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -15,9 +16,9 @@ from infra.targets.runpod import watchdog
 class _FlakyRunPod(BaseHTTPRequestHandler):
     """DELETE answers 429 then 502 twice before it takes; GET shows the pod until then."""
 
-    answers = [429, 502, 502, 204]
+    answers: ClassVar[list[int]] = [429, 502, 502, 204]
     deleted = False
-    seen: list[tuple[str, str, str]] = []
+    seen: ClassVar[list[tuple[str, str, str]]] = []
 
     def do_DELETE(self) -> None:
         status = _FlakyRunPod.answers.pop(0) if _FlakyRunPod.answers else 204

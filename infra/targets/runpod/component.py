@@ -167,7 +167,7 @@ class RunPodDeployment(pulumi.ComponentResource):
                 f"{name}-ttl-watchdog",
                 {
                     **conn,
-                    "name": naming.resource_name(stack=spec.stack, kind="watchdog", run_id=run_id),
+                    "name": names.name("watchdog", run_id),
                     "image": CPU_IMAGE,
                     "gpu_type_ids": [],
                     "gpu_count": 0,
