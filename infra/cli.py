@@ -146,7 +146,7 @@ def _bounded(key: str) -> Callable[[str], int]:
 
 
 def _quiet_libraries() -> None:
-    # Our own progress lines are what users read (the RunPod client undoes `import runpod`'s basicConfig).
+    # Our own progress lines are what users read.
     for name in ("httpx", "infra"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # paramiko logs a traceback when a connection is cut (Ctrl-C mid-handshake); infra.ssh reports it in one line.
