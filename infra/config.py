@@ -593,10 +593,35 @@ def load_stack(name: str, root: Path | None = None) -> StackSpec:
     if not isinstance(raw, dict):
         raise ConfigError(f"{rel}: 'config' must be a mapping of keys to values")
     spec = parse(raw, stack=name, source=rel)
+    if spec.target == "kubernetes":
+        _check_namespace_is_its_own(spec, root)
     env_secrets = {
         k for k, env in (("hfToken", "HF_TOKEN"), ("runpodApiKey", "RUNPOD_API_KEY")) if os.environ.get(env)
     }
     return _with_secrets(spec, env_secrets)
+
+
+def _check_namespace_is_its_own(spec: StackSpec, root: Path | None) -> None:
+    """Kubernetes objects are named per namespace: two stacks in one would apply, and destroy, each other's."""
+    for other in stack_names(root):
+        if other == spec.stack:
+            continue
+        try:
+            doc = yaml.safe_load((stacks_dir(root) / f"Pulumi.{other}.yaml").read_text(encoding="utf-8"))
+            raw = (doc or {}).get("config") or {}
+        except (OSError, yaml.YAMLError, ValueError, AttributeError):
+            continue  # that stack's own load reports what is wrong with it
+        if not isinstance(raw, dict):
+            continue
+        values = {str(k).rpartition(":")[2]: v for k, v in raw.items()}
+        if values.get("target") == "kubernetes" and values.get("namespace", KEYS["namespace"].default) == (
+            spec.namespace
+        ):
+            raise ConfigError(
+                f"{spec.source}: stack '{spec.stack}' and stack '{other}' both deploy into namespace "
+                f"'{spec.namespace}'; give each its own '{PROJECT}:namespace', or one would replace and "
+                "destroy the other's objects"
+            )
 
 
 def _with_secrets(spec: StackSpec, extra: set[str]) -> StackSpec:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import io
 import os
 import re
@@ -122,9 +123,9 @@ _KEY_TYPE = re.compile(r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521))")
 
 def pod_known_hosts(state_dir: Path, pod_id: str) -> Path:
     """The known_hosts of one pod: a new pod (even on a reused host:port) starts with none recorded."""
-    if not _POD_ID.fullmatch(pod_id):
-        raise ValueError(f"pod id {pod_id!r} cannot name a known_hosts file")
-    return state_dir / "known_hosts.d" / pod_id
+    # An id that is not a plain file name (never seen from RunPod) is hashed rather than refused.
+    name = pod_id if _POD_ID.fullmatch(pod_id) else "sha256-" + hashlib.sha256(pod_id.encode()).hexdigest()
+    return state_dir / "known_hosts.d" / name
 
 
 def host_keys_in_log(lines: Sequence[str]) -> list[str]:

@@ -242,3 +242,21 @@ def test_a_kubernetes_stack_name_must_be_a_label_value():
     with pytest.raises(ConfigError, match="cannot be a Kubernetes label value"):
         parse(raw, stack="k" * 64, source=SRC)
     assert parse(raw, stack="k" * 63, source=SRC).stack == "k" * 63
+
+
+def test_two_kubernetes_stacks_in_one_namespace_are_refused(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: deepseek-v4-infra\n")
+    (tmp_path / "stacks").mkdir()
+    for name in ("team-a", "team-b", "runpod-one"):
+        raw = {f"{PROJECT}:{k}": v for k, v in {**BASE, "target": "kubernetes"}.items()}
+        if name == "runpod-one":
+            raw[f"{PROJECT}:target"] = "runpod"
+        (tmp_path / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": raw}))
+    with pytest.raises(
+        ConfigError, match="'team-a' and stack 'team-b' both deploy into namespace 'deepseek-v4'"
+    ):
+        load_stack("team-a", tmp_path)
+    assert load_stack("runpod-one", tmp_path).target == "runpod", "a RunPod stack has no namespace to share"
+    path = tmp_path / "stacks" / "Pulumi.team-b.yaml"
+    path.write_text(path.read_text() + f"  {PROJECT}:namespace: team-b\n")
+    assert load_stack("team-a", tmp_path).namespace == "deepseek-v4"

@@ -318,7 +318,10 @@ def test_a_malformed_pinned_key_is_one_clear_error(line: str, tmp_path: Path) ->
     assert not (tmp_path / "known_hosts").exists()
 
 
-def test_a_pod_id_that_cannot_be_a_file_name_is_refused(tmp_path: Path) -> None:
-    for bad in ("../x", "", "a/b", "x\n"):
-        with pytest.raises(ValueError):
-            pod_known_hosts(tmp_path, bad)
+def test_a_pod_id_that_is_not_a_file_name_still_gets_its_own_file_inside_the_state_dir(
+    tmp_path: Path,
+) -> None:
+    odd = ["../x", "", "a/b", "x\n", "..", "a" * 300]
+    paths = {pod_known_hosts(tmp_path, pod_id) for pod_id in [*odd, "pod_abc123"]}
+    assert len(paths) == len(odd) + 1
+    assert all(path.parent == tmp_path / "known_hosts.d" for path in paths)
