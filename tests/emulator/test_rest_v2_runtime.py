@@ -196,3 +196,18 @@ def test_secrets_never_reach_the_emulators_own_output(
     written += [path.read_text(errors="replace") for path in real.state_dir.rglob("*.json")]
     for canary in [*canaries.values(), real.api_key]:
         assert not any(canary in text for text in written), canary
+
+
+def test_a_network_volume_mounts_at_the_path_asked_unless_that_assumption_is_broken(real: Emulator) -> None:
+    with V2(real) as v2:
+        volume = v2.post("/v2/network-volumes", {"name": "hf", "size": 10, "dataCenter": "EU-RO-1"}).json()
+        (real.state_dir / "volumes" / volume["id"] / "marker").write_text("weights-are-here\n")
+        mounts = {"network": [{"volumeId": volume["id"], "path": "/cache"}]}
+        probe = "bash -c 'cat /cache/marker || echo no-volume-at-cache; sleep 600'"
+        mounted = v2.post("/v2/pods", cpu_pod(probe, mounts=mounts)).json()["id"]
+        wait_for(lambda: "weights-are-here" in real.state.log_tail(mounted), timeout=60)
+
+        real.set_faults(Faults(ignore_mount_path=True))  # the canary's "custom mount path" break
+        ignored = v2.post("/v2/pods", cpu_pod(probe, mounts=mounts)).json()["id"]
+        wait_for(lambda: "no-volume-at-cache" in real.state.log_tail(ignored), timeout=60)
+        assert v2.pod(ignored)["mounts"] == mounts  # the API still says /cache: only the container differs
