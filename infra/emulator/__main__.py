@@ -21,8 +21,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default="emulator-key", help="the key clients must send")
     parser.add_argument("--start-seconds", type=float, default=Timing.start_seconds, help="create -> running")
     parser.add_argument("--load-seconds", type=float, default=Timing.load_seconds, help="engine load time")
+    parser.add_argument(
+        "--restart-seconds",
+        type=float,
+        default=Timing.restart_seconds,
+        help="an exited container -> restarted",
+    )
     args = parser.parse_args(argv)
-    timing = Timing(start_seconds=args.start_seconds, load_seconds=args.load_seconds)
+    timing = Timing(
+        start_seconds=args.start_seconds, load_seconds=args.load_seconds, restart_seconds=args.restart_seconds
+    )
     emulator = Emulator(
         api_key=args.api_key,
         time_scale=args.time_scale,
@@ -34,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with emulator:
         print(f"# RunPod emulator on {emulator.url} (time scale {args.time_scale}); Ctrl-C stops it.")
+        print(f"# REST v2: {emulator.v2_base_url}  GraphQL: {emulator.url}/graphql")
         print("# Point clients at it with:")
         for name, value in emulator.env().items():
             print(f"export {name}={shlex.quote(value)}", flush=True)

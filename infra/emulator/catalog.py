@@ -24,6 +24,8 @@ class GpuType:
     community_spot_price: float | None
     max_gpu_count: int = 8
     manufacturer: str = "Nvidia"
+    # CUDA versions the hosts of this type report (REST v2 `cudaVersions`, `gpu.allowedCudaVersions`).
+    cuda_versions: tuple[str, ...] = ("12.8", "12.9", "13.0")
 
 
 GPU_TYPES: dict[str, GpuType] = {
@@ -40,16 +42,52 @@ GPU_TYPES: dict[str, GpuType] = {
     )
 }
 
-# CPU pods: RunPod's `instanceId` flavors; one price per pod-hour.
-CPU_FLAVORS: dict[str, float] = {"cpu3c-2-4": 0.06, "cpu3g-2-8": 0.08, "cpu5c-4-8": 0.16}
+
+@dataclass(frozen=True)
+class CpuType:
+    """A CPU flavor as REST v2 `GET /v2/catalog/cpus` lists it; prices per vCPU-hour."""
+
+    id: str
+    name: str
+    group: str
+    vcpu_min: int
+    vcpu_max: int
+    ram_gb_per_vcpu: int
+    secure_per_vcpu: float
+    serverless_per_vcpu: float
+
+
+CPU_TYPES: dict[str, CpuType] = {
+    cpu.id: cpu
+    for cpu in (
+        CpuType("cpu3c", "Compute-Optimized", "Gen 3", 2, 32, 2, 0.03, 0.04),
+        CpuType("cpu3g", "General Purpose", "Gen 3", 2, 32, 4, 0.04, 0.05),
+        CpuType("cpu5c", "Compute-Optimized", "Gen 5", 2, 32, 2, 0.04, 0.05),
+    )
+}
+# GraphQL's `instanceId` names a flavor with its size: `<flavor>-<vCPUs>-<GB of RAM>`.
+CPU_FLAVORS: dict[str, float] = {
+    f"{cpu.id}-{n}-{n * cpu.ram_gb_per_vcpu}": round(n * cpu.secure_per_vcpu, 4)
+    for cpu in CPU_TYPES.values()
+    for n in (2, 4, 8, 16, 32)
+}
 DEFAULT_CPU_FLAVOR = "cpu3c-2-4"
+
+
+def cpu_instance_id(flavor: str, vcpus: int) -> str:
+    """REST v2's `cpu: {id, vcpuCount}` as the instance id GraphQL knows."""
+    cpu = CPU_TYPES[flavor]
+    return f"{cpu.id}-{vcpus}-{vcpus * cpu.ram_gb_per_vcpu}"
+
 
 # Network volumes: $0.07/GB/month under 1 TB, $0.05 above (RunPod storage pricing).
 VOLUME_USD_PER_GB_MONTH = 0.07
 VOLUME_USD_PER_GB_MONTH_LARGE = 0.05
 VOLUME_LARGE_FROM_GB = 1000
 SECONDS_PER_MONTH = 30 * 24 * 3600
-MAX_VOLUME_GB = 4000
+MAX_VOLUME_GB = 4096
+STANDARD = "STANDARD"
+HIGH_PERFORMANCE = "HIGH_PERFORMANCE"
 
 
 @dataclass(frozen=True)
@@ -57,19 +95,28 @@ class DataCenter:
     id: str
     name: str
     location: str
+    region: str
+    # Network volume tiers offered, the default (primary) tier first; empty: no network volumes.
+    volume_types: tuple[str, ...]
+    compliance: tuple[str, ...] = ()
 
 
+# The emulator's own choice of which data center offers which tier (RunPod's list changes; the
+# REST v2 catalog, `networkVolumeTypes`, is what a client must read): some have both, some one.
 DATA_CENTERS: dict[str, DataCenter] = {
     dc.id: dc
     for dc in (
-        DataCenter("EU-RO-1", "EU-RO-1", "Romania"),
-        DataCenter("EU-SE-1", "EU-SE-1", "Sweden"),
-        DataCenter("EUR-IS-1", "EUR-IS-1", "Iceland"),
-        DataCenter("US-TX-3", "US-TX-3", "United States"),
-        DataCenter("US-KS-2", "US-KS-2", "United States"),
-        DataCenter("CA-MTL-1", "CA-MTL-1", "Canada"),
+        DataCenter("EU-RO-1", "EU Romania 1", "Romania", "EUROPE", (STANDARD, HIGH_PERFORMANCE), ("GDPR",)),
+        DataCenter("EU-SE-1", "EU Sweden 1", "Sweden", "EUROPE", (STANDARD,), ("GDPR",)),
+        DataCenter("EUR-IS-1", "EU Iceland 1", "Iceland", "EUROPE", (HIGH_PERFORMANCE, STANDARD), ("GDPR",)),
+        DataCenter("US-TX-3", "US Texas 3", "United States", "NORTH_AMERICA", (STANDARD, HIGH_PERFORMANCE)),
+        DataCenter("US-KS-2", "US Kansas 2", "United States", "NORTH_AMERICA", (STANDARD,)),
+        DataCenter("CA-MTL-1", "CA Montreal 1", "Canada", "NORTH_AMERICA", ()),
     )
 }
+
+# ISO 3166-1 alpha-2 codes of the locations above (REST v2 `countryCodes` filter).
+COUNTRY_CODES = {"Romania": "RO", "Sweden": "SE", "Iceland": "IS", "United States": "US", "Canada": "CA"}
 
 # GPUs free per data center and GPU type when the emulator starts (a snapshot; RunPod's moves hourly).
 DEFAULT_STOCK: dict[str, dict[str, int]] = {
@@ -85,6 +132,13 @@ DEFAULT_STOCK: dict[str, dict[str, int]] = {
 def volume_usd_per_second(size_gb: int) -> float:
     rate = VOLUME_USD_PER_GB_MONTH_LARGE if size_gb >= VOLUME_LARGE_FROM_GB else VOLUME_USD_PER_GB_MONTH
     return size_gb * rate / SECONDS_PER_MONTH
+
+
+def availability_level(available: int, wanted: int = 1) -> str:
+    """REST v2's `AvailabilityLevel` for `available` free GPUs when `wanted` are asked for."""
+    if available < max(wanted, 1):
+        return "NONE"
+    return {"High": "HIGH", "Medium": "MEDIUM"}.get(stock_status(available) or "", "LOW")
 
 
 def stock_status(available: int) -> str | None:

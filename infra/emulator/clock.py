@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Clock:
 
     time_scale: float = 1.0
     _start: float = field(default_factory=time.monotonic)
+    _wall_start: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def now(self) -> float:
@@ -27,6 +29,17 @@ class Clock:
     def real_seconds(self, simulated: float) -> float:
         """How long `simulated` seconds take in real time."""
         return max(0.0, simulated / self.time_scale)
+
+    def wall(self, simulated: float) -> datetime:
+        """The wall-clock instant a simulated time stands for (API timestamps run at the simulated pace)."""
+        return datetime.fromtimestamp(self._wall_start + simulated, tz=UTC)
+
+    def rfc3339(self, simulated: float) -> str:
+        return self.wall(simulated).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def simulated(self, instant: datetime) -> float:
+        """Inverse of `wall`: the simulated seconds of a wall-clock instant."""
+        return instant.timestamp() - self._wall_start
 
     def sleep(self, simulated: float) -> None:
         time.sleep(self.real_seconds(simulated))

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+JSON_START_COMMAND_MODES = ("honour", "refuse", "ignore")
+
 
 @dataclass
 class Faults:
@@ -30,6 +32,32 @@ class Faults:
     die_after_seconds: float | None = None
     # Passed to the pod runtime's fake engine (`arch`, `keyerror`, `oom`, `tp16`, `pp`, `hub401`).
     engine_fault: str | None = None
+    # Seconds a 429 asks the client to wait (`Retry-After`).
+    retry_after_seconds: int = 1
+    # Images whose pull fails (the pod goes to ERROR); `registry.invalid/...` never pulls either.
+    unpullable_images: list[str] = field(default_factory=list)
+    # --- Breaking the assumptions the canary checks (issue 14), one at a time ---
+    # The JSON start-command form (`{"entrypoint": [...], "cmd": [...]}` in `args`) is the one unconfirmed
+    # assumption about v2 (shared/reference/runpod.md): `honour` it, `refuse` it at create (400), or
+    # `ignore` it (the text goes to the image's ENTRYPOINT as plain arguments).
+    json_start_command: str = "honour"
+    # A container whose command exits is NOT restarted: the pod becomes EXITED (RunPod restarts it).
+    never_restart: bool = False
+    # This key is left out of every REST v2 pod view (a renamed or removed field).
+    drop_pod_field: str | None = None
+    # A pod's own RUNPOD_API_KEY is refused (401), so a pod cannot terminate itself.
+    reject_pod_key: bool = False
+    # A network volume mounts at /workspace whatever path the create asked for.
+    ignore_mount_path: bool = False
+    # `GET /v2/pods/{id}/logs` answers an empty stream.
+    no_log_stream: bool = False
+
+    def __post_init__(self) -> None:
+        if self.json_start_command not in JSON_START_COMMAND_MODES:
+            raise ValueError(
+                f"json_start_command must be one of {', '.join(JSON_START_COMMAND_MODES)}, "
+                f"got {self.json_start_command!r}"
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Faults:
@@ -57,6 +85,8 @@ class Timing:
     load_seconds: float = 60.0
     # Resume of a stopped pod -> the container runs again.
     resume_seconds: float = 10.0
+    # A container that exited -> it runs again (RunPod restarts it, endlessly: dstack#1142).
+    restart_seconds: float = 10.0
 
 
 def _has_type(value: Any, annotation: str) -> bool:

@@ -1,8 +1,9 @@
 """RunPod's GraphQL API as the `runpod` 1.12 SDK uses it.
 
-Documents are parsed with graphql-core; each top-level field has a resolver, and its result is
-projected onto the requested selection set (aliases and fragments honoured). Fields below the
-top level that the emulator does not know resolve to null, as an optional field would.
+Documents are parsed with graphql-core and validated against the SDL in `graphql_schema` (an
+unknown field, argument or enum value is refused with graphql-core's own message, HTTP 400); each
+top-level field has a resolver, and its result is projected onto the requested selection set
+(aliases and fragments honoured). RunPod retires GraphQL in early 2027 (shared/reference/runpod.md).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     parse,
+    validate,
 )
 from graphql.utilities import value_from_ast_untyped
 
 from infra.emulator import catalog
-from infra.emulator.state import AccountState, ApiError, CreatedButFailed, Pod, PodRequest, parse_ports
+from infra.emulator.errors import CreatedButFailed, DomainError, Invalid
+from infra.emulator.graphql_schema import schema
+from infra.emulator.state import AccountState, Pod, PodRequest, parse_ports
 
 Resolver = Callable[[AccountState, dict[str, Any]], Any]
 Fragments = dict[str, FragmentDefinitionNode]
@@ -47,6 +51,9 @@ def execute(
         document = parse(query)
     except GraphQLError as exc:
         return 400, {"errors": [exc.formatted]}
+    problems = validate(schema(), document)
+    if problems:
+        return 400, {"errors": [problem.formatted for problem in problems]}
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operation = _pick_operation(document.definitions, request.get("operationName"))
     if operation is None:
@@ -77,7 +84,7 @@ def execute(
             value = resolvers[field.name.value](state, _arguments(field, variables))
             with state.lock:
                 data[key] = _project(value, field.selection_set, fragments, variables)
-        except ApiError as exc:
+        except DomainError as exc:
             data[key] = None
             code = "INTERNAL_SERVER_ERROR" if isinstance(exc, CreatedButFailed) else "BAD_USER_INPUT"
             errors.append(_error(exc.message, field, key, code))
@@ -236,7 +243,7 @@ def pod_view(state: AccountState, pod: Pod) -> dict[str, Any]:
         "templateId": request.template_id,
         "machineId": pod.machine_id,
         "lastStatusChange": pod.last_status_change,
-        "uptimeSeconds": int(now - pod.started_at) if pod.runtime and pod.started_at is not None else 0,
+        "uptimeSeconds": pod.uptime(now),
         "networkVolumeId": request.network_volume_id,
         "networkVolume": volume.view() if volume is not None else None,
         "dataCenterId": pod.data_center_id,
@@ -263,7 +270,7 @@ def _pod_size(pod: Pod) -> tuple[int, int]:
 
 
 def _runtime_view(pod: Pod, now: float) -> dict[str, Any] | None:
-    if pod.runtime is None or pod.desired_status != "RUNNING":
+    if pod.runtime is None or pod.status != "RUNNING":
         return None
     kinds = {int(p.partition("/")[0]): p.partition("/")[2] or "tcp" for p in parse_ports(pod.request.ports)}
     ports = [
@@ -282,7 +289,7 @@ def _runtime_view(pod: Pod, now: float) -> dict[str, Any] | None:
          "memoryUtilPercent": 0}
         for i in range(pod.gpu_count)
     ]  # fmt: skip
-    uptime = int(now - pod.started_at) if pod.started_at is not None else 0
+    uptime = pod.uptime(now)
     return {
         "__typename": "PodRuntime",
         "uptimeInSeconds": uptime,
@@ -366,15 +373,15 @@ QUERY_FIELDS: dict[str, Resolver] = {
 def _pod_request(args: dict[str, Any], gpu: bool) -> PodRequest:
     data = args.get("input")
     if not isinstance(data, dict):
-        raise ApiError("input is required")
+        raise Invalid("input is required")
     env_items = data.get("env") or []
     if not isinstance(env_items, list) or not all(isinstance(item, dict) for item in env_items):
-        raise ApiError("env must be a list of {key, value}")
+        raise Invalid("env must be a list of {key, value}")
     gpu_type_id = data.get("gpuTypeId")
     if gpu and not isinstance(gpu_type_id, str):
-        raise ApiError("gpuTypeId is required")
+        raise Invalid("gpuTypeId is required")
     if not gpu and gpu_type_id is not None:
-        raise ApiError("deployCpuPod takes no gpuTypeId")
+        raise Invalid("deployCpuPod takes no gpuTypeId")
     try:
         return PodRequest(
             name=str(data.get("name") or ""),
@@ -396,7 +403,7 @@ def _pod_request(args: dict[str, Any], gpu: bool) -> PodRequest:
             template_id=data.get("templateId"),
         )
     except (TypeError, ValueError) as exc:
-        raise ApiError(f"invalid input: {exc}") from exc
+        raise Invalid(f"invalid input: {exc}") from exc
 
 
 def _create_pod(state: AccountState, args: dict[str, Any], gpu: bool) -> dict[str, Any]:
@@ -408,7 +415,7 @@ def _create_pod(state: AccountState, args: dict[str, Any], gpu: bool) -> dict[st
 def _pod_id(args: dict[str, Any]) -> str:
     pod_id = (args.get("input") or {}).get("podId")
     if not isinstance(pod_id, str):
-        raise ApiError("podId is required")
+        raise Invalid("podId is required")
     return pod_id
 
 

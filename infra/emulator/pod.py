@@ -145,6 +145,8 @@ class PodRuntime:
         self._port_map: dict[int, int] = {}
         self._log: IO[bytes] | None = None
         self._stopped = False
+        self._read_offset = 0
+        self._partial = b""
 
     @property
     def port_map(self) -> dict[int, int]:
@@ -189,8 +191,10 @@ class PodRuntime:
         """Map ports and run the start command; a running container is left as it is."""
         if self.is_alive():
             return
-        private_ports = sorted({int(port.split("/")[0]) for port in self.launch.ports})
-        self._port_map = dict(zip(private_ports, _free_ports(len(private_ports)), strict=True))
+        if not self._port_map:
+            # A restarted container keeps its port mappings (same machine); only a new pod gets new ones.
+            private_ports = sorted({int(port.split("/")[0]) for port in self.launch.ports})
+            self._port_map = dict(zip(private_ports, _free_ports(len(private_ports)), strict=True))
         # A restarted container starts without the pid files and GPU state of the previous run.
         for stale in self.sandbox.run_dir.iterdir():
             stale.unlink(missing_ok=True)
@@ -261,6 +265,20 @@ class PodRuntime:
         while strays and time.monotonic() < deadline:
             time.sleep(0.02)
             strays = _pod_processes(self.sandbox.root)
+
+    def read_output(self) -> list[str]:
+        """Complete lines the container printed since the last call (across restarts: the log appends)."""
+        try:
+            with self.sandbox.log_path.open("rb") as log:
+                log.seek(self._read_offset)
+                data = log.read(1 << 20)
+        except OSError:
+            return []
+        self._read_offset += len(data)
+        data = self._partial + data
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        return [line.decode(errors="replace").rstrip("\r") for line in lines]
 
     def log_tail(self, n: int = 50) -> list[str]:
         """The last `n` lines the container printed."""

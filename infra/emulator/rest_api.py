@@ -1,18 +1,28 @@
-"""RunPod REST v1: network volumes (`/v1/networkvolumes[/ID]`) and pods (`/v1/pods[/ID]`).
+"""RunPod REST v1 (RETIRED by RunPod on 2026-11-15): network volumes and pods, kept until our client moves to v2.
 
 Pods are created here when the image's ENTRYPOINT must be replaced (`dockerEntrypoint`), which the
-GraphQL mutation the SDK sends cannot do.
+GraphQL mutation the SDK sends cannot do. Delete this module (and its route in server.py) with v1.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from infra.emulator.state import NO_CAPACITY, AccountState, ApiError, Pod, PodRequest
+from infra.emulator.errors import CreatedButFailed, DomainError, Invalid, NoCapacity, NotFound
+from infra.emulator.state import NO_CAPACITY, AccountState, Pod, PodRequest
 
 PREFIX = "/v1/networkvolumes"
 PODS = "/v1/pods"
 NO_CAPACITY_REST = "create pod: There are no instances currently available"
+
+
+class ApiError(Exception):
+    """A v1 answer other than 2xx."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 def handle(state: AccountState, method: str, path: str, body: Any) -> tuple[int, Any]:
@@ -21,6 +31,18 @@ def handle(state: AccountState, method: str, path: str, body: Any) -> tuple[int,
         return _route(state, method, path.rstrip("/"), body)
     except ApiError as exc:
         return exc.status, error_body(exc.message, exc.status)
+    except DomainError as exc:
+        status = _status(exc)
+        return status, error_body(exc.message, status)
+
+
+def _status(exc: DomainError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    # REST v1 answered no capacity with 500 (shared/reference/runpod.md, "Errors seen in the wild").
+    if isinstance(exc, NoCapacity | CreatedButFailed):
+        return 500
+    return 400
 
 
 def error_body(message: str, status: int) -> dict[str, Any]:
@@ -38,7 +60,7 @@ def _route(state: AccountState, method: str, path: str, body: Any) -> tuple[int,
             data = _object(body)
             name = data.get("name")
             if not isinstance(name, str) or not name:
-                raise ApiError("name is required")
+                raise Invalid("name is required")
             volume = state.create_volume(name, _size(data.get("size")), str(data.get("dataCenterId") or ""))
             return 200, volume.view()
         raise ApiError(f"method {method} not allowed on {PREFIX}", 405)
@@ -81,10 +103,10 @@ def _pods(state: AccountState, method: str, path: str, body: Any) -> tuple[int, 
             request = _pod_request(_object(body))
             try:
                 return 201, _pod_view(state.create_pod(request))
-            except ApiError as exc:
+            except DomainError as exc:
                 # REST words its create errors as "create pod: ..." (shared/reference/runpod.md).
                 message = NO_CAPACITY_REST if exc.message == NO_CAPACITY else f"create pod: {exc.message}"
-                raise ApiError(message, exc.status) from None
+                raise ApiError(message, _status(exc)) from None
         raise ApiError(f"method {method} not allowed on {PODS}", 405)
     pod_id = path[len(PODS) + 1 :]
     if "/" in pod_id:

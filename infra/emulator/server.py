@@ -1,7 +1,8 @@
-"""The emulator's HTTP server: GraphQL, REST v1, the pod proxy and the `/_emulator` controls.
+"""The emulator's HTTP server: REST v2, GraphQL, REST v1, the pod proxy and the `/_emulator` controls.
 
-One `ThreadingHTTPServer` on 127.0.0.1. `Emulator` owns it together with the account state;
-use it as a context manager in tests, or run `python -m infra.emulator` in a terminal.
+One `ThreadingHTTPServer` on 127.0.0.1 dispatching on a `{prefix: handler}` table; each API is its
+own wire module (`rest_v2`, `graphql_api`, `rest_api` for the retired v1). `Emulator` owns the server
+together with the account state; use it as a context manager in tests, or run `python -m infra.emulator`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import secrets
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from infra.emulator import graphql_api, rest_api
+from infra.emulator import graphql_api, rest_api, rest_v2
 from infra.emulator.clock import Clock
+from infra.emulator.errors import DomainError, NotFound
 from infra.emulator.faults import Faults, Timing
 from infra.emulator.quiet_server import QuietThreadingHTTPServer
-from infra.emulator.state import AccountState, ApiError, RuntimeFactory, real_runtime
+from infra.emulator.state import AccountState, RuntimeFactory, real_runtime
 
 # Headers that belong to one hop and must not be forwarded by a proxy (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
@@ -115,7 +118,13 @@ class Emulator:
 
     @property
     def rest_base_url(self) -> str:
+        """REST v1 (retired by RunPod on 2026-11-15; kept until our client moves to v2)."""
         return self.url + "/v1"
+
+    @property
+    def v2_base_url(self) -> str:
+        """REST v2: `https://api.runpod.io/v2` here; the same host as GraphQL, as on RunPod."""
+        return self.url + "/v2"
 
     @property
     def proxy_url_template(self) -> str:
@@ -136,6 +145,10 @@ class Emulator:
     def set_faults(self, faults: Faults) -> None:
         with self.state.lock:
             self.state.faults = faults
+
+    def set_stock(self, stock: dict[str, dict[str, int]]) -> None:
+        """Free GPUs per data center and type, e.g. only the third GPU type, or only the second data center."""
+        self.state.set_stock(stock)
 
     @property
     def faults(self) -> Faults:
@@ -199,16 +212,53 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send_json(400, {"error": "malformed request body", "status": 400})
             return
-        if path.startswith("/_proxy/"):
-            self._proxy(path[len("/_proxy/") :], parts.query, body)
-        elif path.rstrip("/") == "/graphql":
-            self._graphql(parts.query, body)
-        elif path == "/v1" or path.startswith("/v1/"):
-            self._rest(path, body)
-        elif path.startswith("/_emulator/"):
-            self._control(path[len("/_emulator/") :].strip("/"), body)
-        else:
-            self._send_json(404, {"error": f"no route for {self.command} {path}", "status": 404})
+        routes: dict[str, Callable[[str, str, bytes], None]] = {
+            "/v2/": self._v2,
+            "/graphql": self._graphql,
+            "/v1/": self._rest,
+            "/_proxy/": self._proxy,
+            "/_emulator/": self._control,
+        }
+        for prefix, handler in routes.items():
+            if path.startswith(prefix) or path.rstrip("/") == prefix.rstrip("/"):
+                handler(path, parts.query, body)
+                return
+        self._send_json(404, {"error": f"no route for {self.command} {path}", "status": 404})
+
+    def _v2(self, path: str, query: str, body: bytes) -> None:
+        fault = self.state.take_edge_fault()
+        if fault == "rate_limit":
+            self._answer(rest_v2.rate_limited(self.state.faults.retry_after_seconds))
+            return
+        if fault == "server_error":
+            self._send(502, BAD_GATEWAY_PAGE, "text/html")
+            return
+        emulator = self.server.emulator
+        self._answer(
+            rest_v2.handle(self.state, emulator.api_key, self.command, path, query, self.headers, body)
+        )
+
+    def _answer(self, answer: rest_v2.Answer) -> None:
+        if answer.stream is None:
+            data = b"" if answer.body is None else json.dumps(answer.body).encode()
+            self._send(answer.status, data, answer.content_type if data else None, answer.headers)
+            return
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        for key, value in answer.headers.items():
+            self.send_header(key, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in answer.stream:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            # The client went away mid-stream (a reader that saw enough): nothing to answer.
+            self.close_connection = True
 
     def _edge_fault(self, graphql: bool) -> bool:
         """Answer an injected 429/502 instead of the request; True when one was sent."""
@@ -219,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if graphql
                 else rest_api.error_body("too many requests, retry later", 429)
             )
-            self._send_json(429, body, {"Retry-After": "1"})
+            self._send_json(429, body, {"Retry-After": str(self.state.faults.retry_after_seconds)})
             return True
         if fault == "server_error":
             self._send(502, BAD_GATEWAY_PAGE, "text/html")
@@ -236,7 +286,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _is_account_key(self, key: str) -> bool:
         return bool(key) and secrets.compare_digest(key, self.server.emulator.api_key)
 
-    def _graphql(self, query: str, body: bytes) -> None:
+    def _graphql(self, path: str, query: str, body: bytes) -> None:
+        if path.rstrip("/") != "/graphql":
+            self._send_json(404, {"errors": [{"message": f"no route for {self.command} {path}"}]})
+            return
         if self._edge_fault(graphql=True):
             return
         key = self._key(query)
@@ -265,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send_json(status, answer)
 
-    def _rest(self, path: str, body: bytes) -> None:
+    def _rest(self, path: str, query: str, body: bytes) -> None:
         if self._edge_fault(graphql=False):
             return
         if not self._is_account_key(self._key("")):
@@ -282,8 +335,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(status, answer)
 
-    def _control(self, route: str, body: bytes) -> None:
+    def _control(self, path: str, query: str, body: bytes) -> None:
         emulator = self.server.emulator
+        route = path[len("/_emulator/") :].strip("/")
         parts = route.split("/")
         try:
             if route == "inventory" and self.command == "GET":
@@ -293,12 +347,19 @@ class _Handler(BaseHTTPRequestHandler):
             elif route == "faults" and self.command == "POST":
                 emulator.set_faults(Faults.from_dict(json.loads(body or b"{}")))
                 self._send_json(200, emulator.faults.to_dict())
+            elif route == "stock" and self.command == "GET":
+                self._send_json(200, emulator.inventory()["stock"])
+            elif route == "stock" and self.command == "POST":
+                emulator.set_stock(json.loads(body or b"{}"))
+                self._send_json(200, emulator.inventory()["stock"])
             elif route == "reset" and self.command == "POST":
                 self.state.reset()
                 self._send_json(200, {"reset": True})
             elif len(parts) == 3 and parts[0] == "pods" and self.command == "POST" and parts[2] == "die":
                 pod = self.state.kill_container(parts[1])
-                self._send_json(200, {"id": pod.id, "desiredStatus": pod.desired_status})
+                self._send_json(
+                    200, {"id": pod.id, "desiredStatus": pod.desired_status, "status": pod.status}
+                )
             elif (
                 len(parts) == 3 and parts[0] == "pods" and self.command == "POST" and parts[2] == "terminate"
             ):
@@ -308,22 +369,22 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, {"id": parts[1], "logs": self.state.log_tail(parts[1])})
             else:
                 self._send_json(404, {"error": f"no route for {self.command} /_emulator/{route}"})
-        except ApiError as exc:
-            self._send_json(exc.status, {"error": exc.message})
+        except DomainError as exc:
+            self._send_json(404 if isinstance(exc, NotFound) else 400, {"error": exc.message})
         except (ValueError, TypeError) as exc:
             self._send_json(400, {"error": str(exc)})
 
     # ---- the pod proxy -------------------------------------------------------------------------
 
-    def _proxy(self, rest: str, query: str, body: bytes) -> None:
-        target, _, sub_path = rest.partition("/")
+    def _proxy(self, path: str, query: str, body: bytes) -> None:
+        target, _, sub_path = path[len("/_proxy/") :].partition("/")
         pod_id, dash, port_text = target.rpartition("-")
         if not dash or not port_text.isdigit():
             self._send(404, b"404 page not found\n", "text/plain")
             return
         with self.state.lock:
             pod = self.state.pods.get(pod_id)
-            runtime = pod.runtime if pod is not None and pod.desired_status == "RUNNING" else None
+            runtime = pod.runtime if pod is not None and pod.status == "RUNNING" else None
             local_port = runtime.port_map.get(int(port_text)) if runtime is not None else None
         if pod is None:
             self._send(404, b"404 page not found\n", "text/plain")

@@ -6,21 +6,17 @@ one end-to-end test runs a real start command through `infra.emulator.pod.PodRun
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import runpod
+from recording_runtime import PodHttp, RecordingRuntime, wait_for
 from runpod.error import AuthenticationError, QueryError
 
 from infra.emulator import Emulator, Faults, Timing
-from infra.emulator.clock import Clock
 
 NO_CAPACITY = (
     "There are no longer any instances available with the requested specifications. "
@@ -28,139 +24,6 @@ NO_CAPACITY = (
 )
 H200 = "NVIDIA H200"
 IMAGE = "vllm/vllm-openai:v0.20.0"
-
-
-class _PodHttp(BaseHTTPRequestHandler):
-    """What a pod serves on its port 8000 in these tests: an echo and an SSE stream."""
-
-    protocol_version = "HTTP/1.1"
-    # Set by the test: the stream waits for the client to have seen the first event.
-    first_event_seen = threading.Event()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/stream"):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self._chunk(b"data: one\n\n")
-            # Only a proxy that streams lets the client see event one before event two exists.
-            seen = type(self).first_event_seen.wait(timeout=10)
-            self._chunk(b"data: two\n\n" if seen else b"data: buffered\n\n")
-            self._chunk(b"")
-            return
-        self._echo(b"")
-
-    def do_POST(self) -> None:
-        self._echo(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def _echo(self, body: bytes) -> None:
-        answer = json.dumps(
-            {"method": self.command, "path": self.path, "auth": self.headers.get("Authorization"),
-             "body": body.decode()}
-        ).encode()  # fmt: skip
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-
-class RecordingRuntime:
-    """A pod runtime double: serves `_PodHttp` on the port mapped for 8000; 22 maps to a closed port."""
-
-    def __init__(self, launch: Any, sandbox_dir: Path, clock: Clock, load_seconds: float, fault: str | None):
-        self.launch = launch
-        self.sandbox_dir = sandbox_dir
-        self.load_seconds = load_seconds
-        self.engine_fault = fault
-        self.alive = False
-        self.killed = False
-        self._server: ThreadingHTTPServer | None = None
-        self._ports: dict[int, int] = {}
-
-    def start(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _PodHttp)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        closed = ThreadingHTTPServer(("127.0.0.1", 0), _PodHttp)
-        closed_port = closed.server_address[1]
-        closed.server_close()
-        self._ports = {8000: self._server.server_address[1], 22: closed_port}
-        self.alive = True
-
-    @property
-    def port_map(self) -> dict[int, int]:
-        return dict(self._ports)
-
-    def is_alive(self) -> bool:
-        return self.alive
-
-    def kill(self) -> None:
-        self.alive = False
-        self.killed = True
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def log_tail(self, n: int = 50) -> list[str]:
-        return [f"started {self.launch.name}"][-n:]
-
-
-@pytest.fixture
-def runtimes() -> list[RecordingRuntime]:
-    return []
-
-
-@pytest.fixture
-def make_emulator(
-    runtimes: list[RecordingRuntime], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., Emulator]]:
-    started: list[Emulator] = []
-
-    def factory(*args: Any) -> RecordingRuntime:
-        runtime = RecordingRuntime(*args)
-        runtimes.append(runtime)
-        return runtime
-
-    def make(time_scale: float = 100.0, start_seconds: float = 30.0, **kwargs: Any) -> Emulator:
-        emulator = Emulator(
-            time_scale=time_scale,
-            timing=Timing(start_seconds=start_seconds, load_seconds=30.0),
-            runtime_factory=factory,
-            **kwargs,
-        ).start()
-        started.append(emulator)
-        monkeypatch.setenv("RUNPOD_API_BASE_URL", emulator.graphql_base_url)
-        monkeypatch.setattr(runpod, "api_key", emulator.api_key)
-        return emulator
-
-    yield make
-    for emulator in started:
-        emulator.stop()
-
-
-@pytest.fixture
-def emulator(make_emulator: Callable[..., Emulator]) -> Emulator:
-    return make_emulator()
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def rest(emulator: Emulator, key: str | None = None) -> httpx.Client:
@@ -342,26 +205,31 @@ def test_stop_and_resume(emulator: Emulator, runtimes: list[RecordingRuntime]) -
     assert runpod.get_pod(pod_id)["costPerHr"] == pytest.approx(3.59)
 
 
-def test_container_exit_and_die_make_the_pod_exited(
+def test_an_exited_container_is_restarted_and_the_pod_stays_running(
     make_emulator: Callable[..., Emulator], runtimes: list[RecordingRuntime]
 ) -> None:
-    emulator = make_emulator()
+    # RunPod restarts a container whose command exits and keeps the pod up and billed (dstack#1142).
+    emulator = make_emulator(timing=Timing(start_seconds=30.0, load_seconds=30.0, restart_seconds=200.0))
     first = h200_pod()["id"]
     running_runtime(first)
     runtimes[0].alive = False  # the container's main process ended
-    wait_for(lambda: runpod.get_pod(first)["desiredStatus"] == "EXITED")
-    assert runpod.get_pod(first)["runtime"] is None
+    wait_for(lambda: runpod.get_pod(first)["uptimeSeconds"] == 0)
+    assert runpod.get_pod(first)["desiredStatus"] == "RUNNING"
+    wait_for(lambda: runtimes[0].alive)  # the same container, started again
+    assert len(runtimes) == 1
+    assert emulator.inventory()["pods"][0]["restarts"] == 1
 
+    answer = httpx.post(f"{emulator.url}/_emulator/pods/{first}/die")
+    assert answer.json()["desiredStatus"] == "RUNNING"
+    assert runtimes[0].killed
+    wait_for(lambda: emulator.inventory()["pods"][0]["restarts"] == 2)
+
+    emulator.set_faults(Faults(never_restart=True))  # the canary's "never restart" break
     second = h200_pod()["id"]
     running_runtime(second)
-    answer = httpx.post(f"{emulator.url}/_emulator/pods/{second}/die")
-    assert answer.json()["desiredStatus"] == "EXITED"
-    assert runtimes[1].killed
-
-    emulator.set_faults(Faults(die_after_seconds=60))
-    third = h200_pod()["id"]
-    running_runtime(third)
-    wait_for(lambda: runpod.get_pod(third)["desiredStatus"] == "EXITED")
+    runtimes[1].alive = False
+    wait_for(lambda: runpod.get_pod(second)["desiredStatus"] == "EXITED")
+    assert runpod.get_pod(second)["runtime"] is None
 
 
 def test_terminate_behind_the_clients_back(emulator: Emulator) -> None:
@@ -513,14 +381,14 @@ def test_proxy_forwards_and_streams(make_emulator: Callable[..., Emulator]) -> N
         "body": '{"a":1}',
     }
 
-    _PodHttp.first_event_seen.clear()
+    PodHttp.first_event_seen.clear()
     with httpx.stream("GET", base + "/stream", timeout=20) as response:
         assert response.headers["content-type"] == "text/event-stream"
         events = []
         for line in response.iter_lines():
             if line.startswith("data: "):
                 events.append(line[6:])
-                _PodHttp.first_event_seen.set()
+                PodHttp.first_event_seen.set()
     assert events == ["one", "two"]
 
     closed = emulator.proxy_url_template.format(pod_id=pod_id, port=22)
@@ -556,19 +424,25 @@ def test_graphql_fields_aliases_and_unknown_fields(emulator: Emulator) -> None:
     pod_id = h200_pod()["id"]
     answer = graphql(
         emulator,
-        f'query {{ p: pod(input: {{podId: "{pod_id}"}}) {{ id status: desiredStatus notAField ...F }} }} '
+        f'query {{ p: pod(input: {{podId: "{pod_id}"}}) {{ id status: desiredStatus ...F }} }} '
         "fragment F on Pod { machine { dataCenterId } }",
     ).json()
     assert answer == {
-        "data": {
-            "p": {
-                "id": pod_id,
-                "status": "RUNNING",
-                "notAField": None,
-                "machine": {"dataCenterId": "EU-RO-1"},
-            }
-        }
+        "data": {"p": {"id": pod_id, "status": "RUNNING", "machine": {"dataCenterId": "EU-RO-1"}}}
     }
+    # Validated against the served schema: a field it lacks is refused, in graphql-core's words.
+    misspelt = graphql(emulator, f'{{ pod(input: {{podId: "{pod_id}"}}) {{ id desiredStatuss }} }}')
+    assert misspelt.status_code == 400
+    assert misspelt.json()["errors"][0]["message"] == (
+        "Cannot query field 'desiredStatuss' on type 'Pod'. Did you mean 'desiredStatus'?"
+    )
+    bad_enum = graphql(
+        emulator,
+        'mutation { podFindAndDeployOnDemand(input: {name: "x", imageName: "i", gpuTypeId: "NVIDIA H200", '
+        "cloudType: PRIVATE}) { id } }",
+    )
+    assert bad_enum.status_code == 400 and "PRIVATE" in bad_enum.json()["errors"][0]["message"]
+    assert [pod["id"] for pod in emulator.inventory()["pods"]] == [pod_id]  # nothing made
     unknown = graphql(emulator, "{ nothing { id } }")
     assert unknown.status_code == 400 and "nothing" in unknown.json()["errors"][0]["message"]
     broken = graphql(emulator, "{ gpuTypes { id ")
@@ -611,3 +485,10 @@ def test_real_runtime_runs_the_start_command(monkeypatch: pytest.MonkeyPatch) ->
         assert runpod.get_pod(pod_id)["desiredStatus"] == "RUNNING"
         runpod.terminate_pod(pod_id)
         assert runpod.get_pod(pod_id) is None
+
+
+def test_the_sdk_meets_graphql_validation(emulator: Emulator) -> None:
+    # What a user's script that still uses the SDK sees for a field the schema lacks.
+    with pytest.raises(QueryError, match="Cannot query field 'pubKeys' on type 'User'"):
+        runpod.api.ctl_commands.run_graphql_query("query { myself { id pubKeys } }")
+    assert runpod.api.ctl_commands.run_graphql_query("query { myself { id pubKey } }")["data"]["myself"]["id"]
