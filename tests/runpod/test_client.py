@@ -1,4 +1,4 @@
-"""The RunPod client, naming and failover against the RunPod emulator: real SDK, real HTTP, real faults."""
+"""The RunPod client, naming and failover against the RunPod emulator over REST v2: real HTTP, real faults."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from infra.errors import (
 from infra.targets.runpod import naming
 from infra.targets.runpod.client import Pod, PodRequest, RetryPolicy, RunPodClient, RunPodSettings
 from infra.targets.runpod.failover import Attempt, Placement, create_with_failover
+from infra.targets.runpod.start_script import json_start_command
 
 H200 = "NVIDIA H200"
 H200_NVL = "NVIDIA H200 NVL"
@@ -89,8 +90,8 @@ def test_missing_key_says_how_to_set_it(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_settings_hide_the_key_and_survive_pickling(emulator: Emulator) -> None:
     settings = RunPodSettings.from_env()
-    assert settings.graphql_base_url == emulator.graphql_base_url
-    assert settings.rest_base_url == emulator.rest_base_url
+    assert settings.api_base_url == emulator.url
+    assert RunPodSettings.from_props(settings.to_props()) == settings
     assert emulator.api_key not in repr(settings)
     assert emulator.api_key not in repr(RunPodClient(settings))
     assert pickle.loads(pickle.dumps(settings)) == settings
@@ -107,7 +108,15 @@ def test_gpu_types_and_prices(emulator: Emulator) -> None:
     types = {gpu.id: gpu for gpu in client.gpu_types()}
     assert types[H200].memory_gb == 141
     assert types[H200].secure_price == pytest.approx(3.59)
-    assert client.gpu_type(H200, 4).display_name == types[H200].display_name
+    assert client.gpu_type(H200).name == types[H200].name
+    stocked = {offer.id: offer for offer in client.gpu_catalog(4)}
+    assert stocked[H200].availability in ("LOW", "MEDIUM", "HIGH")
+    assert stocked[H200].in_stock("US-TX-3")
+    emulator.state.set_stock({"EU-RO-1": {H200: 8}})
+    moved = {offer.id: offer for offer in client.gpu_catalog(4)}
+    assert not moved[H200].in_stock("US-TX-3") and moved[H200].in_stock("EU-RO-1")
+    tiers = {dc.id: dc.volume_types for dc in client.data_centers()}
+    assert "STANDARD" in tiers["US-TX-3"]
 
 
 def test_unknown_gpu_type_lists_the_valid_ones_and_creates_nothing(emulator: Emulator) -> None:
@@ -130,12 +139,12 @@ def test_gpu_pod_create_get_list_terminate(emulator: Emulator) -> None:
     volume = client.create_volume(
         naming.resource_name(naming.for_stack("flash", backend=""), "cache", "abc123"), 200, "US-TX-3"
     )
-    # Quotes, backslashes and newlines must reach RunPod intact (the SDK pastes strings into GraphQL).
-    docker_args = 'bash -c \'echo "weights at \\"/workspace\\""\nexec sleep 600\''
+    # Quotes, backslashes and newlines must reach RunPod intact.
+    start = json_start_command('echo "weights at \\"/workspace\\""\nexec sleep 600')
     request = pod_request(
         network_volume_id=volume.id,
         data_center_id="US-TX-3",
-        docker_args=docker_args,
+        args=start,
         env={"HF_TOKEN": "hf_not_for_logs", "NOTE": 'say "hi"'},
     )
     pod = client.create_gpu_pod(request)
@@ -151,7 +160,7 @@ def test_gpu_pod_create_get_list_terminate(emulator: Emulator) -> None:
     assert pod.http_ports == {8000: client.endpoint_url(pod.id)}
     assert client.endpoint_url(pod.id, 8000) == emulator.proxy_url_template.format(pod_id=pod.id, port=8000)
     held = emulator.state.get_pod(pod.id)
-    assert held is not None and held.request.docker_args == docker_args
+    assert held is not None and held.request.docker_args == start
     assert held.request.env["NOTE"] == 'say "hi"'
 
     running = wait_for_ssh(client, pod.id)
@@ -162,7 +171,8 @@ def test_gpu_pod_create_get_list_terminate(emulator: Emulator) -> None:
 
     client.stop_pod(pod.id)
     stopped = client.get_pod(pod.id)
-    assert stopped is not None and stopped.desired_status == "EXITED" and stopped.ssh is None
+    assert stopped is not None and stopped.status == "EXITED" and stopped.ssh is None
+    assert stopped.actions == ("start", "terminate") and not stopped.billed
 
     client.terminate_pod(pod.id)
     client.terminate_pod(pod.id)  # gone already: still success
@@ -175,7 +185,7 @@ def test_cpu_pod_for_the_prefill(emulator: Emulator) -> None:
     client, _ = make_client()
     volume = client.create_volume("v4i-flash-cache-abc123", 100, "EU-RO-1")
     request = pod_request(
-        "prefill", gpu_type_id=None, gpu_count=0, network_volume_id=volume.id, ports="22/tcp"
+        "prefill", gpu_type_id=None, gpu_count=0, network_volume_id=volume.id, ports=("22/tcp",)
     )
     pod = client.create_cpu_pod(request)
     assert pod.gpu_type_id is None and pod.gpu_count == 0
@@ -192,12 +202,14 @@ def test_cpu_pod_for_the_prefill(emulator: Emulator) -> None:
 
 
 def test_bad_requests_stop_before_any_call(emulator: Emulator) -> None:
-    with pytest.raises(ConfigError, match="cloud_type"):
-        pod_request(cloud_type="CHEAP")
+    with pytest.raises(ConfigError, match="cloud"):
+        pod_request(cloud="CHEAP")
     with pytest.raises(ConfigError, match="port"):
-        pod_request(ports="8000/web")
+        pod_request(ports=("8000/web",))
     with pytest.raises(ConfigError, match="SECURE"):
-        pod_request(network_volume_id="vol", cloud_type="COMMUNITY")
+        pod_request(network_volume_id="vol", cloud="COMMUNITY")
+    with pytest.raises(ConfigError, match="power of two"):
+        pod_request(gpu_type_id=None, vcpu_count=3)
 
 
 # ---- network volumes ------------------------------------------------------------------------------
@@ -223,12 +235,12 @@ def test_volume_create_get_resize_delete(emulator: Emulator) -> None:
         client.create_volume(name, 10, "MOON-1")
 
 
-def test_a_wrong_rest_url_is_not_taken_for_a_deleted_volume(
+def test_a_wrong_api_url_is_not_taken_for_a_deleted_volume(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, _ = make_client()
     volume = client.create_volume("v4i-flash-cache-v1", 50, "US-TX-3")
-    monkeypatch.setenv("RUNPOD_REST_BASE_URL", emulator.url + "/v2")
+    monkeypatch.setenv("RUNPOD_API_BASE_URL", emulator.url + "/elsewhere")
     misdirected, _ = make_client()
     with pytest.raises(NotFoundError):
         misdirected.delete_volume(volume.id)
@@ -250,12 +262,12 @@ def test_volume_create_retried_after_502_makes_one_volume(emulator: Emulator) ->
 
 def test_wrong_key_is_an_auth_error_and_not_retried(emulator: Emulator) -> None:
     client, sleeps = make_client(api_key=WRONG_KEY)
-    with pytest.raises(AuthError) as graphql_error:
+    with pytest.raises(AuthError) as pods_error:
         client.list_pods()
-    with pytest.raises(AuthError) as rest_error:
+    with pytest.raises(AuthError) as volumes_error:
         client.list_volumes()
     assert sleeps.delays == []
-    for error in (graphql_error.value, rest_error.value):
+    for error in (pods_error.value, volumes_error.value):
         assert "RUNPOD_API_KEY" in str(error)
         assert WRONG_KEY not in str(error) and WRONG_KEY not in repr(error)
 
@@ -275,7 +287,7 @@ def test_an_unreachable_api_is_transient_and_bounded(emulator: Emulator) -> None
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     sleeps = Recorder()
-    settings = RunPodSettings(emulator.api_key, graphql_base_url=closed, rest_base_url=closed + "/v1")
+    settings = RunPodSettings(emulator.api_key, api_base_url=closed)
     client = RunPodClient(settings, retry=RetryPolicy(3, 0.001, 0.002), sleep=sleeps)
     with pytest.raises(TransientError, match="gave up after 3 attempts"):
         client.list_pods()
@@ -284,22 +296,11 @@ def test_an_unreachable_api_is_transient_and_bounded(emulator: Emulator) -> None
     assert len(sleeps.delays) == 4
 
 
-def test_sdk_globals_are_restored_after_each_call(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import runpod
-
-    # Another user of the SDK in this process keeps its own key and base URL.
-    monkeypatch.setattr(runpod, "api_key", "someone-elses-key")
-    monkeypatch.setenv("RUNPOD_API_BASE_URL", "http://127.0.0.1:9/elsewhere")
-    client = RunPodClient(
-        RunPodSettings(emulator.api_key, graphql_base_url=emulator.graphql_base_url), retry=RetryPolicy(1)
-    )
+def test_a_429_waits_for_the_emulators_retry_after(emulator: Emulator) -> None:
+    client, sleeps = make_client()
+    emulator.set_faults(Faults(rate_limit=1, retry_after_seconds=7))
     assert client.list_pods() == []
-    with pytest.raises(NotFoundError):
-        client.gpu_type("NVIDIA H9000")
-    assert runpod.api_key == "someone-elses-key"
-    assert os.environ["RUNPOD_API_BASE_URL"] == "http://127.0.0.1:9/elsewhere"
+    assert sleeps.delays and sleeps.delays[0] >= 7
 
 
 def test_persistent_bad_gateway_gives_up_after_the_bounded_attempts(emulator: Emulator) -> None:
@@ -387,7 +388,7 @@ def test_500_after_create_without_retries_is_adopted_by_failover(emulator: Emula
     emulator.set_faults(Faults(error_after_create=1))
     result = create_with_failover(client, pod_request(), [Placement(H200, "US-TX-3"), Placement(H100, None)])
     [attempt] = result.attempts
-    assert attempt.adopted and "Something went wrong" in (attempt.error or "")
+    assert attempt.adopted and "HTTP 500" in (attempt.error or "")
     assert [p["id"] for p in live_pods(emulator)] == [result.pod.id]
 
 

@@ -398,8 +398,8 @@ class RunPodClient:
             return self._call(
                 op, lambda: self._pod(self._rest_once("POST", "/pods", request.body())), recover=existing
             )
-        except NotFoundError as err:
-            if request.gpu_type_id and "gpu" in str(err).lower():
+        except (NotFoundError, RefusedError) as err:
+            if request.gpu_type_id and "gpu type" in str(err).lower():
                 raise self._unknown_gpu(request.gpu_type_id) from None
             raise
 
