@@ -1,7 +1,7 @@
 """The RunPod dynamic providers against the emulator, as the Pulumi engine would call them.
 
-Real components throughout: the runpod SDK and REST over HTTP, pods that run the rendered start
-scripts in a sandbox, paramiko over SSH, and huggingface_hub against a local hub.
+Real components throughout: REST v2 over HTTP, pods that run the rendered start scripts in a
+sandbox, paramiko over SSH, and huggingface_hub against a local hub.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from infra.emulator.hub import FakeHub
 from infra.planner import PlanRequest, plan
 from infra.ssh import generate_keypair
 from infra.targets.runpod import providers
-from infra.targets.runpod.start_script import cpu_start_script, docker_args, gpu_start_script
+from infra.targets.runpod.start_script import cpu_start_script, gpu_start_script, json_start_command
 
 REPO = "deepseek-ai/DeepSeek-V4-Flash"
 HF_CANARY = "hf_CANARYtokenNEVERshown"
@@ -45,8 +45,7 @@ def conn(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(providers, "POLL_SECONDS", 0.1)
     return {
         "api_key": emulator.api_key,
-        "graphql_base_url": emulator.graphql_base_url,
-        "rest_base_url": emulator.rest_base_url,
+        "api_base_url": emulator.url,
         "proxy_url_template": emulator.proxy_url_template,
     }
 
@@ -66,6 +65,7 @@ def volume_props(
         "data_center_ids": list(dcs),
         "placement_gpu_type_ids": ["NVIDIA H200"],
         "placement_gpu_count": 4,
+        "volume_type": "auto",
     }
 
 
@@ -82,7 +82,7 @@ def prefill_props(
         "revision": "main",
         "cache_dir": "/workspace/hf",
         "image": "python:3.11-slim",
-        "docker_args": docker_args(cpu_start_script(stack="test", ttl_seconds=None)),
+        "args": json_start_command(cpu_start_script(stack="test", ttl_seconds=None)),
         "hf_token": HF_CANARY,
         "hf_endpoint": hub.url,
         "private_key": keys[0],
@@ -103,10 +103,10 @@ def pod_props(
         "gpu_count": 4,
         "data_center_ids": ["US-TX-3"],
         "volume_id": volume_id,
-        "docker_entrypoint": ["bash", "-c"],
-        "docker_start_cmd": [script],
-        "ports": "8000/http,22/tcp",
+        "args": json_start_command(script),
+        "ports": ["8000/http", "22/tcp"],
         "container_disk_gb": 50,
+        "cache_gb": 190,
         "ttl_seconds": ttl,
         "env": {"PUBLIC_KEY": keys[1], "VLLM_API_KEY": "sk-test"},
     }
@@ -212,11 +212,7 @@ def test_the_cache_goes_where_the_gpus_are_and_then_pins_the_pod_there(
 ) -> None:
     from infra.targets.runpod.client import PodRequest, RunPodClient, RunPodSettings
 
-    client = RunPodClient(
-        RunPodSettings(
-            conn["api_key"], conn["graphql_base_url"], conn["rest_base_url"], conn["proxy_url_template"]
-        )
-    )
+    client = RunPodClient(RunPodSettings.from_props(conn))
     # Someone else rents every H200 in US-TX-3.
     client.create_gpu_pod(
         PodRequest(
@@ -225,10 +221,11 @@ def test_the_cache_goes_where_the_gpus_are_and_then_pins_the_pod_there(
             gpu_type_id="NVIDIA H200",
             gpu_count=8,
             data_center_id="US-TX-3",
-            ports="22/tcp",
+            ports=("22/tcp",),
         )
     )
-    assert client.free_gpus("NVIDIA H200", 4, "US-TX-3") == 0
+    stock = {offer.id: offer for offer in client.gpu_catalog(4)}
+    assert not stock["NVIDIA H200"].in_stock("US-TX-3")
     vp = providers.NetworkVolumeProvider()
     created = vp.create(volume_props(conn, dcs=("US-TX-3", "EU-RO-1")))
     assert created.outs["data_center_id"] == "EU-RO-1", "the first listed data center with H200s free"
@@ -237,3 +234,72 @@ def test_the_cache_goes_where_the_gpus_are_and_then_pins_the_pod_there(
     assert vp.diff(created.id, created.outs, volume_props(conn, dcs=("US-TX-3",))).replaces == [
         "data_center_ids"
     ]
+
+
+def test_up_leaves_no_pod_when_the_container_crash_loops(
+    emulator: Emulator, conn: dict[str, Any], keys: tuple[str, str]
+) -> None:
+    from infra.emulator import Faults
+
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    emulator.set_faults(Faults(die_after_seconds=0.5))
+    with pytest.raises(RuntimeError, match="crash-looping"):
+        providers.PodProvider().create(pod_props(conn, volume_id, keys))
+    assert emulator.inventory()["pods"] == [], "a failed create is not in the state, so nothing may bill"
+
+
+def test_an_image_that_cannot_be_pulled_fails_at_once_and_leaves_nothing(
+    emulator: Emulator, conn: dict[str, Any], keys: tuple[str, str]
+) -> None:
+    from infra.emulator import Faults
+
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    props = pod_props(conn, volume_id, keys)
+    emulator.set_faults(Faults(unpullable_images=[props["image"]]))
+    with pytest.raises(RuntimeError, match="is ERROR"):
+        providers.PodProvider().create(props)
+    assert emulator.inventory()["pods"] == []
+
+
+def test_failover_finds_the_third_gpu_type_in_stock(
+    emulator: Emulator, conn: dict[str, Any], keys: tuple[str, str]
+) -> None:
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    emulator.state.set_stock({"US-TX-3": {"NVIDIA H100 80GB HBM3": 8}})
+    props = {
+        **pod_props(conn, volume_id, keys),
+        "gpu_type_ids": ["NVIDIA H200", "NVIDIA H200 NVL", "NVIDIA H100 80GB HBM3"],
+    }
+    created = providers.PodProvider().create(props)
+    assert created.outs["gpu_type_id"] == "NVIDIA H100 80GB HBM3"
+    assert [p["id"] for p in emulator.inventory()["pods"]] == [created.id]
+    assert emulator.inventory()["history"] == [], "no pod was rented and thrown away on the way"
+    providers.PodProvider().delete(created.id, props)
+
+
+def test_no_stock_in_the_pinned_data_center_says_where_there_is_and_what_moving_costs(
+    emulator: Emulator, conn: dict[str, Any], keys: tuple[str, str]
+) -> None:
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    emulator.state.set_stock({"EU-RO-1": {"NVIDIA H200": 8}})
+    with pytest.raises(Exception, match="no capacity") as caught:
+        providers.PodProvider().create(pod_props(conn, volume_id, keys))
+    message = str(caught.value)
+    assert "US-TX-3 (catalog: NONE)" in message
+    assert "NVIDIA H200 in EU-RO-1" in message and "cold start" in message and "190 GB" in message
+    assert emulator.inventory()["pods"] == []
+
+
+def test_the_cache_takes_the_fast_tier_where_offered_and_standard_when_asked(
+    emulator: Emulator, conn: dict[str, Any]
+) -> None:
+    vp = providers.NetworkVolumeProvider()
+    fast = vp.create(volume_props(conn, dcs=("US-TX-3",)))
+    assert fast.outs["volume_type"] == "HIGH_PERFORMANCE"
+    vp.delete(fast.id, fast.outs)
+    plain = vp.create({**volume_props(conn, dcs=("US-KS-2",))})
+    assert plain.outs["volume_type"] == "STANDARD", "US-KS-2 offers only the standard tier"
+    vp.delete(plain.id, plain.outs)
+    asked = vp.create({**volume_props(conn, dcs=("US-TX-3",)), "volume_type": "STANDARD"})
+    assert asked.outs["volume_type"] == "STANDARD"
+    assert [v["type"] for v in emulator.inventory()["volumes"]] == ["STANDARD"]

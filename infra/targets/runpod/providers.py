@@ -256,12 +256,24 @@ def wait_for_runtime(
             raise RuntimeError(f"pod {pod_id} {state} while starting{_log_hint(client, pod_id)}")
         if watch.observe(pod):
             raise RuntimeError(crash_loop_diagnosis(client, pod_id, watch.restarts))
-        if pod.status == "RUNNING" and (pod.ssh is not None or not needs_ssh):
+        if pod.status == "RUNNING" and (not needs_ssh or (pod.ssh is not None and _sshd_answers(*pod.ssh))):
             return pod
         if time.monotonic() > deadline:
             what = "an SSH port" if needs_ssh else "a running container"
             raise TimeoutError(f"pod {pod_id} had no {what} after {timeout:.0f} s{_log_hint(client, pod_id)}")
         time.sleep(POLL_SECONDS)
+
+
+def _sshd_answers(host: str, port: int) -> bool:
+    """Whether sshd itself greets on the published port (RunPod publishes it before the container listens)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=5) as conn:
+            conn.settimeout(5)
+            return conn.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
 
 
 def crash_loop_diagnosis(client: Any, pod_id: str, restarts: int) -> str:
