@@ -31,15 +31,8 @@ def test_cleanup_lists_then_removes_orphans_of_the_stack_only(
     import os
 
     with Emulator(api_key="rp-cleanup-canary") as emulator:
-        client = RunPodClient(
-            RunPodSettings(
-                emulator.api_key,
-                emulator.graphql_base_url,
-                emulator.rest_base_url,
-                emulator.proxy_url_template,
-            )
-        )
-        base = {"image": "python:3.11-slim", "gpu_type_id": None, "gpu_count": 0, "ports": "22/tcp"}
+        client = RunPodClient(RunPodSettings.from_env(env=emulator.env()))
+        base = {"image": "python:3.11-slim", "gpu_type_id": None, "gpu_count": 0, "ports": ("22/tcp",)}
         backend = f"file://{tmp_path / 'backend'}"
         mine = naming.for_stack("flash-4xh200", backend=backend)
         orphan = client.create_cpu_pod(PodRequest(name=mine.name("pod", "abc123"), **base))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dataclasses
 
 import pulumi
@@ -35,11 +37,14 @@ def test_each_preset_registers_cache_prefill_and_the_planned_pod(stack, monkeypa
     assert pod["gpu_type_ids"][0] == spec.catalog.gpu(spec.gpu).runpod_id
     assert pod["gpu_count"] == plan.gpu_count
     assert pod["image"] == plan.engine.image
-    assert pod["docker_entrypoint"] == ["bash", "-c"]
-    script = pod["docker_start_cmd"][0]
+    # RunPod's JSON start command replaces the vLLM image's ENTRYPOINT (`vllm serve`) with bash.
+    start = json.loads(pod["args"])
+    assert start["entrypoint"] == ["bash", "-c"]
+    script = start["cmd"][0]
     assert "vllm serve deepseek-ai/" in script and "--max-model-len" in script
     assert pod["ttl_seconds"] == spec.ttl_minutes * 60
-    assert pod["ports"] == "8000/http,22/tcp"
+    assert pod["ports"] == ["8000/http", "22/tcp"]
+    assert pod["api_base_url"] == "https://api.runpod.io"
     volume = dynamic(mocks, "-weight-cache").inputs
     assert volume["size_gb"] == plan.cost.cache_gb
     assert volume["data_center_ids"] == (list(spec.data_centers) or ["US-TX-3"])
@@ -77,11 +82,24 @@ def test_a_gpu_type_runpod_does_not_list_is_refused_with_what_it_lists(monkeypat
     spec = dataclasses.replace(spec, catalog=catalog)
     with Emulator() as emulator:
         monkeypatch.setenv("RUNPOD_API_KEY", emulator.api_key)
-        endpoints = RunPodEndpoints(
-            emulator.graphql_base_url, emulator.rest_base_url, emulator.proxy_url_template
-        )
+        endpoints = RunPodEndpoints(emulator.url, emulator.proxy_url_template)
         with pytest.raises(
             ConfigError, match=r"RunPod does not list GPU type\(s\) NVIDIA H300; it lists: .*NVIDIA H200"
         ):
             check_gpu_types_listed(spec, endpoints)
         assert emulator.inventory()["pods"] == [] and emulator.inventory()["volumes"] == []
+
+
+def test_plain_start_runs_the_stock_image_and_a_watchdog_keeps_the_ttl(monkeypatch):
+    monkeypatch.setenv("RUNPOD_API_KEY", "rp-test-key")
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    raw = {**stack_config("flash-4xh200"), "deepseek-v4-infra:startCommand": "plain"}
+    mocks = use_mocks("flash-4xh200", raw)
+    spec, plan, _ = run_program()
+    pod = dynamic(mocks, "-pod").inputs
+    assert pod["args"].startswith("deepseek-ai/DeepSeek-V4-Flash --served-model-name")
+    assert "bash" not in pod["args"] and pod["ports"] == ["8000/http"]
+    assert pod["env"]["HF_HUB_OFFLINE"] == "1" and pod["env"]["HF_HOME"] == "/workspace/hf"
+    watchdog = dynamic(mocks, "-ttl-watchdog").inputs
+    assert watchdog["gpu_count"] == 0 and watchdog["ttl_seconds"] == spec.ttl_minutes * 60
+    assert "terminate_until_gone" in watchdog["args"]
