@@ -1,8 +1,13 @@
-"""GPU-seconds and dollars billed before DeepSeek-V4-Flash on 4x H200 answers /health, three ways.
+"""GPU-seconds and dollars billed before DeepSeek-V4-Flash on 4x H200 answers /health, three ways,
+and what an engine that crashes at load costs before it is torn down, two ways.
 
 (a) the GPU pod downloads the weights itself, then starts the engine (what this project avoids);
 (b) a CPU pod pre-fills the network volume, then the GPU pod serves from it (what it does);
 (c) (b) again on the now warm volume: the pre-fill finds a verified copy and downloads nothing.
+(d) vLLM runs out of memory at load under the start script (the container stays up): the engine-health
+    watch reads the exit from the log stream and the pod is terminated;
+(e) the same crash with `startCommand: plain`: the container exits, RunPod restarts it and keeps billing
+    (dstack#1142); the watch sees runtime.uptime fall back and the pod is terminated.
 
 Everything runs for real on loopback: the RunPod providers against the emulator, the rendered start
 scripts in pod sandboxes, the filler (`infra/weights.py`) against a fake Hugging Face hub, the fake
@@ -28,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from infra.emulator import Emulator, Timing
+from infra.emulator import Emulator, Faults, Timing
 from infra.emulator import catalog as market
 from infra.emulator.hub import FakeHub
 from infra.errors import V4InfraError
@@ -38,7 +43,12 @@ from infra.ssh import generate_keypair
 from infra.targets.runpod import naming, prefill, providers
 from infra.targets.runpod.component import CPU_IMAGE
 from infra.targets.runpod.prefill import filler_source
-from infra.targets.runpod.start_script import CACHE_MOUNT, cpu_start_script, docker_args, gpu_start_script
+from infra.targets.runpod.start_script import (
+    CACHE_MOUNT,
+    cpu_start_script,
+    gpu_start_script,
+    json_start_command,
+)
 
 STACK = "bench"
 DATA_CENTER = "US-TX-3"
@@ -51,6 +61,10 @@ SHARDS = 8
 SHARD_BYTES = 1024 * 1024
 POLL_REAL_SECONDS = 0.02
 HEREDOC = "V4INFRA_FILLER_SOURCE"
+# The crash scenarios measure a watch that polls in real time, so they run nearer real time; the load
+# before the crash is shortened, as it does not change what is billed after the crash.
+CRASH_TIME_SCALE = 5.0
+CRASH_LOAD_SECONDS = 60.0
 
 
 class ScenarioFailed(Exception):
@@ -122,8 +136,7 @@ class Bench:
         self.private_key, self.public_key = generate_keypair("bench")
         self.conn = {
             "api_key": emulator.api_key,
-            "graphql_base_url": emulator.graphql_base_url,
-            "rest_base_url": emulator.rest_base_url,
+            "api_base_url": emulator.url,
             "proxy_url_template": emulator.proxy_url_template,
         }
         self.http = httpx.Client(timeout=5.0, trust_env=False)
@@ -149,6 +162,7 @@ class Bench:
             "data_center_ids": [DATA_CENTER],
             "placement_gpu_type_ids": [GPU_TYPE],
             "placement_gpu_count": self.plan.gpu_count,
+            "volume_type": "auto",
         }
 
     def prefill_props(self, volume_id: str) -> dict[str, Any]:
@@ -162,7 +176,7 @@ class Bench:
             "revision": "main",
             "cache_dir": f"{CACHE_MOUNT}/hf",
             "image": CPU_IMAGE,
-            "docker_args": docker_args(cpu_start_script(stack=STACK, ttl_seconds=None)),
+            "args": json_start_command(cpu_start_script(stack=STACK, ttl_seconds=None)),
             "hf_token": HF_TOKEN,
             "hf_endpoint": self.hub.url,
             "private_key": self.private_key,
@@ -184,9 +198,9 @@ class Bench:
             "gpu_count": self.plan.gpu_count,
             "data_center_ids": [DATA_CENTER],
             "volume_id": volume_id,
-            "docker_entrypoint": ["bash", "-c"],
-            "docker_start_cmd": [script],
-            "ports": "8000/http,22/tcp",
+            "args": json_start_command(script),
+            "ports": ["8000/http", "22/tcp"],
+            "cache_gb": self.plan.cost.cache_gb,
             # The naive pod keeps the weights on its own disk, so it needs room for them.
             "container_disk_gb": self.plan.cost.cache_gb if download_first else 50,
             "ttl_seconds": None,
@@ -222,7 +236,7 @@ class Bench:
             healthy = self._healthy(endpoint)
             healthy_at = self.now()
             record = self._live_record(pod_id)
-            if record is None or record["desiredStatus"] != "RUNNING":
+            if record is None or record["status"] != "RUNNING":
                 tail = "\n  ".join(self.emulator.state.log_tail(pod_id, 15))
                 raise ScenarioFailed(f"GPU pod {pod_id} stopped before /health answered:\n  {tail}")
             if healthy:
@@ -321,6 +335,90 @@ def prefill_then_serve(bench: Bench, volume_id: str, label: str) -> Row:
     )
 
 
+@dataclass
+class CrashRow:
+    scenario: str
+    crash_at: float
+    """Simulated time the engine's failure line was written."""
+    torn_down_at: float
+    gpu_count: int
+    gpu_seconds_total: float
+    load_gpu_seconds: float
+    """One load attempt: start + load, x GPUs (the goal allows that plus 60 s)."""
+    restarts: int
+    reason: str
+
+    @property
+    def after_crash(self) -> float:
+        return (self.torn_down_at - self.crash_at) * self.gpu_count
+
+
+def crash_at_load(bench: Bench, volume_id: str, *, plain: bool) -> CrashRow:
+    """(d)/(e) The engine runs out of memory at load; the project's own watch tears the pod down."""
+    from infra.targets.runpod.client import RunPodClient, RunPodSettings
+    from infra.targets.runpod.crashloop import RestartWatch
+    from infra.targets.runpod.logs import PodLogSource
+    from infra.targets.runpod.start_script import plain_vllm_args
+    from infra.validate.engine_health import wait_for_engine
+
+    bench.emulator.set_faults(Faults(engine_fault="oom"))
+    props = bench.gpu_props(volume_id, download_first=False)
+    if plain:
+        props |= {
+            "args": plain_vllm_args(bench.plan),
+            "ports": ["8000/http"],
+            "env": {**bench.plan.engine.env, "HF_HOME": f"{CACHE_MOUNT}/hf", "VLLM_API_KEY": VLLM_API_KEY},
+        }
+    client = RunPodClient(RunPodSettings.from_props(bench.conn))
+    created = providers.PodProvider().create(props)
+    pod_id = created.id
+    watch = RestartWatch()
+
+    def alive() -> bool:
+        pod = client.get_pod(pod_id)
+        return pod is not None and pod.status == "RUNNING" and not watch.observe(pod)
+
+    try:
+        result = wait_for_engine(
+            (created.outs or {})["endpoint"],
+            VLLM_API_KEY,
+            log=PodLogSource(client, pod_id),
+            budget_seconds=bench.emulator.clock.real_seconds(6 * 3600),
+            poll_seconds=2.0,
+            engine_alive=alive,
+        )
+        lines = bench.emulator.state.get_pod(pod_id).log.lines()  # type: ignore[union-attr]
+    finally:
+        providers.PodProvider().delete(pod_id, props)
+    torn_down_at = bench.now()
+    bench.emulator.set_faults(Faults())
+    crash_at = next(line.at for line in lines if "out of memory" in line.line.lower())
+    record = bench.history_record(pod_id)
+    a = bench.assumptions
+    return CrashRow(
+        "(e) plain: crash loop" if plain else "(d) start script: exit",
+        crash_at,
+        torn_down_at,
+        int(record["gpuCount"]),
+        float(record["gpu_seconds"]),
+        (a.start_seconds + CRASH_LOAD_SECONDS) * int(record["gpuCount"]),
+        int(record.get("restarts", 0)),
+        result.reason,
+    )
+
+
+def crash_table(rows: list[CrashRow]) -> str:
+    head = f"{'scenario':<26}  {'GPU-s crash->teardown':>21}  {'GPU-s total':>11}  {'1 load + 60 s':>13}  {'restarts':>8}"
+    lines = [head]
+    for r in rows:
+        goal = r.load_gpu_seconds + 60 * r.gpu_count
+        lines.append(
+            f"{r.scenario:<26}  {r.after_crash:>21,.0f}  {r.gpu_seconds_total:>11,.0f}  {goal:>13,.0f}  {r.restarts:>8}"
+        )
+    lines += [f"  {r.scenario}: {r.reason}" for r in rows]
+    return "\n".join(lines)
+
+
 def header(deployment: Plan, a: Assumptions) -> str:
     rate = a.aggregate_bytes_per_second(deployment.weights_bytes)
     cost = deployment.cost
@@ -403,8 +501,6 @@ def parse_args(argv: list[str] | None) -> Assumptions:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    import runpod  # noqa: F401  (its import calls logging.basicConfig(INFO); undo that, as the CLI does)
-
     logging.getLogger().setLevel(logging.WARNING)
     deployment = plan(PlanRequest("flash", "H200", 4))
     print(header(deployment, a), flush=True)
@@ -412,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     providers.POLL_SECONDS = POLL_REAL_SECONDS
     prefill.POLL_SECONDS = POLL_REAL_SECONDS
     rows: list[Row] = []
+    crashes: list[CrashRow] = []
     failure: str | None = None
     timing = Timing(start_seconds=a.start_seconds, load_seconds=a.load_minutes * 60)
     with (
@@ -433,6 +530,11 @@ def main(argv: list[str] | None = None) -> int:
             volume_id = providers.NetworkVolumeProvider().create(bench.volume_props()).id
             rows.append(prefill_then_serve(bench, volume_id, "(b) pre-fill on a CPU pod"))
             rows.append(prefill_then_serve(bench, volume_id, "(c) warm volume"))
+            # Detection runs in real time: slow the clock so a real second costs what it would on RunPod (x5).
+            emulator.clock.set_scale(CRASH_TIME_SCALE)
+            emulator.timing.load_seconds = CRASH_LOAD_SECONDS
+            crashes.append(crash_at_load(bench, volume_id, plain=False))
+            crashes.append(crash_at_load(bench, volume_id, plain=True))
         except (ScenarioFailed, V4InfraError) as error:
             failure = str(error)
         finally:
@@ -444,6 +546,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(LEGEND)
     print(summary(rows))
+    if crashes:
+        print()
+        print(
+            "An engine that runs out of memory at load: GPU-seconds billed from the crash to the teardown "
+            f"(clock x{CRASH_TIME_SCALE:g}, load {CRASH_LOAD_SECONDS:g} s, engine-health polls every 2 s)"
+        )
+        print(crash_table(crashes))
+        ttl = 120 * 60 * deployment.gpu_count
+        print(f"unwatched, either would bill until the stack's time-to-live: 120 min = {ttl:,} GPU-s")
     print(
         f"live pods after the run: {len(inventory['pods'])}, volumes: {len(inventory['volumes'])}; "
         f"emulator bill for everything: ${inventory['totals']['usd']:.2f}"

@@ -26,6 +26,13 @@ class Clock:
         """Simulated seconds elapsed since the clock was created."""
         return (time.monotonic() - self._start) * self.time_scale
 
+    def set_scale(self, time_scale: float) -> None:
+        """Change the pace from now on; simulated time stays continuous (a benchmark zooms in)."""
+        with self._lock:
+            now = self.now()
+            self.time_scale = time_scale
+            self._start = time.monotonic() - now / time_scale
+
     def real_seconds(self, simulated: float) -> float:
         """How long `simulated` seconds take in real time."""
         return max(0.0, simulated / self.time_scale)

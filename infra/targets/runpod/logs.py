@@ -20,7 +20,10 @@ class PodLogSource:
     _seen_at_since: set[str] = field(default_factory=set, init=False)
 
     def read_new(self) -> list[str]:
-        entries = self.client.pod_logs(self.pod_id, tail=self.tail, since=self._since, idle_seconds=1.0)
+        # Short reads: a chattering stream (a crash loop) must not hold the caller past its next poll.
+        entries = self.client.pod_logs(
+            self.pod_id, tail=self.tail, since=self._since, idle_seconds=0.5, max_seconds=3.0
+        )
         fresh = []
         for entry in entries:
             key = f"{entry.ts}\0{entry.line}"
