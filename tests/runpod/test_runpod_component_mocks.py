@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import dataclasses
+import json
 
 import pulumi
 import pytest
@@ -95,7 +94,7 @@ def test_plain_start_runs_the_stock_image_and_a_watchdog_keeps_the_ttl(monkeypat
     monkeypatch.setenv("HF_TOKEN", "hf_test_token")
     raw = {**stack_config("flash-4xh200"), "deepseek-v4-infra:startCommand": "plain"}
     mocks = use_mocks("flash-4xh200", raw)
-    spec, plan, _ = run_program()
+    spec, _, _ = run_program()
     pod = dynamic(mocks, "-pod").inputs
     assert pod["args"].startswith("deepseek-ai/DeepSeek-V4-Flash --served-model-name")
     assert "bash" not in pod["args"] and pod["ports"] == ["8000/http"]
