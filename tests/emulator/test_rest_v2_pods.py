@@ -43,7 +43,8 @@ def create(v2: V2, body: dict[str, Any]) -> dict[str, Any]:
 def test_pod_lifecycle_statuses_actions_and_views(
     make_emulator: Callable[..., Emulator], runtimes: list[RecordingRuntime]
 ) -> None:
-    emulator = make_emulator(start_seconds=100.0)
+    # PROVISIONING, then STARTING for 2 real seconds each: long enough to be seen on a busy machine.
+    emulator = make_emulator(start_seconds=400.0)
     with V2(emulator) as v2:
         pod = create(v2, gpu_pod())
         assert pod["status"] == "PROVISIONING" and pod["actions"] == ["stop", "terminate"]
