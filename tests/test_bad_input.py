@@ -253,3 +253,17 @@ def test_an_unwritable_out_directory_is_one_line(
     code, err = run(["render", "k8s-flash-4xh200", "--out", str(blocker / "out")], capsys)
     assert code == 2 and err.count("\n") == 1
     assert "cannot write the manifests to --out" in err and "choose a directory you can write" in err
+
+
+def test_a_value_in_a_comment_cannot_end_the_comment() -> None:
+    """Defence in depth below config validation: a newline in a commented value would start code."""
+    import subprocess
+
+    from infra.render import comment
+    from infra.targets.runpod.start_script import cpu_start_script
+
+    hostile = "x\nrm -rf /tmp/pwned\n# "
+    assert "\n" not in comment(hostile) and "rm -rf" in comment(hostile)
+    script = cpu_start_script(stack=hostile, ttl_seconds=None)
+    assert not [line for line in script.splitlines() if line.startswith("rm ")]
+    assert subprocess.run(["bash", "-n", "-c", script], capture_output=True, timeout=60).returncode == 0
