@@ -14,6 +14,7 @@ from typing import Any
 
 from infra.emulator import Emulator, Timing
 from infra.emulator.hub import FakeHub
+from infra.validate.report import RunCost
 
 # One real second stands for ten simulated minutes: a 40-minute load bills as such and takes 4 s.
 TIME_SCALE = 600.0
@@ -61,3 +62,12 @@ class Rehearsal:
     def secrets(self) -> list[str]:
         assert self.emulator is not None
         return [self.hf_token, self.emulator.api_key]
+
+    def run_cost(self, usd_per_hour: float | None) -> RunCost:
+        """What the run would have cost on RunPod: the emulator bills in simulated time."""
+        history = self.inventory().get("history", [])
+        return RunCost(
+            gpu_hours=round(sum(p.get("gpu_seconds", 0) for p in history) / 3600, 3),
+            usd=round(sum(p.get("usd", 0) for p in history), 2),
+            usd_per_hour=usd_per_hour,
+        )

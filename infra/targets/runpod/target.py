@@ -1,0 +1,125 @@
+"""The RunPod side of the lifecycle `Target`: the one place outside the Pulumi program that calls RunPod.
+
+The serving pod is reached over SSH (GPU preflight with nvidia-smi, the engine log file); what is
+billed is every pod and network volume whose name says it belongs to the stack (`naming`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from infra.catalog import load_catalog
+from infra.errors import NotFoundError
+from infra.ssh import SshSession, SshTarget, forget_host
+from infra.targets.base import Billed, Endpoint, LineSource, TargetContext
+from infra.targets.runpod import naming
+from infra.targets.runpod.client import RunPodClient, RunPodSettings
+from infra.targets.runpod.prefill import PROGRESS_FILE, ProgressFile, filler_source
+from infra.validate.engine_health import LogSource
+from infra.validate.gpu_preflight import GpuExpectation, GpuPreflight
+from infra.validate.stages import StageResult
+
+FILLER_ON_POD = "/tmp/v4infra-weights.py"
+# sshd comes up a little after RunPod reports the pod running.
+SSH_RETRIES, SSH_DELAY = 20, 1.0
+
+
+class RunPodTarget:
+    """One stack on RunPod, as the lifecycle sees it."""
+
+    provider = "RunPod"
+    up_steps = "volume, weight pre-fill on a CPU pod, GPU pod start"
+
+    def __init__(self, context: TargetContext) -> None:
+        self.context = context
+
+    @functools.cached_property
+    def client(self) -> RunPodClient:
+        env = self.context.env
+        # The key from the stack's secret config wins; the environment's is the fallback.
+        settings = RunPodSettings.from_env(
+            self.context.credentials.runpod_api_key or env.get("RUNPOD_API_KEY")
+        )
+        if "RUNPOD_API_BASE_URL" in env:
+            # A rehearsal's emulator lives in the workspace's environment, not this process's.
+            settings = RunPodSettings(
+                api_key=settings.api_key,
+                graphql_base_url=env["RUNPOD_API_BASE_URL"],
+                rest_base_url=env.get("RUNPOD_REST_BASE_URL", settings.rest_base_url),
+                proxy_url_template=env.get("RUNPOD_PROXY_URL_TEMPLATE", settings.proxy_url_template),
+            )
+        return RunPodClient(settings)
+
+    def progress_line(self) -> str | None:
+        # The pre-fill provider writes its progress to the stack's state dir (prefill.ProgressFile).
+        event = ProgressFile(self.context.state_dir / PROGRESS_FILE).read()
+        if not event or event.get("event") != "progress" or not event.get("total"):
+            return None
+        return f"weight pre-fill on a CPU pod: {event['bytes'] / 1e9:,.2f} of {event['total'] / 1e9:,.2f} GB"
+
+    def endpoint(self, outputs: Mapping[str, Any]) -> Endpoint:
+        return Endpoint(str(outputs["endpoint"]), str(outputs["vllm_api_key"]))
+
+    @contextlib.contextmanager
+    def shell(self, outputs: Mapping[str, Any]) -> Iterator[SshSession]:
+        """An SSH session on the GPU pod, with the cache checker uploaded."""
+        known_hosts = self.context.state_dir / "known_hosts"
+        target = SshTarget(str(outputs["ssh_host"]), int(outputs["ssh_port"]))
+        forget_host(known_hosts, target)  # a new pod on a reused address has a new host key
+        session = SshSession(target, str(outputs["ssh_private_key"]), known_hosts)
+        with session.connect(retries=SSH_RETRIES, delay=SSH_DELAY) as ssh:
+            ssh.run(["bash", "-c", f"cat > {FILLER_ON_POD}"], stdin=filler_source())
+            yield ssh
+
+    def gpu_preflight(self, shell: SshSession, outputs: Mapping[str, Any]) -> StageResult:
+        """nvidia-smi, df and the weight-cache check on the pod, against the plan."""
+        plan = self.context.plan
+        gpu = load_catalog().gpu(plan.gpu)
+        preflight = GpuPreflight(
+            GpuExpectation(gpu.product_name, plan.gpu_count, gpu.memory_mib),
+            cache_path="/workspace",
+            cache_check=[
+                "python3",
+                FILLER_ON_POD,
+                "check",
+                "--offline",
+                "--cache-dir",
+                "/workspace/hf",
+                "--repo",
+                plan.model,
+            ],
+        )
+        return preflight.run(shell)
+
+    def logs(self, shell: SshSession, outputs: Mapping[str, Any]) -> LineSource:
+        # The start script writes the engine's output here (templates/runpod/start-gpu.sh.j2).
+        return LogSource(shell, f"/workspace/logs/{outputs['pod_name']}/engine.log")
+
+    def alive(self, outputs: Mapping[str, Any]) -> bool:
+        pod = self.client.get_pod(str(outputs["pod_id"]))
+        return pod is not None and pod.desired_status == "RUNNING"
+
+    def billed(self, stack: str, include_cache: bool) -> list[Billed]:
+        found = [
+            Billed("pod", pod.id, pod.name)
+            for pod in self.client.list_pods(naming.PREFIX)
+            if naming.belongs_to(pod.name, stack)
+        ]
+        for volume in self.client.list_volumes():
+            if not naming.belongs_to(volume.name, stack):
+                continue
+            parts = naming.parse_name(volume.name)
+            cache = parts is not None and parts.kind == "cache"
+            if include_cache or not cache:
+                found.append(Billed("volume", volume.id, volume.name, cache=cache))
+        return found
+
+    def remove(self, item: Billed) -> None:
+        with contextlib.suppress(NotFoundError):
+            if item.kind == "pod":
+                self.client.terminate_pod(item.id)
+            else:
+                self.client.delete_volume(item.id)
