@@ -144,9 +144,21 @@ def test_a_cloud_pool_without_its_cluster_is_refused_naming_the_keys(
     assert message in str(err.value)
 
 
+def test_an_ephemeral_stack_may_not_create_a_cloud_pool_the_reaper_cannot_remove() -> None:
+    spec = config.parse(
+        {"target": "kubernetes", "model": "pro", "gpu": "H200", "gpuCount": 8, "ttlMinutes": 120, **EKS},
+        stack="s",
+        source="test",
+    )
+    with pytest.raises(
+        ConfigError, match="the time-to-live reaper cannot remove; set 'deepseek-v4-infra:permanent: true'"
+    ):
+        render_manifests(spec, plan(spec.plan_request(), spec.catalog))
+
+
 def test_a_cloud_pool_for_fewer_than_eight_gpus_is_refused_before_rendering() -> None:
     spec = config.parse(
-        {"target": "kubernetes", "model": "flash", "gpu": "H200", "gpuCount": 4, **GKE},
+        {"target": "kubernetes", "model": "flash", "gpu": "H200", "gpuCount": 4, "permanent": True, **GKE},
         stack="s",
         source="test",
     )

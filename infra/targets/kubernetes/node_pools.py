@@ -65,6 +65,14 @@ def check_cloud_pool(spec: StackSpec, plan: Plan, gpu: Gpu) -> None:
     """Refuse a cloud pool the catalog has no 8-GPU machine for, before anything is created."""
     if spec.node_pool not in POOL_NODE_LABEL:
         return
+    if not spec.permanent:
+        # The reaper deletes the namespace from inside the cluster; it cannot remove a cloud node pool,
+        # which would keep billing 8 GPUs after the time-to-live.
+        raise ConfigError(
+            f"{spec.source}: '{PROJECT}:nodePool: {spec.node_pool}' creates a cloud node pool that the "
+            f"time-to-live reaper cannot remove; set '{PROJECT}:permanent: true' (and destroy it with "
+            f"`pulumi destroy`), or use existing nodes for an ephemeral stack."
+        )
     if plan.gpu_count != GPUS_PER_MACHINE:
         raise ConfigError(
             f"{spec.source}: '{PROJECT}:nodePool: {spec.node_pool}' provisions 8-GPU machines; the plan uses "
