@@ -17,7 +17,8 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     rehearse.add_argument(
         "--rehearse",
         action="store_true",
-        help="run against the built-in RunPod emulator and a local hub (no account, no money)",
+        help="run against local stand-ins: RunPod's emulator and a local hub, or a local Kubernetes control "
+        "plane with a stand-in engine (no account, no money)",
     )
     p = sub.add_parser("preview", parents=[rehearse], help="what up would change, policies applied")
     p.add_argument("stack")
@@ -58,11 +59,8 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
     from infra.lifecycle import Lifecycle
 
     with Lifecycle(args.stack, rehearse=args.rehearse) as life:
-        if args.rehearse:
-            life.out.event(
-                "REHEARSAL against the built-in RunPod emulator: no GPU is rented, no money is spent",
-                "bold magenta",
-            )
+        if life.rehearsal is not None:
+            life.out.event("REHEARSAL: no GPU is rented, no money is spent", "bold magenta")
         if args.command == "preview":
             life.out.event(f"preview {args.stack}: {life.preview()}")
         elif args.command == "up":
@@ -82,13 +80,8 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
             print(md_path.read_text())
             life.out.event(f"report: {json_path} and {md_path}")
             if life.rehearsal is not None:
-                inventory = life.rehearsal.inventory()
-                pods, volumes = inventory["pods"], inventory["volumes"]
-                kept = ", ".join(f"{v['name']} ({v['size']} GB)" for v in volumes) or "none"
-                life.out.event(
-                    f"emulator inventory after teardown: {len(pods)} pod(s) live, volumes kept: {kept}",
-                    "bold green" if not pods else "bold red",
-                )
+                line, clean = life.rehearsal.after_teardown()
+                life.out.event(line, "bold green" if clean else "bold red")
             failed = [s for s in report.stages if not s.passed]
             if failed:
                 raise ValidationFailed(f"{failed[0].name} failed: {failed[0].reason}", stage=failed[0].name)

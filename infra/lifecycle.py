@@ -30,7 +30,7 @@ from infra.errors import DeploymentError, ProviderError, StateError, TeardownErr
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
-from infra.rehearsal import Rehearsal
+from infra.rehearsal import Rehearsal, open_rehearsal, rehearsal_progress
 from infra.targets import open_target
 from infra.targets.base import Billed, Credentials, Target, TargetContext
 from infra.validate.api_checks import check_api
@@ -87,6 +87,7 @@ class Lifecycle:
     _workspace: Workspace | None = field(default=None, init=False)
     _target: Target | None = field(default=None, init=False)
     _credentials: Credentials = field(default_factory=Credentials, init=False)
+    _stack_config: dict[str, str] = field(default_factory=dict, init=False)
     _healed: bool = field(default=False, init=False)
 
     @property
@@ -106,12 +107,19 @@ class Lifecycle:
         extra: dict[str, str] = {}
         if self.rehearse:
             rehearsal_dir = state_root() / "rehearsal" / self.stack
-            self._rehearsal = Rehearsal(self.plan.model, rehearsal_dir).__enter__()
+            self._rehearsal = open_rehearsal(self.spec, self.plan, rehearsal_dir).__enter__()
             extra = self._rehearsal.env()
         try:
             self._workspace = open_workspace(extra, rehearsal_dir=rehearsal_dir)
             if self.progress is None:
-                self.progress = Progress(Redactor(self.secrets()))
+                redactor = Redactor(self.secrets())
+                rehearsal = self._rehearsal
+                self.progress = (
+                    rehearsal_progress(rehearsal.tag, redactor) if rehearsal else Progress(redactor)
+                )
+            if self._rehearsal is not None:
+                for change in self._rehearsal.prepare(self._workspace.project_dir, self.stack):
+                    self.out.event(f"the rehearsal's copy of the stack: {change}")
             self._credentials = self._read_credentials()
             self.progress.redactor = Redactor(self.secrets())
         except BaseException:
@@ -150,6 +158,8 @@ class Lifecycle:
                 env=self.workspace.env,
                 credentials=self._credentials,
                 state_dir=state_root() / self.stack,
+                stack_config=self._stack_config,
+                rehearsal=self._rehearsal,
             )
             self._target = open_target(context)
         return self._target
@@ -171,6 +181,7 @@ class Lifecycle:
                         "PULUMI_CONFIG_PASSPHRASE right?): using the environment's keys",
                         "yellow",
                     )
+        self._stack_config = {k: str(v.value) for k, v in stored.items() if not v.secret}
         for attr, (key, env_name) in SECRET_SOURCES.items():
             value = stored.get(f"{config.PROJECT}:{key}")
             # Pulumi.yaml declares "" as the unset placeholder: only a real value beats the environment.
@@ -419,7 +430,7 @@ class Lifecycle:
                     teardown = self._teardown(purge_cache)
         cost = RunCost.from_plan(self.plan.to_dict(), time.monotonic() - t0)
         if self._rehearsal is not None:
-            cost = self._rehearsal.run_cost(self.plan.cost.usd_per_hour)
+            cost = self._rehearsal.run_cost(self.plan, time.monotonic() - t0)
         report = ValidationReport(
             stack=self.stack,
             plan=self.plan.to_dict(),

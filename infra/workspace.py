@@ -68,8 +68,8 @@ def open_workspace(extra_env: Mapping[str, str], *, rehearsal_dir: Path | None =
     project = root
     if rehearsal_dir is not None:
         project = copy_project(root, rehearsal_dir / "project")
-    # The engine and the providers it starts see the caller's Pulumi, RunPod and Hugging Face settings.
-    passed = ("PULUMI_", "PATH", "HOME", "V4INFRA_", "RUNPOD_", "HF_")
+    # The engine and the providers it starts see the caller's Pulumi, RunPod, Hugging Face and kubeconfig settings.
+    passed = ("PULUMI_", "PATH", "HOME", "V4INFRA_", "RUNPOD_", "HF_", "KUBECONFIG")
     env = {k: v for k, v in os.environ.items() if k.startswith(passed)}
     backend = (rehearsal_dir / "backend") if rehearsal_dir is not None else state / "backend"
     if rehearsal_dir is not None or "PULUMI_BACKEND_URL" not in env:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -92,6 +92,10 @@ class TargetContext:
     credentials: Credentials
     state_dir: Path
     """This stack's private directory (known_hosts, progress files)."""
+    stack_config: Mapping[str, str] = field(default_factory=dict)
+    """The stack's plain config values of other providers (e.g. `kubernetes:context`); never secrets."""
+    rehearsal: Any = None
+    """The running rehearsal (infra.rehearsal) when the stand-ins, not the real service, are the target."""
 
 
 class LineSource(Protocol):

@@ -13,7 +13,7 @@ from typing import Any
 
 from infra.catalog import load_catalog
 from infra.errors import NotFoundError
-from infra.ssh import SshSession, SshTarget, forget_host
+from infra.ssh import SshConnectError, SshSession, SshTarget, forget_host
 from infra.targets.base import Billed, Endpoint, LineSource, TargetContext
 from infra.targets.runpod import naming
 from infra.targets.runpod.client import RunPodClient, RunPodSettings
@@ -70,7 +70,18 @@ class RunPodTarget:
         target = SshTarget(str(outputs["ssh_host"]), int(outputs["ssh_port"]))
         forget_host(known_hosts, target)  # a new pod on a reused address has a new host key
         session = SshSession(target, str(outputs["ssh_private_key"]), known_hosts)
-        with session.connect(retries=SSH_RETRIES, delay=SSH_DELAY) as ssh:
+
+        def stop_if_dead(attempt: int, error: SshConnectError) -> None:
+            # A dead pod fails at once on its status, not after minutes of SSH retries.
+            if not self.alive(outputs):
+                raise SshConnectError(
+                    f"pod {outputs['pod_id']} stopped before its SSH port answered ({error})",
+                    host=target.host,
+                    port=target.port,
+                    attempts=attempt,
+                )
+
+        with session.connect(retries=SSH_RETRIES, delay=SSH_DELAY, on_retry=stop_if_dead) as ssh:
             ssh.run(["bash", "-c", f"cat > {FILLER_ON_POD}"], stdin=filler_source())
             yield ssh
 
