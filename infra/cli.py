@@ -16,7 +16,7 @@ from infra import config
 from infra.cli_args import OneLineParser, int_in
 from infra.cli_canary import add_canary_parser, cmd_canary
 from infra.cli_lifecycle import add_lifecycle_parsers, cmd_emulator, cmd_lifecycle
-from infra.cli_render import add_render_parser, cmd_render
+from infra.cli_render import add_render_parser, cmd_render, cmd_secrets
 from infra.errors import V4InfraError
 from infra.plan_view import console, plan_panel, stacks_table
 from infra.planner import plan
@@ -24,6 +24,7 @@ from infra.planner import plan
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {
     "render": cmd_render,
+    "secrets": cmd_secrets,
     "emulator": cmd_emulator,
     "canary": cmd_canary,
     **{verb: cmd_lifecycle for verb in ("preview", "up", "down", "status", "validate", "cleanup")},

@@ -39,6 +39,10 @@ REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]
 STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 # A Kubernetes label value (the stack is the `app.kubernetes.io/instance` label).
 LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+GCP_LOCATION = re.compile(r"[a-z]+-[a-z]+[0-9]+(-[a-z])?")
+EKS_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]{0,99}")
+IAM_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}")
+SUBNET_ID = re.compile(r"subnet-[0-9a-f]{8,17}")
 RUNPOD_DATA_CENTERS = (
     "EU-RO-1",
     "EU-SE-1",
@@ -200,9 +204,9 @@ SCHEMA: tuple[Key, ...] = (
     Key(
         "nodePool",
         "string",
-        "Kubernetes GPU nodes: a Karpenter NodePool, or existing nodes.",
+        "Kubernetes GPU nodes: a Karpenter NodePool, a GKE node pool, an EKS managed node group, or existing nodes.",
         default="existing",
-        choices=("karpenter", "existing"),
+        choices=("karpenter", "existing", "gke", "eks"),
     ),
     Key(
         "karpenterNodeClass",
@@ -212,6 +216,35 @@ SCHEMA: tuple[Key, ...] = (
         pattern=DNS_SUBDOMAIN,
         pattern_hint="a DNS-1123 subdomain",
     ),
+    Key(
+        "gkeCluster",
+        "string",
+        "GKE cluster that gets the GPU node pool (nodePool: gke).",
+        pattern=DNS_LABEL,
+        pattern_hint="a GKE cluster name: lowercase letters, digits and '-'",
+    ),
+    Key(
+        "gkeLocation",
+        "string",
+        "The GKE cluster's region or zone, e.g. us-central1 (nodePool: gke).",
+        pattern=GCP_LOCATION,
+        pattern_hint="a region such as us-central1 or a zone such as us-central1-a",
+    ),
+    Key(
+        "eksCluster",
+        "string",
+        "EKS cluster that gets the GPU managed node group (nodePool: eks).",
+        pattern=EKS_NAME,
+        pattern_hint="an EKS cluster name: letters, digits, '-' and '_', starting with a letter or digit",
+    ),
+    Key(
+        "eksNodeRoleArn",
+        "string",
+        "IAM role of the EKS GPU nodes (nodePool: eks).",
+        pattern=IAM_ROLE_ARN,
+        pattern_hint="an IAM role ARN such as arn:aws:iam::123456789012:role/eks-gpu-nodes",
+    ),
+    Key("eksSubnetIds", "array", "Subnets of the EKS GPU node group (nodePool: eks).", default=[]),
     Key("allowedNamespaces", "array", "Namespaces whose pods may call the endpoint.", default=[]),
     Key(
         "loadConcurrency",
@@ -297,6 +330,11 @@ class StackSpec:
     expected_input_tokens: int = 8192
     expected_output_tokens: int = 1024
     secrets_set: frozenset[str] = field(default_factory=frozenset)
+    gke_cluster: str | None = None
+    gke_location: str | None = None
+    eks_cluster: str | None = None
+    eks_node_role_arn: str | None = None
+    eks_subnet_ids: tuple[str, ...] = ()
     catalog: Catalog = field(default_factory=load_catalog, repr=False, compare=False)
 
     @property
@@ -434,6 +472,7 @@ def parse(
             f"{source}: a RunPod pod is one node with at most 8 GPUs; got {get('nodes')} node(s) x "
             f"{get('gpuCount')} GPUs. Use '{PROJECT}:target: kubernetes' for more."
         )
+    _check_cloud_pool(get, source)
     present = {n for n in values if KEYS[n].secret} | {k.rpartition(":")[2] for k in secret_keys}
     return StackSpec(
         stack=stack,
@@ -470,8 +509,28 @@ def parse(
         expected_input_tokens=int(get("expectedInputTokens")),
         expected_output_tokens=int(get("expectedOutputTokens")),
         secrets_set=frozenset(present),
+        gke_cluster=get("gkeCluster"),
+        gke_location=get("gkeLocation"),
+        eks_cluster=get("eksCluster"),
+        eks_node_role_arn=get("eksNodeRoleArn"),
+        eks_subnet_ids=tuple(str(s) for s in get("eksSubnetIds")),
         catalog=cat,
     )
+
+
+def _check_cloud_pool(get: Callable[[str], Any], source: str) -> None:
+    """A GKE node pool or EKS node group names the cluster it joins; nothing is guessed."""
+    pool = str(get("nodePool"))
+    needs = {"gke": ("gkeCluster", "gkeLocation"), "eks": ("eksCluster", "eksNodeRoleArn", "eksSubnetIds")}
+    missing = [k for k in needs.get(pool, ()) if not get(k)]
+    if missing:
+        keys = ", ".join(f"'{PROJECT}:{k}'" for k in missing)
+        raise ConfigError(f"{source}: '{PROJECT}:nodePool: {pool}' needs {keys}")
+    for subnet in get("eksSubnetIds"):
+        if not SUBNET_ID.fullmatch(str(subnet)):
+            raise ConfigError(
+                f"{source}: '{PROJECT}:eksSubnetIds' entry '{subnet}' is not a subnet id such as subnet-0abc1234"
+            )
 
 
 def _unset(key: Key, value: Any) -> bool:

@@ -13,6 +13,7 @@
     │   ├── RefusedError         400/403/409/422: a rule, a pool or the contract said no (carries the status)
     │   └── NotFoundError        the resource is gone
     ├── DeploymentError          the Pulumi engine failed an operation (carries its first error line)
+    │   └── StateError           the stack's state or config cannot be read: nothing is removed by name
     ├── WeightCacheError         the checkpoint could not be downloaded or verified
     ├── SshError                 connecting to or running commands on a pod
     │   └── SshConnectError, SshAuthError, HostKeyChangedError, SshCommandTimeout (infra.ssh)
@@ -92,6 +93,10 @@ class RefusedError(ProviderError):
 
 class DeploymentError(V4InfraError):
     pass
+
+
+class StateError(DeploymentError):
+    """The Pulumi state (or the stack's secret config) cannot be read, so ownership is unknown."""
 
 
 class WeightCacheError(V4InfraError):

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -16,14 +15,9 @@ from infra import config
 from infra.errors import V4InfraError
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
+from infra.targets.base import Secrets
 
-
-@dataclass(frozen=True)
-class Secrets:
-    """Secret inputs, each a Pulumi secret Output (or None when unset)."""
-
-    hf_token: pulumi.Output[str] | None
-    runpod_api_key: pulumi.Output[str] | None
+__all__ = ["Secrets", "export_plan", "live_config", "read_secrets", "run"]
 
 
 def live_config() -> tuple[dict[str, Any], frozenset[str]]:

@@ -1,26 +1,104 @@
-"""A rehearsal: the RunPod emulator and a local Hugging Face hub, started for one command.
+"""A rehearsal: every verb against local stand-ins, started for one command; no account, no money.
 
-Everything a real run does happens against them over loopback (the Pulumi engine, the runpod SDK,
-SSH, huggingface_hub, HTTP), so a rehearsal proves the whole path without an account or money.
+RunPodRehearsal      the RunPod emulator and a local Hugging Face hub: the Pulumi engine, the runpod SDK,
+                     SSH, huggingface_hub and HTTP all run against them over loopback.
+KubernetesRehearsal  the local control plane (a real kube-apiserver with kwok's fake GPU nodes): the real
+                     pulumi-kubernetes provider applies the stack to it. kwok runs no containers, so the
+                     engine is a stand-in started locally from the Deployment's own command, args and env,
+                     and the checks go to it; every line of the rehearsal says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from infra.emulator import Emulator, Timing
-from infra.emulator.hub import FakeHub
+import yaml
+
+from infra.config import PROJECT, StackSpec
+from infra.errors import ConfigError
+from infra.plan import Plan
+from infra.progress import Progress
+from infra.validate.redact import Redactor
+from infra.validate.report import RunCost
+
+if TYPE_CHECKING:
+    from infra.emulator import Emulator
+    from infra.emulator.hub import FakeHub
+    from infra.targets.kubernetes.local_cluster import LocalCluster
+    from infra.targets.kubernetes.target import KubernetesTarget
 
 # One real second stands for ten simulated minutes: a 40-minute load bills as such and takes 4 s.
 TIME_SCALE = 600.0
 
 
+class Rehearsal(Protocol):
+    """What the lifecycle needs of a rehearsal, whatever the target."""
+
+    tag: str
+    """Printed on every line of the rehearsal."""
+
+    def __enter__(self) -> Rehearsal: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def env(self) -> dict[str, str]: ...
+
+    def secrets(self) -> list[str]: ...
+
+    def prepare(self, project: Path, stack: str) -> list[str]:
+        """Adjust the rehearsal's copy of the project; returns one line per change."""
+        ...
+
+    def run_cost(self, plan: Plan, seconds: float) -> RunCost: ...
+
+    def after_teardown(self) -> tuple[str, bool]:
+        """What the stand-in still holds after teardown, and whether that is nothing billable."""
+        ...
+
+
+def open_rehearsal(spec: StackSpec, plan: Plan, state_dir: Path) -> Rehearsal:
+    """The rehearsal for the stack's target, not yet started."""
+    if spec.target == "kubernetes":
+        return KubernetesRehearsal(plan, state_dir)
+    return RunPodRehearsal(plan.model, state_dir)
+
+
+class RehearsalProgress(Progress):
+    """Progress whose every line says it is a rehearsal."""
+
+    tag: str = ""
+
+    def event(self, text: str, style: str = "") -> None:
+        super().event(f"[{self.tag}] {text}", style)
+
+    @contextlib.contextmanager
+    def live(self, label: str) -> Iterator[Any]:
+        with super().live(f"[{self.tag}] {label}") as update:
+            yield update
+
+
+def rehearsal_progress(tag: str, redactor: Redactor) -> RehearsalProgress:
+    progress = RehearsalProgress(redactor)
+    progress.tag = tag
+    return progress
+
+
 @dataclass
-class Rehearsal:
+class RunPodRehearsal:
     """Emulator + hub for the checkpoint `repo_id`; `env()` points every client at them."""
 
     repo_id: str
@@ -29,8 +107,12 @@ class Rehearsal:
     hf_token: str = field(default_factory=lambda: "hf_rehearsal_" + secrets.token_hex(8))
     emulator: Emulator | None = None
     hub: FakeHub | None = None
+    tag: str = "rehearsal: RunPod emulator"
 
-    def __enter__(self) -> Rehearsal:
+    def __enter__(self) -> RunPodRehearsal:
+        from infra.emulator import Emulator, Timing
+        from infra.emulator.hub import FakeHub
+
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.emulator = Emulator(
             api_key="rehearsal-" + secrets.token_hex(8),
@@ -51,7 +133,7 @@ class Rehearsal:
             self.emulator.stop()
 
     def env(self) -> dict[str, str]:
-        assert self.emulator is not None and self.hub is not None, "use Rehearsal as a context manager"
+        assert self.emulator is not None and self.hub is not None, "use the rehearsal as a context manager"
         return {**self.emulator.env(), "HF_ENDPOINT": self.hub.url, "HF_TOKEN": self.hf_token}
 
     def inventory(self) -> dict[str, Any]:
@@ -61,3 +143,186 @@ class Rehearsal:
     def secrets(self) -> list[str]:
         assert self.emulator is not None
         return [self.hf_token, self.emulator.api_key]
+
+    def prepare(self, project: Path, stack: str) -> list[str]:
+        return []
+
+    def run_cost(self, plan: Plan, seconds: float) -> RunCost:
+        """What the run would have cost on RunPod: the emulator bills in simulated time."""
+        history = self.inventory().get("history", [])
+        return RunCost(
+            gpu_hours=round(sum(p.get("gpu_seconds", 0) for p in history) / 3600, 3),
+            usd=round(sum(p.get("usd", 0) for p in history), 2),
+            usd_per_hour=plan.cost.usd_per_hour,
+        )
+
+    def after_teardown(self) -> tuple[str, bool]:
+        inventory = self.inventory()
+        pods, volumes = inventory["pods"], inventory["volumes"]
+        kept = ", ".join(f"{v['name']} ({v['size']} GB)" for v in volumes) or "none"
+        return f"emulator inventory after teardown: {len(pods)} pod(s) live, volumes kept: {kept}", not pods
+
+
+class LogFile:
+    """New complete lines of a local file (the stand-in engine's log)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def read_new(self) -> list[str]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        cut = data.rfind(b"\n") + 1
+        self.offset += cut
+        return data[:cut].decode(errors="replace").splitlines()
+
+
+@dataclass
+class KubernetesRehearsal:
+    """The local control plane for one command, and the stand-in engine the checks go to."""
+
+    plan: Plan
+    state_dir: Path
+    time_scale: float = TIME_SCALE
+    cluster: LocalCluster | None = None
+    tag: str = "rehearsal: local control plane, stand-in engine run locally (kwok runs no containers)"
+    _engine: subprocess.Popen[bytes] | None = None
+    _port: int = 0
+
+    def __enter__(self) -> KubernetesRehearsal:
+        from infra.targets.kubernetes.local_cluster import LocalCluster, ToolsMissing
+
+        workdir = self.state_dir / "cluster"
+        if (workdir / "cluster.json").exists():
+            from infra.targets.kubernetes.local_cluster import _stop_dir
+
+            _stop_dir(workdir)  # a control plane a killed rehearsal left behind
+        # A fresh world each time: the cluster's etcd and the Pulumi state that describes it go together.
+        for old in (workdir, self.state_dir / "backend"):
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            self.cluster = LocalCluster(workdir).start()
+        except ToolsMissing as err:
+            raise ConfigError(str(err)) from None
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop_engine()
+        if self.cluster is not None:
+            self.cluster.stop()
+
+    def env(self) -> dict[str, str]:
+        assert self.cluster is not None, "use the rehearsal as a context manager"
+        return dict(self.cluster.env())
+
+    def secrets(self) -> list[str]:
+        return []
+
+    def prepare(self, project: Path, stack: str) -> list[str]:
+        """The stack's StorageClass becomes the local control plane's (it has no `efs-sc`)."""
+        from infra.targets.kubernetes.local_cluster import STORAGE_CLASS
+
+        path = project / "stacks" / f"Pulumi.{stack}.yaml"
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        key = f"{PROJECT}:storageClass"
+        was = doc["config"].get(key)
+        if was == STORAGE_CLASS:
+            return []
+        doc["config"][key] = STORAGE_CLASS
+        path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        return [f"storageClass {was or '(default)'} -> {STORAGE_CLASS}, the local control plane's class"]
+
+    def run_cost(self, plan: Plan, seconds: float) -> RunCost:
+        # Nothing was billed: the figure is what the plan's GPUs would have cost for this long.
+        return RunCost.from_plan(plan.to_dict(), seconds)
+
+    def after_teardown(self) -> tuple[str, bool]:
+        assert self.cluster is not None
+        # The garbage collector removes a deleted Job's pods in the background: give it a generous minute.
+        deadline = time.monotonic() + 60
+        while True:
+            found = self.cluster.get_json(
+                "get", "pods", "-A", "-l", "app.kubernetes.io/part-of=deepseek-v4-infra"
+            )
+            left = [p["metadata"]["name"] for p in found.get("items") or []]
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+        return f"pods of the stack left on the local control plane: {', '.join(left) or 'none'}", not left
+
+    # ---- the stand-in engine -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def engine(self, target: KubernetesTarget, outputs: Mapping[str, Any]) -> Iterator[None]:
+        """Start the stand-in engine from the Deployment the API server holds; stop it on exit."""
+        from infra.targets.kubernetes.target import ENGINE_CONTAINER, GPU_PRODUCT_LABEL, _free_port
+
+        deployment = target.kubectl.json("get", "deployment", target.deployment_name, "-n", target.namespace)
+        spec = deployment["spec"]["template"]["spec"]
+        container = next(c for c in spec["containers"] if c["name"] == ENGINE_CONTAINER)
+        pod = target.engine_pod()
+        product = "NVIDIA-" + self.plan.gpu
+        if pod is not None and pod.node:
+            node = target.kubectl.json("get", "node", pod.node)
+            product = node["metadata"]["labels"].get(GPU_PRODUCT_LABEL, product)
+        env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+        self._port = _free_port()
+        env.update(
+            {
+                "PATH": os.environ.get("PATH", ""),
+                "PYTHONPATH": os.pathsep.join(sys.path),
+                "EMULATOR_IMAGE": container["image"],
+                "EMULATOR_GPU_TYPE": product.replace("-", " "),
+                "EMULATOR_GPU_COUNT": str(pod.gpus if pod is not None else self.plan.gpu_count),
+                "EMULATOR_LOAD_SECONDS": str(self.plan.load_minutes * 60 / self.time_scale),
+                "EMULATOR_TIME_SCALE": str(self.time_scale),
+                f"EMULATOR_PORT_{container['ports'][0]['containerPort']}": str(self._port),
+                "VLLM_API_KEY": str(outputs.get("api_key") or target._api_key()),
+                # kwok ran no download Job, so the cache is empty: the stand-in may fetch (it downloads nothing).
+                "HF_HUB_OFFLINE": "0",
+                "HF_HOME": str(self.state_dir / "engine-hf"),
+            }
+        )
+        argv = [*container.get("command", [])[1:], *container.get("args", [])]
+        log_path = self.state_dir / "engine.log"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with log_path.open("wb") as log:
+            self._engine = subprocess.Popen(
+                [sys.executable, "-m", "infra.emulator.fake_vllm", *argv],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        self._log = LogFile(log_path)
+        try:
+            yield
+        finally:
+            self._stop_engine()
+
+    def engine_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def engine_log(self) -> LogFile:
+        return self._log
+
+    def engine_alive(self) -> bool:
+        return self._engine is not None and self._engine.poll() is None
+
+    def _stop_engine(self) -> None:
+        proc, self._engine = self._engine, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kube import start_local_cluster
 from paths import H200_FIXTURES
 from sshd import SshServer
+
+from infra.targets.kubernetes.local_cluster import LocalCluster
 
 # --- Real OpenSSH server (tests/sshd.py) --------------------------------------------------------------
 # Debian's sshd on 127.0.0.1 with an nvidia-smi stand-in that prints the captured H200 outputs.
@@ -31,3 +34,16 @@ def known_hosts(tmp_path: Path) -> Path:
 
 
 # --- end of the OpenSSH server section -----------------------------------------------------------------
+
+
+# --- Local Kubernetes control plane (tests/kube.py) ----------------------------------------------------
+# etcd, kube-apiserver, controller manager, scheduler and kwok with fake 8-GPU H100/H200 nodes.
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """The session's local control plane; tests mark themselves `@pytest.mark.kube`."""
+    yield from start_local_cluster(tmp_path_factory.mktemp("kube"))
+
+
+# --- end of the Kubernetes section ---------------------------------------------------------------------

@@ -17,6 +17,12 @@ from infra.validate.redact import Redactor
 from infra.validate.stages import StageResult
 
 REHEARSAL_BANNER = "REHEARSAL against the RunPod emulator — no GPUs were rented"
+# Per target: what a rehearsal ran against (infra.rehearsal).
+REHEARSAL_BANNERS = {
+    "runpod": REHEARSAL_BANNER,
+    "kubernetes": "REHEARSAL against a local Kubernetes control plane (kwok nodes) with a stand-in engine "
+    "run locally — no GPUs were rented",
+}
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -216,7 +222,7 @@ def _markdown(data: Mapping[str, Any]) -> str:
     plan = data["plan"]
     lines = [f"# Validation report: {_cell(data['stack'])}", ""]
     if data["rehearsal"]:
-        lines += [f"> **{REHEARSAL_BANNER}.**", ""]
+        lines += [f"> **{REHEARSAL_BANNERS.get(str(plan.get('target')), REHEARSAL_BANNER)}.**", ""]
     lines += [_verdict(data), ""]
     engine = plan.get("engine") or {}
     gpus = f"{plan.get('gpu_count', '?')}x {plan.get('gpu', '?')}"
@@ -249,7 +255,8 @@ def _markdown(data: Mapping[str, Any]) -> str:
     cost = data["cost"]
     usd = "unknown (no price in the plan)" if cost["usd"] is None else f"${cost['usd']:.2f}"
     if data["rehearsal"] and cost["usd"] is not None:
-        usd += " had it run on RunPod (nothing was spent)"
+        where = "on RunPod" if plan.get("target", "runpod") == "runpod" else "on real GPUs"
+        usd += f" had it run {where} (nothing was spent)"
     price = "" if cost["usd_per_hour"] is None else f" at ${cost['usd_per_hour']:.2f}/h"
     lines += ["", "## Cost", "", f"{cost['gpu_hours']:.3f} GPU-hours{price}: {usd}.", ""]
     lines += ["## Teardown", "", *_teardown_lines(data), ""]

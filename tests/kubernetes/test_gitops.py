@@ -18,6 +18,7 @@ from infra import config
 from infra.cli_render import add_render_parser, cmd_render
 from infra.errors import ConfigError
 from infra.planner import plan
+from infra.targets.kubernetes.cluster_check import kubectl_binary
 from infra.targets.kubernetes.gitops import write_gitops_dir
 from infra.targets.kubernetes.manifests import render_manifests
 
@@ -47,8 +48,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 
 def kustomize(directory: Path) -> list[dict]:
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl is needed (Debian: apt-get install kubernetes-client)"
+    kubectl = kubectl_binary()  # the one `make tools` built, else kubectl on PATH
     built = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=True)
     return [d for d in yaml.safe_load_all(built.stdout) if d]
 

@@ -16,7 +16,7 @@ from infra.targets import register
 if TYPE_CHECKING:
     from infra.config import StackSpec
     from infra.plan import Plan
-    from infra.program import Secrets
+    from infra.targets.base import Secrets
     from infra.targets.kubernetes.component import KubernetesDeployment
 
 

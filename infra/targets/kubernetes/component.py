@@ -23,6 +23,7 @@ from infra.targets.kubernetes.manifests import (
     labels,
     render_manifests,
 )
+from infra.targets.kubernetes.node_pools import create_cloud_pool
 
 TYPED: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
@@ -32,16 +33,19 @@ TYPED: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
     ("batch/v1", "Job"): k8s.batch.v1.Job,
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("apps/v1", "DaemonSet"): k8s.apps.v1.DaemonSet,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
     ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
 }
 HF_SECRET = "secret-hf-token"
 API_SECRET = "secret-api-key"
+CLOUD_POOL = "cloud-pool"
 # What each object waits for, by file stem: the download before the engine, RBAC before the reaper.
 AFTER: dict[str, tuple[str, ...]] = {
     "job-model-download": ("pvc-model-cache", "configmap-weights", HF_SECRET),
-    "deployment-engine": ("job-model-download", API_SECRET),
+    "deployment-engine": ("job-model-download", API_SECRET, CLOUD_POOL, "daemonset-nvidia-device-plugin"),
+    "daemonset-nvidia-device-plugin": (CLOUD_POOL,),
     "job-reaper": ("serviceaccount-reaper", "role-reaper", "rolebinding-reaper", "configmap-reaper"),
 }
 
@@ -74,6 +78,12 @@ class KubernetesDeployment(pulumi.ComponentResource):
         created: dict[str, pulumi.Resource] = {}
         namespace = manifests[0]
         created[_stem(namespace)] = self._apply(name, namespace, spec, plan, [])
+        # GKE node pool / EKS node group: a cloud resource the engine's pod waits for.
+        pool = create_cloud_pool(
+            name, spec, plan, spec.catalog.gpu(plan.gpu), pulumi.ResourceOptions(parent=self)
+        )
+        if pool is not None:
+            created[CLOUD_POOL] = pool
 
         def secret(stem: str, secret_name: str, key: str, value: pulumi.Input[str]) -> None:
             created[stem] = k8s.core.v1.Secret(

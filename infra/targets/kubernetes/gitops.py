@@ -138,14 +138,21 @@ def _application(spec: StackSpec, repo_url: str, path: str, revision: str) -> di
 
 def _secrets_doc(spec: StackSpec, plan: Plan) -> str:
     ns = spec.namespace
+    storage = f"StorageClass `{spec.storage_class}`" if spec.storage_class else "a default StorageClass"
     return f"""# Secrets for stack {spec.stack}
 
-The manifests reference two Secrets by name and never hold their values. Create them once, before the
-first sync, from a shell that does not log commands (or manage them with your secret operator under the
-same names and keys):
+The manifests reference two Secrets by name and never hold their values: apply the manifests, then the
+Secrets, from a shell that does not log commands. `v4infra secrets` prints both as manifests (the HF token
+from the stack's secret config or `$HF_TOKEN`, the API key from `$VLLM_API_KEY` or a new random one):
 
 ```bash
-kubectl create namespace {ns}   # or let the first sync create it, then add the Secrets
+kubectl apply --server-side -k .                    # or let Argo CD / Flux sync this directory
+v4infra secrets {spec.stack} | kubectl apply -f -
+```
+
+Or by hand, under the same names and keys:
+
+```bash
 # The Hugging Face token (optional for a public checkpoint; the download Job reads it if present).
 kubectl -n {ns} create secret generic {HF_TOKEN_SECRET} --from-literal={HF_TOKEN_KEY}="$HF_TOKEN"
 
@@ -154,6 +161,10 @@ kubectl -n {ns} create secret generic {API_KEY_SECRET} \\
   --from-literal={API_KEY_KEY}="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 ```
 
-The engine pod does not start until `{API_KEY_SECRET}` exists. The in-cluster endpoint is
+With a secret manager, let the External Secrets Operator create them: docs/kubernetes-secrets.md in
+deepseek-v4-infra has an `ExternalSecret` for each.
+
+The engine pod does not start until `{API_KEY_SECRET}` exists. The weight cache needs {storage} in the
+cluster (`v4infra render {spec.stack} --out DIR --check-cluster` checks it). The in-cluster endpoint is
 `{endpoint(spec, plan)}`.
 """

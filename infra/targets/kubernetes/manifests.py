@@ -20,6 +20,7 @@ from infra.errors import ConfigError
 from infra.plan import Plan
 from infra.planner import require_deployable
 from infra.render import render
+from infra.targets.kubernetes.node_pools import POOL_NODE_LABEL, check_cloud_pool, pool_name
 from infra.weights import marker_path
 
 PART_OF = "deepseek-v4-infra"
@@ -46,6 +47,7 @@ Slot = tuple[str, str, str]
 SLOTS: tuple[Slot, ...] = (
     ("00-namespace.yaml", "namespace-stack.yaml.j2", "always"),
     ("05-nodepool-gpu.yaml", "nodepool-gpu.yaml.j2", "karpenter"),
+    ("06-daemonset-nvidia-device-plugin.yaml", "daemonset-nvidia-device-plugin.yaml.j2", "eks"),
     ("10-pvc-model-cache.yaml", "persistentvolumeclaim-model-cache.yaml.j2", "always"),
     ("20-configmap-weights.yaml", "configmap-weights.yaml.j2", "always"),
     ("30-job-model-download.yaml", "job-model-download.yaml.j2", "always"),
@@ -103,6 +105,7 @@ def check_renderable(spec: StackSpec, plan: Plan) -> None:
             "only for stacks with 'deepseek-v4-infra:target: kubernetes'"
         )
     require_deployable(plan, accept_tight=spec.accept_tight, where=spec.source)
+    check_cloud_pool(spec, plan, spec.catalog.gpu(plan.gpu))
     if plan.nodes > 1:
         raise ConfigError(
             f"{spec.source}: {plan.nodes} nodes requested; multi-node needs LeaderWorkerSet; not supported "
@@ -176,8 +179,10 @@ def _script(package: str, name: str) -> str:
 
 
 def _pool(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
-    """Node-pool facts; a new pool kind (GKE, EKS managed) adds a branch here and a template slot."""
-    pool: dict[str, Any] = {"kind": spec.node_pool, "name": f"{spec.namespace}-gpu"}
+    """Node-pool facts; the GKE node pool and EKS node group themselves are cloud resources (node_pools.py)."""
+    pool: dict[str, Any] = {"kind": spec.node_pool, "name": pool_name(spec)}
+    if spec.node_pool in POOL_NODE_LABEL:
+        pool["node_label"] = POOL_NODE_LABEL[spec.node_pool]
     if spec.node_pool == "karpenter":
         pool["instance_types"] = node_pool_instance_types(spec, plan, gpu)
         pool["node_class"] = spec.karpenter_node_class
@@ -203,6 +208,10 @@ def _engine(spec: StackSpec, plan: Plan) -> dict[str, Any]:
 
 
 PERMANENT_ANNOTATION = "deepseek-v4-infra/permanent"
+# NVIDIA's device plugin for EKS GPU nodes: nvcr.io image of the release whose static manifest the
+# template follows (github.com/NVIDIA/k8s-device-plugin, v0.17.1, March 2025; checked 2026-11-30).
+DEVICE_PLUGIN_VERSION = "v0.17.1"
+DEVICE_PLUGIN_IMAGE = f"nvcr.io/nvidia/k8s-device-plugin:{DEVICE_PLUGIN_VERSION}"
 
 
 def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
@@ -252,6 +261,11 @@ def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
         # Marks the GPU objects of a permanent stack, so the policy pack lets them run without a reaper.
         "gpu_annotations": {PERMANENT_ANNOTATION: "true"} if spec.permanent else {},
         "pool": _pool(spec, plan, gpu),
+        "device_plugin": {
+            "image": DEVICE_PLUGIN_IMAGE,
+            "version": DEVICE_PLUGIN_VERSION,
+            "selector": {**selector(spec, "gpu-pool"), "app.kubernetes.io/name": "nvidia-device-plugin"},
+        },
         "reaper": {
             "image": REAPER_IMAGE,
             "ttl_s": (spec.ttl_minutes or 0) * 60,

@@ -1,0 +1,224 @@
+"""The `pulumi` CLI as a child that cannot outlive us, and the record that lets a later run heal a crash.
+
+Each `pulumi` the Automation API starts here runs in its own process group (its plugins join it)
+with a parent-death signal: if this process dies, even by kill -9, the kernel sends the CLI SIGINT,
+Pulumi's graceful cancel, which releases the stack lock and stops its plugins. While a command that
+locks the stack runs, `EngineRecord` names our PID, host and the CLI's process group; a record whose
+PID is dead on this host is a crashed run of this project, and `stale_record` finds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pulumi.automation import CommandResult, PulumiCommand
+from pulumi.automation._cmd import OnOutput
+from pulumi.automation.errors import create_command_error
+
+# Commands that take the stack's lock (pkg/backend/diy/lock.go and the service backend alike).
+LOCKING = frozenset({"up", "update", "destroy", "refresh", "preview", "import"})
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class EngineRecord:
+    """Who holds (or held) the stack's lock: this project's process and the CLI's process group."""
+
+    pid: int
+    host: str
+    engine_pgid: int
+    command: str
+    started: float
+
+    def alive(self) -> bool:
+        """Whether the process that took the lock still runs (only knowable on its own host)."""
+        if self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not _zombie(self.pid)
+
+
+def read_record(path: Path) -> EngineRecord | None:
+    try:
+        return EngineRecord(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def stale_record(path: Path) -> EngineRecord | None:
+    """The record of a run of this project that died on this host while holding the lock, if any."""
+    record = read_record(path)
+    return record if record is not None and not record.alive() else None
+
+
+def kill_engine_group(record: EngineRecord) -> int:
+    """Kill what is left of a dead run's `pulumi` process group (plugins); returns how many were killed."""
+    killed = 0
+    for pid in _group_members(record.engine_pgid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+    return killed
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Processes in `pgid` that are Pulumi's (a reused group id of someone else's is left alone)."""
+    members = []
+    proc = Path("/proc")
+    if not proc.is_dir() or pgid <= 1:
+        return []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) != pgid or fields[0] == "Z":
+                continue
+            if b"pulumi" in (entry / "cmdline").read_bytes():
+                members.append(int(entry.name))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    return bool(_group_members(pgid))
+
+
+def _zombie(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] == "Z"
+    return False
+
+
+@contextlib.contextmanager
+def _private(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _follow(path: Path, process: subprocess.Popen[bytes], callback: OnOutput | None, into: list[str]) -> None:
+    """Hand each complete line the CLI writes to `path` to `callback`, until the CLI has exited."""
+    with path.open("rb") as handle:
+        pending = b""
+        while True:
+            exited = process.poll() is not None
+            chunk = handle.read()
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                line = raw.decode("utf-8", errors="replace").rstrip()
+                if callback:
+                    callback(line)
+                into.append(line)
+            if exited and not chunk:
+                break
+            if not chunk:
+                time.sleep(0.05)
+        if pending:
+            line = pending.decode("utf-8", errors="replace").rstrip()
+            if callback:
+                callback(line)
+            into.append(line)
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: SIGINT (Pulumi's graceful cancel) when we die.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
+
+
+class EngineCommand(PulumiCommand):
+    """`PulumiCommand` whose CLI dies with us and whose locking runs leave an `EngineRecord` while they run."""
+
+    def __init__(self, record: Path) -> None:
+        super().__init__()
+        self.record = record
+
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: OnOutput | None = None,
+        on_error: OnOutput | None = None,
+    ) -> CommandResult:
+        # The same invocation as PulumiCommand.run (sdk/python/lib/pulumi/automation/_cmd.py, v3.259.0),
+        # plus the process group, the parent-death signal and output through files, not pipes: a Go
+        # program writing to a pipe whose reader died gets SIGPIPE and dies holding the lock.
+        if "--non-interactive" not in args[: args.index("--") if "--" in args else len(args)]:
+            args.insert(0, "--non-interactive")
+        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        locking = any(arg in LOCKING for arg in args[:3])
+        self.record.parent.mkdir(parents=True, exist_ok=True)
+        out_path = self.record.with_name(f"engine-{os.getpid()}-{threading.get_ident()}.out")
+        err_path = out_path.with_suffix(".err")
+        lines: dict[Path, list[str]] = {out_path: [], err_path: []}
+        try:
+            with (
+                _private(out_path) as out,
+                _private(err_path) as err,
+                subprocess.Popen(
+                    [self.command, *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    cwd=cwd,
+                    env=env,
+                    process_group=0,
+                    preexec_fn=_die_with_parent,
+                ) as process,
+            ):
+                if locking:
+                    self._write_record(process.pid, args)
+                readers = [
+                    threading.Thread(target=_follow, args=(out_path, process, on_output, lines[out_path])),
+                    threading.Thread(target=_follow, args=(err_path, process, on_error, lines[err_path])),
+                ]
+                for reader in readers:
+                    reader.start()
+                process.wait()
+                for reader in readers:
+                    reader.join()
+        finally:
+            for path in (out_path, err_path, *([self.record] if locking else [])):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        result = CommandResult(
+            stdout="\n".join(lines[out_path]), stderr="\n".join(lines[err_path]), code=process.returncode
+        )
+        if process.returncode != 0:
+            raise create_command_error(result)
+        return result
+
+    def _write_record(self, engine_pid: int, args: list[str]) -> None:
+        record = EngineRecord(
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            engine_pgid=engine_pid,
+            command=" ".join(a for a in args if not a.startswith("-"))[:80],
+            started=time.time(),
+        )
+        self.record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(record)))
+        tmp.replace(self.record)

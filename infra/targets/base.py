@@ -1,0 +1,131 @@
+"""The one protocol every deployment target implements; `infra.lifecycle` speaks only to it.
+
+    Target                   what the lifecycle asks of a target after `pulumi up` made its resources
+    ├── progress_line()      while `up` runs, how far its slow step got
+    ├── endpoint(outputs)    where the OpenAI-compatible API answers, and its key
+    ├── shell(outputs)       a context for commands on the serving machine (SSH, or the cluster's API)
+    ├── gpu_preflight(...)   the GPUs, disk and cache the plan assumed, judged as a validation stage
+    ├── logs(shell, outputs) the engine's log, read a few new lines at a time
+    ├── alive(outputs)       False once the serving pod died or vanished
+    ├── billed(stack, ...)   this stack's resources the provider still bills or holds
+    └── remove(billed)       remove one of them (already gone counts as removed)
+
+Strays and orphans are `billed()` minus what the Pulumi state owns, computed once in the lifecycle.
+`Secrets` (the program's secret Outputs) lives here too, so targets never import the program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from infra.config import StackSpec
+    from infra.plan import Plan
+    from infra.validate.stages import StageResult
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret inputs of the Pulumi program, each a Pulumi secret Output (or None when unset)."""
+
+    hf_token: pulumi.Output[str] | None
+    runpod_api_key: pulumi.Output[str] | None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The same secrets as plain values for the verbs: stack secret config first, then the environment."""
+
+    runpod_api_key: str | None = None
+    hf_token: str | None = None
+
+    def values(self) -> list[str]:
+        """Every value set, for redaction."""
+        return [v for v in (self.runpod_api_key, self.hf_token) if v]
+
+    def __repr__(self) -> str:
+        # Never printed, even in a traceback's locals.
+        return f"Credentials(runpod_api_key={'set' if self.runpod_api_key else None}, hf_token=...)"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The engine's OpenAI-compatible API: base URL (no /v1) and the key it requires."""
+
+    url: str
+    api_key: str
+
+    def __repr__(self) -> str:
+        return f"Endpoint(url={self.url!r}, api_key=[secret])"
+
+
+@dataclass(frozen=True)
+class Billed:
+    """One resource of a stack that the provider holds (and may bill) right now."""
+
+    kind: str
+    """What it is in the provider's words: `pod`, `volume`, `Deployment`, `PersistentVolumeClaim`."""
+    id: str
+    """The id Pulumi's state records for it (how ownership is matched)."""
+    name: str
+    cache: bool = False
+    """The weight cache: kept between runs on purpose, removed only on purge."""
+
+    def label(self) -> str:
+        return f"{self.kind} {self.name} ({self.id})"
+
+
+@dataclass(frozen=True)
+class TargetContext:
+    """What a target needs to reach its provider for one stack."""
+
+    spec: StackSpec
+    plan: Plan
+    env: Mapping[str, str]
+    """The environment the engine runs with (endpoints, kubeconfig); never holds secrets set in config."""
+    credentials: Credentials
+    state_dir: Path
+    """This stack's private directory (known_hosts, progress files)."""
+    stack_config: Mapping[str, str] = field(default_factory=dict)
+    """The stack's plain config values of other providers (e.g. `kubernetes:context`); never secrets."""
+    rehearsal: Any = None
+    """The running rehearsal (infra.rehearsal) when the stand-ins, not the real service, are the target."""
+
+
+class LineSource(Protocol):
+    """New lines of the engine's log since the last call ([] while there is none yet)."""
+
+    def read_new(self) -> list[str]: ...
+
+
+class Target(Protocol):
+    """A deployment target as the lifecycle sees it (see the module docstring)."""
+
+    provider: str
+    """Where the resources live, in user messages: `RunPod`, `the cluster (context kind-x)`."""
+    up_steps: str
+    """What `pulumi up` does on this target, in a few words for the progress line."""
+
+    def progress_line(self) -> str | None:
+        """While `up` runs: the progress of its slow step (e.g. bytes of a weight download), if known."""
+        ...
+
+    def endpoint(self, outputs: Mapping[str, Any]) -> Endpoint: ...
+
+    def shell(self, outputs: Mapping[str, Any]) -> AbstractContextManager[Any]: ...
+
+    def gpu_preflight(self, shell: Any, outputs: Mapping[str, Any]) -> StageResult: ...
+
+    def logs(self, shell: Any, outputs: Mapping[str, Any]) -> LineSource: ...
+
+    def alive(self, outputs: Mapping[str, Any]) -> bool: ...
+
+    def billed(self, stack: str, include_cache: bool) -> list[Billed]: ...
+
+    def remove(self, item: Billed) -> None: ...

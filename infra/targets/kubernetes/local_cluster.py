@@ -1,0 +1,635 @@
+"""A local Kubernetes control plane on loopback, with fake GPU nodes: the real API server, judged by itself.
+
+etcd (Debian's etcd-server), kube-apiserver, kube-controller-manager and kube-scheduler run as they would
+in a cluster; kwok stands in for the kubelets, so nodes report Ready and pods go Running (Job pods finish at
+once) without running a container. `tools/build-kube.sh` (run by `make tools`) builds the binaries.
+
+    cluster = LocalCluster(workdir).start()   # ready: nodes Ready, default StorageClass, default SA
+    cluster.kubectl("get", "nodes")
+    cluster.stop()
+
+`python -m infra.targets.kubernetes.local_cluster start|stop|env DIR` does the same from a shell
+(`tools/kube-local.sh` wraps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from infra.catalog import load_catalog
+
+# Keep in step with tools/build-kube.sh (a test compares them).
+KUBERNETES_VERSION = "v1.37.2"
+KWOK_VERSION = "v0.8.0"
+STORAGE_CLASS = "standard"
+# The in-tree hostPath provisioner of kube-controller-manager (--enable-hostpath-provisioner): testing only.
+HOSTPATH_PROVISIONER = "kubernetes.io/host-path"
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+GPUS_PER_NODE = 8
+# The catalog's GPUs that get a fake 8-GPU node each.
+NODE_GPUS = ("H100-SXM", "H200")
+CPU_NODE = "kwok-cpu-0"
+SERVICE_CIDR = "10.96.0.0/16"
+# kwok's stage sets, from its module (kustomize/stage): node lifecycle with leases, pods incl. Job completion.
+KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/general")
+MAKE_TOOLS = "run `make tools` (or tools/build-kube.sh) to build the Kubernetes tools"
+
+
+class ToolsMissing(RuntimeError):
+    """A binary the control plane needs is not built or installed."""
+
+
+def tools_cache() -> Path:
+    return Path(os.environ.get("V4INFRA_TOOLS_CACHE") or Path.home() / ".cache/deepseek-v4-infra/tools")
+
+
+@dataclass(frozen=True)
+class KubeTools:
+    """Where each binary of the control plane is."""
+
+    etcd: Path
+    apiserver: Path
+    controller_manager: Path
+    scheduler: Path
+    kubectl: Path
+    kwok: Path
+    kwok_stages: Path
+
+    @classmethod
+    def find(cls) -> KubeTools:
+        """The binaries `make tools` built (or found on PATH); ToolsMissing names each one missing."""
+        kube_bin = tools_cache() / f"kubernetes-{KUBERNETES_VERSION}" / "bin"
+        kwok_dir = tools_cache() / f"kwok-{KWOK_VERSION}"
+        missing: list[str] = []
+
+        def find(name: str, *dirs: Path) -> Path:
+            for d in dirs:
+                if (d / name).is_file() and os.access(d / name, os.X_OK):
+                    return d / name
+            found = shutil.which(name)
+            if found is None:
+                missing.append(name)
+                return Path(name)
+            return Path(found)
+
+        tools = cls(
+            etcd=find("etcd", Path("/usr/bin")),
+            apiserver=find("kube-apiserver", kube_bin),
+            controller_manager=find("kube-controller-manager", kube_bin),
+            scheduler=find("kube-scheduler", kube_bin),
+            # The kubectl built with the API server: Debian's kubernetes-client (1.20) is too old.
+            kubectl=find("kubectl", kube_bin),
+            kwok=find("kwok", kwok_dir / "bin"),
+            kwok_stages=kwok_dir / "stages",
+        )
+        if not missing and not all((tools.kwok_stages / s).is_dir() for s in KWOK_STAGES):
+            missing.append(f"kwok's stage files ({tools.kwok_stages})")
+        if missing:
+            hint = "; etcd comes from Debian: scripts/system-deps.sh" if "etcd" in missing else ""
+            raise ToolsMissing(f"local control plane: missing {', '.join(missing)}: {MAKE_TOOLS}{hint}")
+        return tools
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Pki:
+    """A throwaway CA, the API server's serving certificate, an admin client certificate, the SA key."""
+
+    dir: Path
+
+    def create(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = _cert(_name("v4infra-local-ca"), ca_key, ca_key, _name("v4infra-local-ca"), ca=True)
+        self._write("ca", ca, ca_key)
+        sans: list[x509.GeneralName] = [
+            x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
+            # The first address of the service range: the in-cluster `kubernetes` Service.
+            x509.IPAddress(next(ipaddress.IPv4Network(SERVICE_CIDR).hosts())),
+            *(x509.DNSName(n) for n in ("localhost", "kubernetes", "kubernetes.default.svc")),
+            x509.DNSName("kubernetes.default.svc.cluster.local"),
+        ]
+        key = ec.generate_private_key(ec.SECP256R1())
+        self._write("apiserver", _cert(_name("kube-apiserver"), key, ca_key, ca.subject, sans=sans), key)
+        # system:masters: the admin is authorized by group, before RBAC is even bootstrapped.
+        key = ec.generate_private_key(ec.SECP256R1())
+        admin = _cert(_name("v4infra-admin", "system:masters"), key, ca_key, ca.subject, client=True)
+        self._write("admin", admin, key)
+        sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (self.dir / "sa.key").write_bytes(
+            sa.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
+        (self.dir / "sa.pub").write_bytes(
+            sa.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def _write(self, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
+        (self.dir / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        path = self.dir / f"{name}.key"
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        path.chmod(0o600)
+
+
+def _name(cn: str, org: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
+
+
+def _cert(
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    signer: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    *,
+    ca: bool = False,
+    client: bool = False,
+    sans: list[x509.GeneralName] | None = None,
+) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        usage = (
+            x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if client else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+        )
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+@dataclass
+class LocalCluster:
+    """etcd, the API server, controller manager, scheduler and kwok under `workdir`, on loopback ports."""
+
+    workdir: Path
+    tools: KubeTools | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    api_port: int = 0
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.workdir / "pki" / "ca.crt"
+
+    def env(self) -> dict[str, str]:
+        """What a client needs: KUBECONFIG, and PATH with the built kubectl first."""
+        tools = self._tools()
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "PATH": f"{tools.kubectl.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+
+    def _tools(self) -> KubeTools:
+        if self.tools is None:
+            self.tools = KubeTools.find()
+        return self.tools
+
+    def start(self, timeout_s: float = 180.0) -> LocalCluster:
+        """Start every component and wait until nodes are Ready and pods can be created."""
+        tools = self._tools()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "logs").mkdir(exist_ok=True)
+        pki = Pki(self.workdir / "pki")
+        pki.create()
+        deadline = time.monotonic() + timeout_s
+        try:
+            self._start_etcd(tools, deadline)
+            self._start_apiserver(tools, pki, deadline)
+            self._write_kubeconfig(pki)
+            self._start_controllers(tools, pki)
+            self._start_kwok(tools)
+            self._save_state()
+            self._seed(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every component (newest first); their data directory is left for logs."""
+        for name in reversed(list(self.processes)):
+            _terminate(self.processes[name])
+        self.processes.clear()
+        (self.workdir / "cluster.json").unlink(missing_ok=True)
+
+    # --- components ---------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.workdir / "logs" / f"{name}.log").open("ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.processes[name] = proc
+        return proc
+
+    def _start_etcd(self, tools: KubeTools, deadline: float) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        self._spawn(
+            "etcd",
+            [
+                str(tools.etcd),
+                "--name=v4infra",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=v4infra=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",  # throwaway data: no fsync keeps a busy 2-core machine responsive
+            ],
+        )
+        self._wait("etcd", deadline, lambda: _http_ok(f"{self.etcd_url}/health"))
+
+    def _start_apiserver(self, tools: KubeTools, pki: Pki, deadline: float) -> None:
+        self.api_port = free_port()
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(tools.apiserver),
+                f"--etcd-servers={self.etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.api_port}",
+                f"--tls-cert-file={pki.path('apiserver.crt')}",
+                f"--tls-private-key-file={pki.path('apiserver.key')}",
+                f"--client-ca-file={pki.path('ca.crt')}",
+                f"--service-account-key-file={pki.path('sa.pub')}",
+                f"--service-account-signing-key-file={pki.path('sa.key')}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # RBAC as on a real cluster: the reaper's Role is judged by the API server itself.
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                "--profiling=false",
+            ],
+        )
+        self._wait("kube-apiserver", deadline, lambda: self._api_ok("/readyz"))
+
+    def _write_kubeconfig(self, pki: Pki) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "v4infra-local",
+                    "cluster": {"server": self.server, "certificate-authority": str(pki.path("ca.crt"))},
+                }
+            ],
+            "users": [
+                {
+                    "name": "v4infra-admin",
+                    "user": {
+                        "client-certificate": str(pki.path("admin.crt")),
+                        "client-key": str(pki.path("admin.key")),
+                    },
+                }
+            ],
+            "contexts": [
+                {"name": "v4infra-local", "context": {"cluster": "v4infra-local", "user": "v4infra-admin"}}
+            ],
+            "current-context": "v4infra-local",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        self.kubeconfig.chmod(0o600)
+
+    def _start_controllers(self, tools: KubeTools, pki: Pki) -> None:
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(tools.controller_manager),
+                f"--kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={pki.path('sa.key')}",
+                f"--root-ca-file={pki.path('ca.crt')}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # Provisions hostPath volumes under /tmp for the `standard` class: what a CSI driver would do.
+                "--enable-hostpath-provisioner=true",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(tools.scheduler),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--leader-elect=false",
+            ],
+        )
+
+    def _start_kwok(self, tools: KubeTools) -> None:
+        docs: list[dict[str, Any]] = [
+            {
+                "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+                "kind": "KwokConfiguration",
+                "options": {
+                    # kwok refuses to start without it: "parallelism must be greater than 0".
+                    "nodeLeaseDurationSeconds": 40,
+                    "nodeLeaseParallelism": 4,
+                    "nodePlayStageParallelism": 4,
+                    "podPlayStageParallelism": 8,
+                    "manageAllNodes": False,
+                    "manageNodesWithAnnotationSelector": f"{FAKE_NODE_ANNOTATION}=fake",
+                    "serverAddress": f"127.0.0.1:{free_port()}",
+                },
+            }
+        ]
+        for stage_dir in KWOK_STAGES:
+            for path in sorted((tools.kwok_stages / stage_dir).glob("*.yaml")):
+                if path.name != "kustomization.yaml":
+                    docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
+        config = self.workdir / "kwok.yaml"
+        config.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+        self._spawn("kwok", [str(tools.kwok), f"--kubeconfig={self.kubeconfig}", f"--config={config}"])
+
+    def _seed(self, deadline: float) -> None:
+        """The fake GPU nodes and the default StorageClass; waits for what a pod needs to be scheduled."""
+        self.apply([*fake_nodes(), default_storage_class()])
+        self._wait("the fake GPU nodes", deadline, self._nodes_ready)
+        # Pods need the namespace's default ServiceAccount, which the controller manager creates.
+        self._wait(
+            "the default ServiceAccount",
+            deadline,
+            lambda: self._api_ok("/api/v1/namespaces/default/serviceaccounts/default"),
+        )
+
+    # --- clients ------------------------------------------------------------------------------------
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the built kubectl against this cluster; raises with its stderr when `check` fails."""
+        done = subprocess.run(
+            [str(self._tools().kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+        return done
+
+    def apply(self, objects: Iterable[dict[str, Any]]) -> None:
+        self.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(list(objects)))
+
+    def get_json(self, *args: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+        return data
+
+    def api(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET `path` as the admin; (status, body)."""
+        pki = self.workdir / "pki"
+        context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        try:
+            with urllib.request.urlopen(self.server + path, timeout=10, context=context) as resp:
+                body = resp.read()
+                try:
+                    return resp.status, json.loads(body or b"{}")
+                except json.JSONDecodeError:
+                    return resp.status, {}
+        except urllib.error.HTTPError as err:
+            return err.code, {}
+
+    def _api_ok(self, path: str) -> bool:
+        try:
+            return self.api(path)[0] == 200
+        except OSError:
+            return False
+
+    def _nodes_ready(self) -> bool:
+        status, nodes = self.api("/api/v1/nodes")
+        items = nodes.get("items", []) if status == 200 else []
+        ready = [
+            n
+            for n in items
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
+        ]
+        return len(ready) >= len(NODE_GPUS) + 1
+
+    def _wait(self, what: str, deadline: float, ready: Callable[[], bool]) -> None:
+        while not ready():
+            dead = [n for n, p in self.processes.items() if p.poll() is not None]
+            if dead:
+                raise RuntimeError(f"{dead[0]} exited while waiting for {what}: {self._log_tail(dead[0])}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"local control plane: {what} not ready in time; logs in {self.workdir}/logs"
+                )
+            time.sleep(0.2)
+
+    def _log_tail(self, name: str) -> str:
+        path = self.workdir / "logs" / f"{name}.log"
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
+        return " | ".join(lines[-5:])
+
+    def _save_state(self) -> None:
+        state = {"server": self.server, "pids": {n: p.pid for n, p in self.processes.items()}}
+        (self.workdir / "cluster.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return int(resp.status) == 200
+    except OSError:
+        return False
+
+
+def fake_nodes() -> list[dict[str, Any]]:
+    """A CPU node (downloads, the reaper) and one kwok node per GPU in NODE_GPUS: 8 GPUs, the product
+    label GPU feature discovery sets, and the taint GPU pools carry."""
+    catalog = load_catalog()
+    nodes = [_node(CPU_NODE, {"cpu": "32", "memory": "128Gi", "pods": "110"}, {}, [])]
+    for key in NODE_GPUS:
+        gpu = catalog.gpu(key)
+        resources = {"cpu": "192", "memory": "2Ti", "pods": "110", GPU_RESOURCE: str(GPUS_PER_NODE)}
+        labels = {GPU_PRODUCT_LABEL: gpu.k8s_product_label, "nvidia.com/gpu.count": str(GPUS_PER_NODE)}
+        taints = [{"key": GPU_RESOURCE, "effect": "NoSchedule"}]
+        nodes.append(_node(gpu_node_name(key), resources, labels, taints))
+    return nodes
+
+
+def gpu_node_name(gpu_key: str) -> str:
+    return f"kwok-{gpu_key.lower()}-0"
+
+
+def _node(
+    name: str, resources: dict[str, str], labels: dict[str, str], taints: list[dict[str, str]]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {FAKE_NODE_ANNOTATION: "fake"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                **labels,
+            },
+        },
+        "spec": {"taints": taints},
+        "status": {"allocatable": resources, "capacity": resources},
+    }
+
+
+def default_storage_class() -> dict[str, Any]:
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": STORAGE_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": HOSTPATH_PROVISIONER,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }
+
+
+# --- command line (tools/kube-local.sh) ----------------------------------------------------------------
+
+
+def _stop_dir(workdir: Path) -> int:
+    """Stop the components a `start` left running in `workdir` (by their recorded pids, nothing else)."""
+    state_file = workdir / "cluster.json"
+    if not state_file.exists():
+        print(f"no local control plane recorded in {workdir}", file=sys.stderr)
+        return 0
+    pids: dict[str, int] = json.loads(state_file.read_text(encoding="utf-8"))["pids"]
+    for name, pid in reversed(list(pids.items())):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        for _ in range(150):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        print(f"stopped {name} ({pid})")
+    state_file.unlink()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="kube-local", description="A local Kubernetes control plane with fake GPU nodes (kwok)."
+    )
+    parser.add_argument("action", choices=("start", "stop", "env"))
+    parser.add_argument("dir", type=Path, nargs="?", default=Path(".kube-local"))
+    args = parser.parse_args(argv)
+    workdir = args.dir.resolve()
+    if args.action == "stop":
+        return _stop_dir(workdir)
+    if args.action == "env":
+        print(f"export KUBECONFIG={workdir / 'kubeconfig'}")
+        try:
+            print(f"export PATH={KubeTools.find().kubectl.parent}:$PATH")
+        except ToolsMissing as err:
+            print(err, file=sys.stderr)
+            return 1
+        return 0
+    try:
+        cluster = LocalCluster(workdir)
+        if (workdir / "cluster.json").exists():
+            print(f"{workdir}: a control plane is already recorded there; stop it first", file=sys.stderr)
+            return 1
+        started = time.monotonic()
+        cluster.start()
+    except (ToolsMissing, RuntimeError, TimeoutError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    # Detach: the components keep running after this command; `stop` ends them by their pids.
+    cluster.processes.clear()
+    print(
+        f"ready in {time.monotonic() - started:.1f}s: {cluster.server}; export KUBECONFIG={cluster.kubeconfig}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The RunPod side of the lifecycle `Target`: the one place outside the Pulumi program that calls RunPod.
+
+The serving pod is reached over SSH (GPU preflight with nvidia-smi, the engine log file); what is
+billed is every pod and network volume whose name says it belongs to the stack (`naming`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from infra.catalog import load_catalog
+from infra.errors import NotFoundError, ProviderError
+from infra.ssh import SshConnectError, SshSession, SshTarget, host_keys_in_log, pin_host_key, pod_known_hosts
+from infra.targets.base import Billed, Endpoint, LineSource, TargetContext
+from infra.targets.runpod import naming
+from infra.targets.runpod.client import RunPodClient, RunPodSettings
+from infra.targets.runpod.crashloop import RestartWatch
+from infra.targets.runpod.prefill import PROGRESS_FILE, ProgressFile, filler_source
+from infra.validate.engine_health import LogSource
+from infra.validate.gpu_preflight import GpuExpectation, GpuPreflight
+from infra.validate.stages import StageResult
+
+FILLER_ON_POD = "/tmp/v4infra-weights.py"
+# sshd comes up a little after RunPod reports the pod running.
+SSH_RETRIES, SSH_DELAY = 20, 1.0
+
+
+class RunPodTarget:
+    """One stack on RunPod, as the lifecycle sees it."""
+
+    provider = "RunPod"
+    up_steps = "volume, weight pre-fill on a CPU pod, GPU pod start"
+
+    def __init__(self, context: TargetContext) -> None:
+        self.context = context
+        # RunPod restarts a crashed container and keeps the pod RUNNING: a younger container is a dead engine.
+        self._restarts = RestartWatch()
+
+    @functools.cached_property
+    def client(self) -> RunPodClient:
+        # A rehearsal's emulator lives in the workspace's environment, not this process's.
+        env = {**os.environ, **self.context.env}
+        # The key from the stack's secret config wins; the environment's is the fallback.
+        return RunPodClient(RunPodSettings.from_env(self.context.credentials.runpod_api_key, env))
+
+    @functools.cached_property
+    def names(self) -> naming.StackIdentity:
+        """This stack's identity: its resources are those whose names carry its digest, exactly."""
+        return naming.for_stack(
+            self.context.spec.stack, backend=self.context.env.get("PULUMI_BACKEND_URL", "")
+        )
+
+    def progress_line(self) -> str | None:
+        # The pre-fill provider writes its progress to the stack's state dir (prefill.ProgressFile).
+        event = ProgressFile(self.context.state_dir / PROGRESS_FILE).read()
+        if not event or event.get("event") != "progress" or not event.get("total"):
+            return None
+        return f"weight pre-fill on a CPU pod: {event['bytes'] / 1e9:,.2f} of {event['total'] / 1e9:,.2f} GB"
+
+    def endpoint(self, outputs: Mapping[str, Any]) -> Endpoint:
+        return Endpoint(str(outputs["endpoint"]), str(outputs["vllm_api_key"]))
+
+    @contextlib.contextmanager
+    def shell(self, outputs: Mapping[str, Any]) -> Iterator[SshSession]:
+        """An SSH session on the GPU pod, with the cache checker uploaded."""
+        # One known_hosts per pod: a new pod on a reused address starts clean, a changed key on the same pod is refused.
+        known_hosts = pod_known_hosts(self.context.state_dir, str(outputs["pod_id"]))
+        target = SshTarget(str(outputs["ssh_host"]), int(outputs["ssh_port"]))
+        self._pin_from_log(known_hosts, target, str(outputs["pod_id"]))
+        session = SshSession(target, str(outputs["ssh_private_key"]), known_hosts)
+
+        def stop_if_dead(attempt: int, error: SshConnectError) -> None:
+            # A dead pod fails at once on its status, not after minutes of SSH retries.
+            if not self.alive(outputs):
+                raise SshConnectError(
+                    f"pod {outputs['pod_id']} stopped before its SSH port answered ({error})",
+                    host=target.host,
+                    port=target.port,
+                    attempts=attempt,
+                )
+
+        with session.connect(retries=SSH_RETRIES, delay=SSH_DELAY, on_retry=stop_if_dead) as ssh:
+            ssh.run(["bash", "-c", f"cat > {FILLER_ON_POD}"], stdin=filler_source())
+            yield ssh
+
+    def gpu_preflight(self, shell: SshSession, outputs: Mapping[str, Any]) -> StageResult:
+        """nvidia-smi, df and the weight-cache check on the pod, against the plan."""
+        plan = self.context.plan
+        gpu = load_catalog().gpu(plan.gpu)
+        preflight = GpuPreflight(
+            GpuExpectation(gpu.product_name, plan.gpu_count, gpu.memory_mib),
+            cache_path="/workspace",
+            cache_check=[
+                "python3",
+                FILLER_ON_POD,
+                "check",
+                "--offline",
+                "--cache-dir",
+                "/workspace/hf",
+                "--repo",
+                plan.model,
+            ],
+        )
+        return preflight.run(shell)
+
+    def logs(self, shell: SshSession, outputs: Mapping[str, Any]) -> LineSource:
+        # The start script writes the engine's output here (templates/runpod/start-gpu.sh.j2).
+        return LogSource(shell, f"/workspace/logs/{outputs['pod_name']}/engine.log")
+
+    def _pin_from_log(self, known_hosts: Any, target: SshTarget, pod_id: str) -> None:
+        """The start script prints the pod's host keys into its log (v2 streams it): pin them before first contact."""
+        try:
+            lines = [
+                entry.line
+                for entry in self.client.pod_logs(pod_id, tail=400, idle_seconds=0.5, max_seconds=5)
+            ]
+        except ProviderError:
+            return  # no log stream: trust on first use, then pinned
+        for key in host_keys_in_log(lines):
+            pin_host_key(known_hosts, target, key)
+
+    def alive(self, outputs: Mapping[str, Any]) -> bool:
+        pod = self.client.get_pod(str(outputs["pod_id"]))
+        return pod is not None and pod.status == "RUNNING" and not self._restarts.observe(pod)
+
+    def billed(self, stack: str, include_cache: bool) -> list[Billed]:
+        found = [
+            Billed("pod", pod.id, pod.name)
+            for pod in self.client.list_pods(naming.PREFIX)
+            if self.names.owns(pod.name)
+        ]
+        for volume in self.client.list_volumes():
+            if not self.names.owns(volume.name):
+                continue
+            parts = naming.parse_name(volume.name)
+            cache = parts is not None and parts.kind == "cache"
+            if include_cache or not cache:
+                found.append(Billed("volume", volume.id, volume.name, cache=cache))
+        return found
+
+    def remove(self, item: Billed) -> None:
+        with contextlib.suppress(NotFoundError):
+            if item.kind == "pod":
+                self.client.terminate_pod(item.id)
+            else:
+                self.client.delete_volume(item.id)

@@ -1,0 +1,77 @@
+"""`v4infra validate k8s-flash-4xh200 --rehearse`: the real pulumi-kubernetes provider applies the stack to
+a local kube-apiserver with kwok GPU nodes, the checks run against a stand-in engine started locally from
+the Deployment the API server holds, teardown runs, and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kube import in_ci
+
+from infra.config import project_root
+from infra.targets.kubernetes.local_cluster import KubeTools, ToolsMissing
+
+pytestmark = [pytest.mark.kube, pytest.mark.engine]
+STACK = "k8s-flash-4xh200"
+# A progress line: elapsed seconds, then the text.
+EVENT = re.compile(r"^\s*\d+\.\ds (?P<text>.*)$")
+
+
+@pytest.fixture
+def tools() -> None:
+    if shutil.which("pulumi") is None:
+        pytest.fail("no `pulumi` CLI on PATH: run `make tools`, then `. tools/pulumi-env.sh`", pytrace=False)
+    try:
+        KubeTools.find()
+    except ToolsMissing as err:
+        if in_ci():
+            pytest.fail(f"{err} (CI never skips these tests)", pytrace=False)
+        pytest.skip(str(err))
+
+
+def test_validate_rehearsal_on_the_local_control_plane_passes_and_leaves_nothing(
+    tools: None, tmp_path: Path
+) -> None:
+    drop = ("PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL", "KUBECONFIG", "CI")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(
+        V4INFRA_ROOT=str(project_root()),
+        V4INFRA_STATE_DIR=str(tmp_path / "state"),
+        PULUMI_CONFIG_PASSPHRASE="k8s-rehearsal-tests",
+        COLUMNS="300",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "infra", "validate", STACK, "--rehearse"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=1500,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Traceback" not in output
+    events = [m.group("text") for line in output.splitlines() if (m := EVENT.match(line))]
+    assert events, output
+    untagged = [
+        text for text in events if not text.startswith("[rehearsal: local control plane, stand-in engine")
+    ]
+    assert not untagged, f"rehearsal lines that do not say so: {untagged}"
+    assert any("PASS gpu-preflight" in e and "NVIDIA-H200" in e for e in events), output
+    assert any("PASS engine-health" in e for e in events) and any("PASS load" in e for e in events), output
+    assert any("pods of the stack left on the local control plane: none" in e for e in events), output
+
+    (report,) = tmp_path.glob(f"reports/{STACK}/*/report.json")
+    data = json.loads(report.read_text())
+    assert data["passed"] and data["rehearsal"] and data["teardown"]["ok"], data
+    assert "local Kubernetes control plane" in report.with_suffix(".md").read_text()
+    # The control plane the rehearsal started is stopped again.
+    assert not list((tmp_path / "state").rglob("cluster.json"))
