@@ -6,6 +6,8 @@ Kubernetes objects are pulumi_kubernetes resources (camelCase inputs, as in the 
 
 from __future__ import annotations
 
+import json
+
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -147,10 +149,22 @@ def _checkpoint(declared: str | None, command: str, catalog: Catalog) -> Checkpo
     return max(found, key=lambda c: len(c.repo_id)) if found else None
 
 
+def _start_command_text(args: object) -> str:
+    """A RunPod pod's start command as text: the JSON form's entrypoint and cmd, or the plain arguments."""
+    text = str(args or "")
+    try:
+        start = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(start, dict):
+        return " ".join(str(part) for part in [*(start.get("entrypoint") or []), *(start.get("cmd") or [])])
+    return text
+
+
 def _servers(resource_type: str, props: Props) -> Iterator[tuple[str, str, str | None, str]]:
     """(image, start command text, declared checkpoint, what) for each GPU server in the resource."""
     if is_gpu_pod(resource_type, props):
-        command = " ".join(str(c) for c in props.get("docker_start_cmd") or [])
+        command = _start_command_text(props.get("args"))
         declared = props.get("base_architecture") or props.get("model")
         yield str(props.get("image")), command, declared, f"GPU pod '{props.get('name')}'"
     for c in gpu_containers(resource_type, props):

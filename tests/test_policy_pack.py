@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import textwrap
@@ -46,7 +47,9 @@ def gpu_pod(**over: Any) -> dict[str, Any]:
         "image": "vllm/vllm-openai:v0.25.0",
         "gpu_type_ids": ["NVIDIA H200"],
         "gpu_count": 4,
-        "docker_start_cmd": [f"exec vllm serve '{FLASH}' --data-parallel-size 4"],
+        "args": json.dumps(
+            {"entrypoint": ["bash", "-c"], "cmd": [f"exec vllm serve '{FLASH}' --data-parallel-size 4"]}
+        ),
         "ttl_seconds": 7200,
     }
     return {**props, **over}
@@ -63,7 +66,7 @@ def test_a_gpu_pod_without_ttl_is_refused_unless_marked_permanent() -> None:
 
 
 def test_the_cpu_prefill_pod_is_not_a_gpu_pod() -> None:
-    prefill = {"name": "v4i-test-prefill", "image": "python:3.11-slim", "docker_args": "bash -c ..."}
+    prefill = {"name": "v4i-test-prefill", "image": "python:3.11-slim", "args": "bash -c ..."}
     assert checks.pod_ttl_violations(checks.DYNAMIC, prefill) == []
     assert checks.engine_image_violations(checks.DYNAMIC, prefill) == []
 
@@ -126,7 +129,9 @@ def test_the_permanent_kubernetes_stack_marks_its_gpu_objects_permanent() -> Non
 def test_an_engine_image_below_the_checkpoints_minimum_is_refused(
     image: str, start: str, expected: str
 ) -> None:
-    pod = gpu_pod(image=image, docker_start_cmd=[f"vllm serve '{start}'"])
+    pod = gpu_pod(
+        image=image, args=json.dumps({"entrypoint": ["bash", "-c"], "cmd": [f"vllm serve '{start}'"]})
+    )
     (message,) = checks.engine_image_violations(checks.DYNAMIC, pod)
     assert expected in message
 
@@ -134,7 +139,8 @@ def test_an_engine_image_below_the_checkpoints_minimum_is_refused(
 def test_images_that_meet_the_minimum_pass() -> None:
     for image in ("vllm/vllm-openai:v0.20.0", "docker.io/vllm/vllm-openai:v0.25.0"):
         assert checks.engine_image_violations(checks.DYNAMIC, gpu_pod(image=image)) == []
-    sglang = gpu_pod(image="lmsysorg/sglang:v0.5.12", docker_start_cmd=[f"--model-path {FLASH}-0731"])
+    # Plain arguments (no JSON start command) are read as they are.
+    sglang = gpu_pod(image="lmsysorg/sglang:v0.5.12", args=f"--model-path {FLASH}-0731")
     assert checks.engine_image_violations(checks.DYNAMIC, sglang) == []
     # A declared checkpoint (a custom model's base architecture) beats the start command.
     declared = gpu_pod(image="vllm/vllm-openai:v0.20.0", base_architecture="flash-0731")
@@ -260,7 +266,7 @@ Pod("probe-pod", {
     "image": "vllm/vllm-openai:v0.7.0",
     "gpu_type_ids": ["NVIDIA H200"],
     "gpu_count": 4,
-    "docker_start_cmd": ["exec vllm serve 'deepseek-ai/DeepSeek-V4-Flash'"],
+    "args": "deepseek-ai/DeepSeek-V4-Flash --data-parallel-size 4",
     "ttl_seconds": None,
     "env": {"VLLM_API_KEY": pulumi.Output.secret("k"), "HF_TOKEN": "hf-plain-probe"},
 })

@@ -46,14 +46,18 @@ class Setup:
     @property
     def client(self) -> RunPodClient:
         e = self.emulator
-        return RunPodClient(
-            RunPodSettings(e.api_key, e.graphql_base_url, e.rest_base_url, e.proxy_url_template)
-        )
+        return RunPodClient(RunPodSettings.from_env(env=e.env()))
+
+    def name(self, kind: str, run_id: str) -> str:
+        """A resource name of this stack, carrying its identity digest as v4infra names it."""
+        from infra.targets.runpod import naming
+
+        return naming.for_stack(STACK, backend=self.env["PULUMI_BACKEND_URL"]).name(kind, run_id)
 
     def pod(self, name: str) -> str:
         """A CPU pod with this name at the emulator (billed like any pod); returns its id."""
         request = PodRequest(
-            name=name, image="python:3.11-slim", gpu_type_id=None, gpu_count=0, ports="22/tcp"
+            name=name, image="python:3.11-slim", gpu_type_id=None, gpu_count=0, ports=("22/tcp",)
         )
         return self.client.create_cpu_pod(request).id
 

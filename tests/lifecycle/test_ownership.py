@@ -25,7 +25,7 @@ def break_state(setup: Setup) -> None:
 def test_cleanup_removes_nothing_when_the_state_cannot_be_read_and_force_is_the_way_out(
     setup: Setup, one_line: Callable[[CompletedProcess[str]], str]
 ) -> None:
-    pod = setup.pod("v4i-flash-4xh200-pod-abc123")
+    pod = setup.pod(setup.name("pod", "abc123"))
     break_state(setup)
 
     refused = setup.v4infra("cleanup", STACK, "--yes")
@@ -37,13 +37,13 @@ def test_cleanup_removes_nothing_when_the_state_cannot_be_read_and_force_is_the_
     forced = setup.v4infra("cleanup", STACK, "--yes", "--force")
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert pod not in setup.live_pods()
-    assert f"removed pod v4i-flash-4xh200-pod-abc123 ({pod})" in forced.stdout
+    assert f"removed pod {setup.name('pod', 'abc123')} ({pod})" in forced.stdout
 
 
 def test_down_removes_nothing_by_name_when_the_state_cannot_be_read(
     setup: Setup, one_line: Callable[[CompletedProcess[str]], str]
 ) -> None:
-    pod = setup.pod("v4i-flash-4xh200-pod-abc123")
+    pod = setup.pod(setup.name("pod", "abc123"))
     break_state(setup)
 
     refused = setup.v4infra("down", STACK)

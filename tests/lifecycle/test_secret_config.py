@@ -23,8 +23,8 @@ def key_only_in_stack_config(setup: Setup) -> dict[str, str]:
 
 def test_status_cleanup_and_purge_use_the_key_from_stack_secret_config(setup: Setup) -> None:
     env = key_only_in_stack_config(setup)
-    stray = setup.pod("v4i-flash-4xh200-pod-abc123")
-    cache = setup.client.create_volume("v4i-flash-4xh200-cache-v1", 200, "US-TX-3").id
+    stray = setup.pod(setup.name("pod", "abc123"))
+    cache = setup.client.create_volume(setup.name("cache", "v1"), 200, "US-TX-3").id
 
     status = setup.v4infra("status", STACK, env=env)
     assert status.returncode == 0, status.stderr
@@ -43,7 +43,7 @@ def test_status_cleanup_and_purge_use_the_key_from_stack_secret_config(setup: Se
 
 
 def test_the_environment_is_the_fallback_when_the_stack_config_has_no_key(setup: Setup) -> None:
-    stray = setup.pod("v4i-flash-4xh200-pod-abc123")
+    stray = setup.pod(setup.name("pod", "abc123"))
     cleanup = setup.v4infra("cleanup", STACK, "--yes")
     assert cleanup.returncode == 0, cleanup.stderr
     assert stray not in setup.live_pods()

@@ -28,7 +28,7 @@ def in_process(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> Setup:
 
 
 def test_down_outlasts_a_burst_of_502s_longer_than_the_clients_retries(in_process: Setup) -> None:
-    stray = in_process.pod("v4i-flash-4xh200-pod-abc123")
+    stray = in_process.pod(in_process.name("pod", "abc123"))
     # The client gives up after 4 attempts; ten 502s in a row outlast it twice.
     in_process.emulator.set_faults(Faults(server_errors=10))
     with Lifecycle(STACK) as life:
@@ -38,7 +38,7 @@ def test_down_outlasts_a_burst_of_502s_longer_than_the_clients_retries(in_proces
 
 
 def test_validate_writes_its_report_naming_what_is_live_when_the_api_stays_down(in_process: Setup) -> None:
-    in_process.pod("v4i-flash-4xh200-pod-abc123")
+    in_process.pod(in_process.name("pod", "abc123"))
     # RunPod answers 502 to everything for longer than the teardown deadline.
     in_process.emulator.set_faults(Faults(server_errors=100_000))
     with Lifecycle(STACK, teardown_deadline=3.0) as life:
