@@ -32,6 +32,8 @@ class Faults:
     die_after_seconds: float | None = None
     # Passed to the pod runtime's fake engine (`arch`, `keyerror`, `oom`, `tp16`, `pp`, `hub401`).
     engine_fault: str | None = None
+    # Simulated seconds before an exited container is restarted, overriding `Timing.restart_seconds`.
+    restart_delay_seconds: float | None = None
     # Seconds a 429 asks the client to wait (`Retry-After`).
     retry_after_seconds: int = 1
     # Images whose pull fails (the pod goes to ERROR); `registry.invalid/...` never pulls either.

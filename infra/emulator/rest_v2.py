@@ -608,7 +608,15 @@ def _list_gpus(call: Call) -> Answer:
         views = [gpu_type_view(call.state, gpu, availability) for gpu in catalog.GPU_TYPES.values()]
     if availability is not None and availability["countries"]:
         # With countryCodes a GPU type with no data center in those countries drops out of the list.
-        views = [view for view in views if "dataCenters" in view or view["availability"] != "NONE"]
+        countries = availability["countries"]
+        with call.state.lock:
+            offered = {
+                gpu_id
+                for dc in catalog.DATA_CENTERS.values()
+                if catalog.COUNTRY_CODES[dc.location] in countries
+                for gpu_id in call.state.stock.get(dc.id, {})
+            }
+        views = [view for view in views if view["id"] in offered]
     return Answer(200, {"gpus": views})
 
 

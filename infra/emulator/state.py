@@ -750,12 +750,17 @@ class AccountState:
             return
         # RunPod restarts a container whose command exits, endlessly; the pod stays RUNNING and billed
         # (dstack#1142: "The Runpod provider infinitely restarts the pod if the docker args script is incorrect").
+        delay = self._restart_delay()
         pod.container_up = False
         pod.die_at = None
-        pod.restart_due = now + self.timing.restart_seconds
-        pod.log.append(SYSTEM, f"{ended}; restarting in {self.timing.restart_seconds:g}s", now)
+        pod.restart_due = now + delay
+        pod.log.append(SYSTEM, f"{ended}; restarting in {delay:g}s", now)
         if pod.cluster_id is not None:
             self._peers_lose(pod, now, to_kill)
+
+    def _restart_delay(self) -> float:
+        override = self.faults.restart_delay_seconds
+        return self.timing.restart_seconds if override is None else override
 
     def _peers_lose(self, pod: Pod, now: float, to_kill: list[PodRuntimeLike]) -> None:
         """A member whose engine exits takes its peers' engines down: their collectives lose a rank."""
@@ -858,7 +863,7 @@ class AccountState:
                 if failure:
                     pod.log.append(SYSTEM, failure, now)
                     pod.container_up = False
-                    pod.restart_due = now + self.timing.restart_seconds
+                    pod.restart_due = now + self._restart_delay()
                     return
                 pod.container_up = True
                 pod.started_at = now

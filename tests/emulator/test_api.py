@@ -224,6 +224,11 @@ def test_an_exited_container_is_restarted_and_the_pod_stays_running(
     assert runtimes[0].killed
     wait_for(lambda: emulator.inventory()["pods"][0]["restarts"] == 2)
 
+    emulator.set_faults(Faults(restart_delay_seconds=0.0))  # an injected delay wins over Timing's
+    runtimes[0].alive = False
+    wait_for(lambda: emulator.inventory()["pods"][0]["restarts"] == 3)
+    assert "Container exited; restarting in 0s" in emulator.state.pod(first).log.tail(10, "system")
+
     emulator.set_faults(Faults(never_restart=True))  # the canary's "never restart" break
     second = h200_pod()["id"]
     running_runtime(second)

@@ -78,6 +78,8 @@ def test_stock_only_in_the_second_data_center(emulator: Emulator) -> None:
             f"/v2/catalog/gpus/{H200}", include="AVAILABILITY", product="POD", countryCodes="SE"
         ).json()
         assert gpu["availability"] == "NONE"
+        swedish = v2.get("/v2/catalog/gpus", include="AVAILABILITY", product="POD", countryCodes="SE").json()
+        assert [gpu["id"] for gpu in swedish["gpus"]] == [H200]  # only what a Swedish data center stocks
         europe = v2.get("/v2/catalog/datacenters", regions="EUROPE").json()["dataCenters"]
         assert {dc["id"] for dc in europe} == {"EU-RO-1", "EU-SE-1", "EUR-IS-1"}
     bad = httpx.post(f"{emulator.url}/_emulator/stock", json={"MARS-1": {H200: 1}})
