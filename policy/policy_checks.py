@@ -7,7 +7,6 @@ Kubernetes objects are pulumi_kubernetes resources (camelCase inputs, as in the 
 from __future__ import annotations
 
 import json
-
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
