@@ -13,19 +13,21 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from infra import contracts
-from infra.errors import ProviderError
+from infra.errors import ProviderError, RefusedError
 from infra.targets.runpod.client import API_VERSION, PodRequest, RunPodClient
 from infra.targets.runpod.crashloop import RestartWatch
-from infra.targets.runpod.start_script import CACHE_MOUNT, json_start_command, render_template
+from infra.targets.runpod.start_script import docker_args, json_start_command, render_template
 
 CANARY_IMAGE = "python:3.11-slim"
+# Not the default /workspace: the canary proves a network volume mounts where the create asks.
+CANARY_MOUNT = "/v4infra-cache"
 CANARY_VOLUME_GB = 10
 # RunPod's network volume price under 1 TB: $0.07 per GB-month (shared/reference/runpod.md).
 VOLUME_USD_PER_GB_HOUR = 0.07 / 730
@@ -51,7 +53,7 @@ ASSUMPTIONS = (
         "set `startCommand: plain` (stock vLLM image, plain `vllm serve` arguments, TTL by a CPU watchdog pod)",
     ),
     Assumption("logs", "pod logs stream (GET /v2/pods/{id}/logs)"),
-    Assumption("volume", f"the network volume mounts at {CACHE_MOUNT} and is writable"),
+    Assumption("volume", "a network volume mounts at the path asked for, is writable and outlives a restart"),
     Assumption("restart", "a command that exits is restarted, and the restart shows (uptime or logs)"),
     Assumption(
         "self-terminate",
@@ -151,7 +153,7 @@ def write_record(state_root: Path, api_key: str, report: CanaryReport) -> Path:
 
 
 def canary_script(nonce: str) -> str:
-    return render_template("runpod/canary.sh.j2", nonce=nonce, mount_path=CACHE_MOUNT)
+    return render_template("runpod/canary.sh.j2", nonce=nonce, mount_path=CANARY_MOUNT)
 
 
 @dataclass
@@ -164,6 +166,8 @@ class Canary:
     gpu_count: int
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     poll_seconds: float = 1.0
+    start_grace_seconds: float = 90.0
+    """How long a running pod may go without our script's first line before the start command is blamed."""
     on_line: Callable[[str], None] | None = None
     nonce: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -194,7 +198,7 @@ class Canary:
                 gpu_type_id=None,
                 data_center_id=data_center,
                 network_volume_id=volume.id,
-                volume_mount_path=CACHE_MOUNT,
+                volume_mount_path=CANARY_MOUNT,
                 container_disk_gb=5,
                 args=json_start_command(canary_script(self.nonce)),
                 ports=(),
@@ -204,6 +208,14 @@ class Canary:
             )
             try:
                 pod = self.client.create_pod(request)
+            except RefusedError as exc:
+                if exc.status != 400:
+                    checks["create"].passed, checks["create"].detail = False, str(exc)
+                    raise
+                # Refused for the JSON start command? The same pod with a plain command tells.
+                pod = self.client.create_pod(replace(request, args=docker_args(canary_script(self.nonce))))
+                checks["start-command"].passed = False
+                checks["start-command"].detail = f"RunPod refused it at create ({exc})"
             except ProviderError as exc:
                 checks["create"].passed, checks["create"].detail = False, str(exc)
                 raise
@@ -278,6 +290,8 @@ class Canary:
         restarts = RestartWatch()
         marker = f"v4infra-canary {self.nonce}: "
         seen: list[str] = []
+        lines: list[str] = []
+        running_since: float | None = None
         while time.monotonic() < deadline:
             pod = self.client.get_pod(pod_id)
             if pod is None:
@@ -292,6 +306,8 @@ class Canary:
                 self._settle_after_exit(checks, seen)
                 return False
             restarts.observe(pod)
+            if pod.status == "RUNNING" and running_since is None:
+                running_since = time.monotonic()
             try:
                 lines = [
                     e.line for e in self.client.pod_logs(pod_id, tail=200, idle_seconds=0.5, max_seconds=5)
@@ -302,15 +318,21 @@ class Canary:
             seen = [line.split(marker, 1)[1].strip() for line in lines if marker in line]
             if lines and checks["logs"].passed is None:
                 checks["logs"].passed, checks["logs"].detail = True, f"{len(lines)} line(s) over SSE"
-            if "start command ran" in seen:
+            if "start command ran" in seen and checks["start-command"].passed is None:
                 checks["start-command"].passed = True
-            if any(s.startswith("volume writable") for s in seen):
-                checks["volume"].passed, checks["volume"].detail = True, CACHE_MOUNT
             if any(s.startswith("volume NOT writable") for s in seen):
-                checks["volume"].passed, checks["volume"].detail = (
-                    False,
-                    f"could not write under {CACHE_MOUNT}",
-                )
+                checks["volume"].passed = False
+                checks["volume"].detail = f"could not write under {CANARY_MOUNT}"
+                return False
+            if "restarted" in seen:
+                checks["volume"].passed = True
+                checks["volume"].detail = f"{CANARY_MOUNT}, a file there outlived a restart"
+            elif seen.count("start command ran") >= 2:
+                # The flag file did not survive the restart: that path was container disk, not the volume.
+                checks["volume"].passed = False
+                checks[
+                    "volume"
+                ].detail = f"a file under {CANARY_MOUNT} did not outlive a restart: not the volume"
                 return False
             if "restarted" in seen or restarts.restarts:
                 checks["restart"].passed = True
@@ -322,9 +344,12 @@ class Canary:
                 checks["self-terminate"].passed = False
                 checks["self-terminate"].detail = f"RunPod refused the pod's own key: {answered[-1]}"
                 return False
-            if restarts.restarts >= 2 and checks["start-command"].passed is None:
-                checks["start-command"].passed = False
-                checks["start-command"].detail = "the container restarted without running our script"
+            silent = running_since is not None and time.monotonic() - running_since > self.start_grace_seconds
+            if (restarts.restarts >= 2 or (silent and lines)) and "start command ran" not in seen:
+                if checks["start-command"].passed is None:
+                    last = lines[-1].strip()[:160] if lines else "nothing"
+                    checks["start-command"].passed = False
+                    checks["start-command"].detail = f"our script never ran; the container printed: {last}"
                 return False
             time.sleep(self.poll_seconds)
         for key in ("start-command", "logs", "volume", "restart", "self-terminate"):
@@ -338,6 +363,8 @@ class Canary:
     @staticmethod
     def _settle_after_exit(checks: dict[str, Check], seen: list[str]) -> None:
         """A pod that deleted itself ran our script twice: its flag file outlived a restart on the volume."""
+        if checks["logs"].passed is None:
+            checks["logs"].passed, checks["logs"].detail = False, "no line arrived over the log stream"
         if checks["self-terminate"].passed:
             for key in ("start-command", "volume", "restart"):
                 if checks[key].passed is None:
