@@ -53,10 +53,11 @@ def _rebase_ref(value: Any) -> Any:
 
 def component_errors(name: str, instance: Any) -> list[str]:
     """Violations of `#/components/schemas/<name>`, one line each (empty when valid)."""
-    return _errors({"$ref": f"#/components/schemas/{name}"}, instance)
+    return schema_errors({"$ref": f"#/components/schemas/{name}"}, instance)
 
 
-def _errors(schema: dict[str, Any], instance: Any) -> list[str]:
+def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:
+    """Violations of any schema taken from the document (its `#/...` refs resolve there), one line each."""
     validator = _validator(schema)
     found = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
     return [f"{_where(e.absolute_path)}: {e.message}" for e in found]
@@ -86,7 +87,7 @@ def request_errors(method: str, path: str, body: Any) -> list[str]:
     schema = (content.get("application/json") or {}).get("schema")
     if schema is None:
         return [] if body is None else [f"$: {method.upper()} {path} takes no request body"]
-    return _errors(schema, body)
+    return schema_errors(schema, body)
 
 
 def response_errors(method: str, path: str, status: int, body: Any) -> list[str]:
@@ -101,7 +102,7 @@ def response_errors(method: str, path: str, status: int, body: Any) -> list[str]
     media = content.get("application/json") or content.get("application/problem+json")
     if media is None or "schema" not in media:
         return [] if body in (None, b"", "") else [f"$: the {status} answer documents no JSON body"]
-    return _errors(media["schema"], body)
+    return schema_errors(media["schema"], body)
 
 
 def _resolve(node: dict[str, Any]) -> dict[str, Any]:

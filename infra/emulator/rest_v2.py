@@ -243,7 +243,7 @@ def _query(template: str, method: str, operation: dict[str, Any], query: str) ->
             continue
         schema = param.get("schema", {})
         value = _coerce(raw[name][-1], _resolve(schema))
-        problems = contracts._errors(schema, value)  # the same judge the bodies get
+        problems = contracts.schema_errors(schema, value)  # the same judge the bodies get
         errors.extend(f"query.{name}{problem[1:]}" for problem in problems)
         values[name] = value
     if errors:

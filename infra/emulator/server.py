@@ -1,8 +1,9 @@
-"""The emulator's HTTP server: REST v2, GraphQL, REST v1, the pod proxy and the `/_emulator` controls.
+"""The emulator's HTTP server: REST v2, GraphQL, the pod proxy and the `/_emulator` controls.
 
 One `ThreadingHTTPServer` on 127.0.0.1 dispatching on a `{prefix: handler}` table; each API is its
-own wire module (`rest_v2`, `graphql_api`, `rest_api` for the retired v1). `Emulator` owns the server
-together with the account state; use it as a context manager in tests, or run `python -m infra.emulator`.
+own wire module (`rest_v2`, `graphql_api`). REST v1 is retired, so `/v1/...` answers 410 Gone and
+names v2. `Emulator` owns the server together with the account state; use it as a context
+manager in tests, or run `python -m infra.emulator`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from infra.emulator import graphql_api, rest_api, rest_v2
+from infra.emulator import graphql_api, rest_v2
 from infra.emulator.clock import Clock
 from infra.emulator.errors import DomainError, NotFound
 from infra.emulator.faults import Faults, Timing
@@ -37,6 +38,8 @@ BAD_GATEWAY_PAGE = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n"
     b"<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
 )
+# REST v1 (rest.runpod.io/v1) was retired on 2026-11-15 (shared/reference/runpod.md, "READ FIRST").
+V1_RETIRED = "RunPod REST v1 was retired on 2026-11-15; use REST v2 at https://api.runpod.io/v2"
 # Cloudflare in front of RunPod's proxy gives up on an origin after 100 seconds (error 524).
 PROXY_TIMEOUT_SECONDS = 100.0
 CHUNK = 64 * 1024
@@ -117,11 +120,6 @@ class Emulator:
         return self.url
 
     @property
-    def rest_base_url(self) -> str:
-        """REST v1 (retired by RunPod on 2026-11-15; kept until our client moves to v2)."""
-        return self.url + "/v1"
-
-    @property
     def v2_base_url(self) -> str:
         """REST v2: `https://api.runpod.io/v2` here; the same host as GraphQL, as on RunPod."""
         return self.url + "/v2"
@@ -134,7 +132,6 @@ class Emulator:
         """The environment a client needs to talk to this emulator instead of RunPod."""
         return {
             "RUNPOD_API_BASE_URL": self.graphql_base_url,
-            "RUNPOD_REST_BASE_URL": self.rest_base_url,
             "RUNPOD_API_KEY": self.api_key,
             "RUNPOD_PROXY_URL_TEMPLATE": self.proxy_url_template,
         }
@@ -215,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
         routes: dict[str, Callable[[str, str, bytes], None]] = {
             "/v2/": self._v2,
             "/graphql": self._graphql,
-            "/v1/": self._rest,
+            "/v1/": self._retired_v1,
             "/_proxy/": self._proxy,
             "/_emulator/": self._control,
         }
@@ -260,15 +257,11 @@ class _Handler(BaseHTTPRequestHandler):
             # The client went away mid-stream (a reader that saw enough): nothing to answer.
             self.close_connection = True
 
-    def _edge_fault(self, graphql: bool) -> bool:
-        """Answer an injected 429/502 instead of the request; True when one was sent."""
+    def _graphql_edge_fault(self) -> bool:
+        """Answer an injected 429/502 instead of a GraphQL request; True when one was sent."""
         fault = self.state.take_edge_fault()
         if fault == "rate_limit":
-            body: dict[str, Any] = (
-                {"errors": [{"message": "429 Too Many Requests: rate limit exceeded, retry later"}]}
-                if graphql
-                else rest_api.error_body("too many requests, retry later", 429)
-            )
+            body = {"errors": [{"message": "429 Too Many Requests: rate limit exceeded, retry later"}]}
             self._send_json(429, body, {"Retry-After": str(self.state.faults.retry_after_seconds)})
             return True
         if fault == "server_error":
@@ -290,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path.rstrip("/") != "/graphql":
             self._send_json(404, {"errors": [{"message": f"no route for {self.command} {path}"}]})
             return
-        if self._edge_fault(graphql=True):
+        if self._graphql_edge_fault():
             return
         key = self._key(query)
         scope: str | None = None
@@ -318,22 +311,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send_json(status, answer)
 
-    def _rest(self, path: str, query: str, body: bytes) -> None:
-        if self._edge_fault(graphql=False):
-            return
-        if not self._is_account_key(self._key("")):
-            self._send_json(401, rest_api.error_body("unauthorized: check your API key", 401))
-            return
-        try:
-            data = json.loads(body) if body else None
-        except json.JSONDecodeError:
-            self._send_json(400, rest_api.error_body("request body is not valid JSON", 400))
-            return
-        status, answer = rest_api.handle(self.state, self.command, path, data)
-        if answer is None:
-            self._send(status, b"", None)
-        else:
-            self._send_json(status, answer)
+    def _retired_v1(self, path: str, query: str, body: bytes) -> None:
+        """Every v1 call fails now, whatever the key or route; nothing reaches the account."""
+        self._send_json(410, {"error": V1_RETIRED, "status": 410})
 
     def _control(self, path: str, query: str, body: bytes) -> None:
         emulator = self.server.emulator

@@ -1,7 +1,7 @@
 """The emulated RunPod account: pods, network volumes, clusters, stock, billing and the pods' lifecycle.
 
 The account model only: it raises `infra.emulator.errors` and returns domain objects; the wire
-modules (`graphql_api`, `rest_api`, `rest_v2`) own status codes, views and wording.
+modules (`graphql_api`, `rest_v2`) own status codes, views and wording.
 
 One re-entrant lock guards everything; pod runtimes are started and killed outside it because
 that spawns and reaps processes. A ticker thread moves pods along in simulated time:
@@ -130,9 +130,6 @@ class PodRequest:
     template_id: str | None = None
     allowed_cuda_versions: list[str] | None = None
     min_cuda_version: str | None = None
-    # REST v1 only: replaces the image's ENTRYPOINT (and CMD), as `docker run --entrypoint` does.
-    docker_entrypoint: list[str] | None = None
-    docker_start_cmd: list[str] | None = None
 
 
 @dataclass
@@ -202,7 +199,7 @@ class Pod:
 
     @property
     def desired_status(self) -> str:
-        """GraphQL/REST v1's coarse status: RUNNING while the pod holds compute, else EXITED or TERMINATED."""
+        """GraphQL's coarse status (`desiredStatus`): RUNNING while the pod holds compute, else EXITED or TERMINATED."""
         return self.status if self.status in (EXITED, TERMINATED) else RUNNING
 
     @property
@@ -797,9 +794,7 @@ class AccountState:
             if cluster is not None:
                 env.update(_cluster_env(self, cluster, pod))
         argv: list[str] | None = None
-        if request.docker_entrypoint:
-            argv = [*request.docker_entrypoint, *(request.docker_start_cmd or [])]
-        elif self.faults.json_start_command == "honour":
+        if self.faults.json_start_command == "honour":
             form = parse_start_command(request.docker_args)
             if form is not None:
                 entrypoint, cmd = form

@@ -1,7 +1,8 @@
 """The emulated RunPod API, driven by the real `runpod` SDK and httpx over real HTTP.
 
-Pod containers are stood in for by `RecordingRuntime` (the pod runtime has its own tests);
-one end-to-end test runs a real start command through `infra.emulator.pod.PodRuntime`.
+Network volumes go through REST v2 (`V2`: RunPod's OpenAPI v2 file judges each body and answer);
+REST v1 is retired and answers 410. Pod containers are stood in for by `RecordingRuntime` (the pod
+runtime has its own tests); one end-to-end test runs a real start command through `PodRuntime`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 import runpod
 from recording_runtime import PodHttp, RecordingRuntime, wait_for
 from runpod.error import AuthenticationError, QueryError
+from v2_client import V2
 
 from infra.emulator import Emulator, Faults, Timing
 
@@ -24,12 +26,11 @@ NO_CAPACITY = (
 )
 H200 = "NVIDIA H200"
 IMAGE = "vllm/vllm-openai:v0.20.0"
+VOLUMES = "/v2/network-volumes"
 
 
-def rest(emulator: Emulator, key: str | None = None) -> httpx.Client:
-    return httpx.Client(
-        base_url=emulator.rest_base_url, headers={"Authorization": f"Bearer {key or emulator.api_key}"}
-    )
+def volume_body(name: str, size: int, data_center: str) -> dict[str, Any]:
+    return {"name": name, "size": size, "dataCenter": data_center}
 
 
 def graphql(emulator: Emulator, query: str, key: str | None = None) -> httpx.Response:
@@ -184,8 +185,8 @@ def test_wrong_key_is_401(emulator: Emulator) -> None:
     with pytest.raises(AuthenticationError):
         runpod.get_gpus()
     assert graphql(emulator, "{ gpuTypes { id } }", key="nope").status_code == 401
-    with rest(emulator, key="nope") as client:
-        assert client.get("/networkvolumes").status_code == 401
+    with V2(emulator, key="nope") as v2:
+        assert v2.get(VOLUMES).status_code == 401
 
 
 def test_stop_and_resume(emulator: Emulator, runtimes: list[RecordingRuntime]) -> None:
@@ -247,20 +248,22 @@ def test_terminate_behind_the_clients_back(emulator: Emulator) -> None:
 
 
 def test_volume_crud_and_data_center_constraint(emulator: Emulator, runtimes: list[RecordingRuntime]) -> None:
-    with rest(emulator) as client:
-        bad = client.post("/networkvolumes", json={"name": "w", "size": 100, "dataCenterId": "MARS-1"})
-        assert bad.status_code == 400 and "MARS-1" in bad.json()["error"]
+    with V2(emulator) as v2:
+        bad = v2.post(VOLUMES, volume_body("w", 100, "MARS-1"))
+        assert bad.status_code == 400 and "MARS-1" in bad.json()["detail"]
+        assert emulator.inventory()["volumes"] == []
 
-        created = client.post(
-            "/networkvolumes", json={"name": "weights", "size": 100, "dataCenterId": "US-TX-3"}
-        )
-        assert created.status_code == 200
+        created = v2.post(VOLUMES, volume_body("weights", 100, "US-TX-3"))
+        assert created.status_code == 201
         volume = created.json()
-        assert volume == {"id": volume["id"], "name": "weights", "size": 100, "dataCenterId": "US-TX-3"}
-        assert client.get("/networkvolumes").json() == [volume]
-        assert client.get(f"/networkvolumes/{volume['id']}").json() == volume
-        assert client.patch(f"/networkvolumes/{volume['id']}", json={"size": 50}).status_code == 400
-        assert client.patch(f"/networkvolumes/{volume['id']}", json={"size": 200}).json()["size"] == 200
+        assert volume == {
+            "id": volume["id"], "name": "weights", "size": 100, "dataCenter": "US-TX-3", "type": "STANDARD",
+        }  # fmt: skip
+        path = f"{VOLUMES}/{volume['id']}"
+        assert v2.get(VOLUMES).json() == {"networkVolumes": [volume]}
+        assert v2.get(path).json() == volume
+        assert v2.patch(path, {"size": 50}).status_code == 400  # volumes only grow
+        assert v2.patch(path, {"size": 200}).json()["size"] == 200
         directory = Path(emulator.state_dir) / "volumes" / volume["id"]
         assert directory.is_dir()
 
@@ -275,11 +278,11 @@ def test_volume_crud_and_data_center_constraint(emulator: Emulator, runtimes: li
         assert runtimes[0].launch.volume_dir == directory
         assert runtimes[0].launch.volume_mount_path == "/workspace"
 
-        in_use = client.delete(f"/networkvolumes/{volume['id']}")
-        assert in_use.status_code == 400 and pod_id in in_use.json()["error"]
+        in_use = v2.delete(path)
+        assert in_use.status_code == 409 and pod_id in in_use.json()["detail"]
         runpod.terminate_pod(pod_id)
-        assert client.delete(f"/networkvolumes/{volume['id']}").status_code == 204
-        assert client.get(f"/networkvolumes/{volume['id']}").status_code == 404
+        assert v2.delete(path).status_code == 204
+        assert v2.get(path).status_code == 404
         assert not directory.exists()
 
 
@@ -287,15 +290,13 @@ def test_volumes_survive_a_restart_with_a_state_dir(
     make_emulator: Callable[..., Emulator], tmp_path: Path
 ) -> None:
     first = make_emulator(state_dir=tmp_path)
-    with rest(first) as client:
-        volume = client.post(
-            "/networkvolumes", json={"name": "hf", "size": 10, "dataCenterId": "EU-SE-1"}
-        ).json()
+    with V2(first) as v2:
+        volume = v2.post(VOLUMES, volume_body("hf", 10, "EU-SE-1")).json()
     (tmp_path / "volumes" / volume["id"] / "weights.bin").write_bytes(b"w")
     first.stop()
     second = make_emulator(state_dir=tmp_path)
-    with rest(second) as client:
-        assert client.get("/networkvolumes").json() == [volume]
+    with V2(second) as v2:
+        assert v2.get(VOLUMES).json() == {"networkVolumes": [volume]}
     assert (tmp_path / "volumes" / volume["id"] / "weights.bin").read_bytes() == b"w"
 
 
@@ -307,8 +308,8 @@ def test_billing_follows_simulated_time_and_stops_at_terminate(
 ) -> None:
     # One real second is ten hours here: amounts are asserted in simulated units only.
     emulator = make_emulator(time_scale=36000.0)
-    with rest(emulator) as client:
-        client.post("/networkvolumes", json={"name": "weights", "size": 1000, "dataCenterId": "EU-RO-1"})
+    with V2(emulator) as v2:
+        assert v2.post(VOLUMES, volume_body("weights", 1000, "EU-RO-1")).status_code == 201
     pod_id = h200_pod()["id"]
     wait_for(lambda: emulator.inventory()["pods"][0]["gpu_seconds"] >= 2 * 3600)
     live = emulator.inventory()["pods"][0]
@@ -355,15 +356,37 @@ def test_rate_limit_and_bad_gateway_are_injected(emulator: Emulator) -> None:
     ).raise_for_status()
     limited = graphql(emulator, "{ gpuTypes { id } }")
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
-    with rest(emulator) as client:
-        bad = client.get("/networkvolumes")
+    with V2(emulator) as v2:
+        bad = v2.get(VOLUMES)
         assert bad.status_code == 502 and "502 Bad Gateway" in bad.text
-        assert client.get("/networkvolumes").status_code == 200
+        assert v2.get(VOLUMES).status_code == 200
     assert graphql(emulator, "{ gpuTypes { id } }").status_code == 200
     unknown = httpx.post(f"{emulator.url}/_emulator/faults", json={"rate_limits": 1})
     assert unknown.status_code == 400 and "rate_limits" in unknown.json()["error"]
     mistyped = httpx.post(f"{emulator.url}/_emulator/faults", json={"capacity_errors": "2"})
     assert mistyped.status_code == 400 and "capacity_errors" in mistyped.json()["error"]
+
+
+def test_retired_rest_v1_answers_410_naming_v2_and_touches_nothing(emulator: Emulator) -> None:
+    # RunPod retired REST v1 on 2026-11-15; every v1 call has failed since (shared/reference/runpod.md).
+    emulator.set_faults(Faults(rate_limit=1))
+    headers = {"Authorization": f"Bearer {emulator.api_key}"}
+    calls = [
+        ("GET", "/v1/networkvolumes", None),
+        ("POST", "/v1/networkvolumes", {"name": "w", "size": 10, "dataCenterId": "EU-RO-1"}),
+        ("POST", "/v1/pods", {"name": "p", "imageName": IMAGE, "gpuTypeIds": [H200], "gpuCount": 1}),
+        ("DELETE", "/v1/pods/abc", None),
+        ("GET", "/v1", None),
+    ]
+    for method, path, body in calls:
+        answer = httpx.request(method, emulator.url + path, json=body, headers=headers)
+        assert answer.status_code == 410, (method, path)
+        message = answer.json()["error"]
+        assert "\n" not in message and "retired on 2026-11-15" in message
+        assert "https://api.runpod.io/v2" in message
+    inventory = emulator.inventory()
+    assert inventory["pods"] == [] and inventory["volumes"] == []
+    assert emulator.faults.rate_limit == 1  # a retired API is not rate limited: nothing was counted
 
 
 # ---- proxy ---------------------------------------------------------------------------------------------
@@ -456,8 +479,8 @@ def test_graphql_fields_aliases_and_unknown_fields(emulator: Emulator) -> None:
 
 def test_reset_forgets_everything(emulator: Emulator, runtimes: list[RecordingRuntime]) -> None:
     h200_pod()
-    with rest(emulator) as client:
-        client.post("/networkvolumes", json={"name": "w", "size": 10, "dataCenterId": "EU-RO-1"})
+    with V2(emulator) as v2:
+        assert v2.post(VOLUMES, volume_body("w", 10, "EU-RO-1")).status_code == 201
     httpx.post(f"{emulator.url}/_emulator/reset").raise_for_status()
     inventory = emulator.inventory()
     assert inventory["pods"] == [] and inventory["volumes"] == [] and inventory["history"] == []
@@ -467,7 +490,7 @@ def test_reset_forgets_everything(emulator: Emulator, runtimes: list[RecordingRu
 def test_env_names_what_a_client_needs(emulator: Emulator) -> None:
     env = emulator.env()
     assert env["RUNPOD_API_BASE_URL"] == emulator.url
-    assert env["RUNPOD_REST_BASE_URL"] == emulator.url + "/v1"
+    assert "RUNPOD_REST_BASE_URL" not in env  # REST v1 is retired: nothing may be pointed at it
     assert (
         env["RUNPOD_PROXY_URL_TEMPLATE"].format(pod_id="abc", port=8000) == emulator.url + "/_proxy/abc-8000"
     )
