@@ -55,8 +55,9 @@ GPUS_PER_NODE = 8
 NODE_GPUS = ("H100-SXM", "H200")
 CPU_NODE = "kwok-cpu-0"
 SERVICE_CIDR = "10.96.0.0/16"
-# kwok's stage sets, from its module (kustomize/stage): node lifecycle with leases, pods incl. Job completion.
-KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/general")
+# kwok's stage sets, from its module (kustomize/stage): node lifecycle with leases; pods Running and Ready
+# (init containers done) at once, Job pods Succeeded at once, deleted pods removed ("fast": no delays).
+KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/fast")
 MAKE_TOOLS = "run `make tools` (or tools/build-kube.sh) to build the Kubernetes tools"
 
 
@@ -310,6 +311,8 @@ class LocalCluster:
                 f"--etcd-servers={self.etcd_url}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
+                # The `kubernetes` Service's endpoint may not be loopback; no pod runs here to call it.
+                "--endpoint-reconciler-type=none",
                 f"--secure-port={self.api_port}",
                 f"--tls-cert-file={pki.path('apiserver.crt')}",
                 f"--tls-private-key-file={pki.path('apiserver.key')}",
@@ -359,6 +362,8 @@ class LocalCluster:
             [
                 str(tools.controller_manager),
                 f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={free_port()}",
                 "--leader-elect=false",
