@@ -244,7 +244,7 @@ def _target(server: SshServer) -> SshTarget:
 def _printed_host_keys(ssh_dir: Path) -> list[str]:
     """The start script's host-key lines, run with bash against `ssh_dir` instead of /etc/ssh."""
     script = cpu_start_script(stack="s", ttl_seconds=None)
-    loop = script[script.index("for pub in /etc/ssh/") : script.index("done", script.index("for pub in")) + 4]
+    loop = script[script.index("for key in /etc/ssh/") : script.index("done", script.index("for key in")) + 4]
     out = subprocess.run(
         ["bash", "-c", loop.replace("/etc/ssh/", f"{ssh_dir}/")], capture_output=True, text=True, timeout=60
     )
@@ -260,7 +260,10 @@ def test_a_host_key_printed_by_the_pod_is_pinned_before_the_first_contact(
 ) -> None:
     ssh_dir = tmp_path / "etc-ssh"
     ssh_dir.mkdir()
-    (ssh_dir / "ssh_host_ed25519_key.pub").write_text(Path(f"{sshd_server.host_key_path}.pub").read_text())
+    # The script asks ssh-keygen for the public half of sshd's own key, as on a pod.
+    private = ssh_dir / "ssh_host_ed25519_key"
+    private.write_bytes(Path(sshd_server.host_key_path).read_bytes())
+    private.chmod(0o600)
     printed = _printed_host_keys(ssh_dir)
     assert len(printed) == 1 and printed[0].startswith("ssh-ed25519 AAAA")
 

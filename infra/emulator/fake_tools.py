@@ -21,9 +21,26 @@ def _real_tool(name: str) -> str | None:
 
 
 def ssh_keygen(args: list[str]) -> int:
+    from infra.emulator import fake_sshd
+
     if "-A" in args:
-        # Host keys live with the emulated sshd, per pod.
+        # Host keys live with the emulated sshd, per pod, in the sandbox's etc/ssh.
+        fake_sshd.host_key()
         return 0
+    if "-y" in args and "-f" in args:
+        # The container's /etc/ssh is the sandbox's: print the public half of the pod's own host key.
+        path = args[args.index("-f") + 1]
+        if path.startswith("/etc/ssh/"):
+            local = os.path.join(os.environ.get("EMULATOR_SANDBOX", "/nonexistent"), path.lstrip("/"))
+            if not os.path.exists(local):
+                print(f"{path}: No such file or directory", file=sys.stderr)
+                return 1
+            key = fake_sshd.host_key() if path.endswith("ed25519_key") else None
+            if key is None:
+                print(f"Load key \"{path}\": invalid format", file=sys.stderr)
+                return 1
+            print(f"{key.get_name()} {key.get_base64()} root@pod")
+            return 0
     real = _real_tool("ssh-keygen")
     if real is None:
         print("bash: ssh-keygen: command not found", file=sys.stderr)
