@@ -37,7 +37,7 @@ def ssh_keygen(args: list[str]) -> int:
                 return 1
             key = fake_sshd.host_key() if path.endswith("ed25519_key") else None
             if key is None:
-                print(f"Load key \"{path}\": invalid format", file=sys.stderr)
+                print(f'Load key "{path}": invalid format', file=sys.stderr)
                 return 1
             print(f"{key.get_name()} {key.get_base64()} root@pod")
             return 0

@@ -187,9 +187,27 @@ def test_a_changed_image_replaces_the_pod_and_a_ttl_change_does_not(conn: dict[s
 def test_the_pod_terminates_itself_after_its_ttl(
     emulator: Emulator, conn: dict[str, Any], hub: FakeHub, keys: tuple[str, str]
 ) -> None:
+    from infra.targets.runpod.client import PodRequest
+
     volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
-    created = providers.PodProvider().create(pod_props(conn, volume_id, keys, ttl=2))
-    wait_for(lambda: not any(p["id"] == created.id for p in emulator.inventory()["pods"]), timeout=60)
+    props = pod_props(conn, volume_id, keys, ttl=2)
+    # Created without waiting for sshd: a 2-second TTL may fire before anyone could log in.
+    pod = _client_for(conn).create_pod(
+        PodRequest(
+            name=props["name"],
+            image=props["image"],
+            gpu_type_id="NVIDIA H200",
+            gpu_count=4,
+            data_center_id="US-TX-3",
+            network_volume_id=volume_id,
+            args=props["args"],
+            ports=tuple(props["ports"]),
+            env=props["env"],
+        )
+    )
+    wait_for(lambda: not any(p["id"] == pod.id for p in emulator.inventory()["pods"]), timeout=120)
+    [gone] = [p for p in emulator.inventory()["history"] if p["id"] == pod.id]
+    assert gone["status"] == "TERMINATED"
 
 
 def test_prefill_streams_progress_for_the_up_display(
@@ -303,3 +321,9 @@ def test_the_cache_takes_the_fast_tier_where_offered_and_standard_when_asked(
     asked = vp.create({**volume_props(conn, dcs=("US-TX-3",)), "volume_type": "STANDARD"})
     assert asked.outs["volume_type"] == "STANDARD"
     assert [v["type"] for v in emulator.inventory()["volumes"]] == ["STANDARD"]
+
+
+def _client_for(conn: dict[str, Any]) -> Any:
+    from infra.targets.runpod.client import RunPodClient, RunPodSettings
+
+    return RunPodClient(RunPodSettings.from_props(conn))
