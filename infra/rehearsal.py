@@ -250,9 +250,7 @@ class KubernetesRehearsal:
         # The garbage collector removes a deleted Job's pods in the background: give it a generous minute.
         deadline = time.monotonic() + 60
         while True:
-            found = self.cluster.get_json(
-                "get", "pods", "-A", "-l", "app.kubernetes.io/part-of=deepseek-v4-infra"
-            )
+            found = self.cluster.get_json("pods", "-A", "-l", "app.kubernetes.io/part-of=deepseek-v4-infra")
             left = [p["metadata"]["name"] for p in found.get("items") or []]
             if not left or time.monotonic() > deadline:
                 break

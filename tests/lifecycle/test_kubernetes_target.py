@@ -111,9 +111,9 @@ def test_gpu_preflight_names_the_schedulers_reason_when_no_node_fits(
     wait_for(
         "the scheduler's FailedScheduling event",
         lambda: bool(
-            kube_cluster.get_json(
-                "get", "events", "-n", namespace, "--field-selector", "reason=FailedScheduling"
-            )["items"]
+            kube_cluster.get_json("events", "-n", namespace, "--field-selector", "reason=FailedScheduling")[
+                "items"
+            ]
         ),
     )
     result = target.gpu_preflight(None, {})  # type: ignore[arg-type]
@@ -147,7 +147,5 @@ def test_billed_lists_this_stacks_labelled_objects_only_and_remove_is_idempotent
     target.remove(found[0])
     target.remove(found[0])  # already gone: removed, no error
     assert target.billed(STACK, include_cache=True) == []
-    names = {
-        c["metadata"]["name"] for c in kube_cluster.get_json("get", "configmaps", "-n", namespace)["items"]
-    }
+    names = {c["metadata"]["name"] for c in kube_cluster.get_json("configmaps", "-n", namespace)["items"]}
     assert {"theirs", "unlabelled"} <= names
