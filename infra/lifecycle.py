@@ -224,8 +224,13 @@ class Lifecycle:
         with self.out.live("pulumi refresh (after a crashed run)") as update:
             # A create cut short has no id in the state: dropped here, its resource removed as a stray below.
             run_engine(functools.partial(stack.refresh, on_output=update, clear_pending_creates=True))
-        with contextlib.suppress(OSError):
-            record_path.unlink()
+        for leftover in [
+            record_path,
+            *record_path.parent.glob("engine-*.out"),
+            *record_path.parent.glob("engine-*.err"),
+        ]:
+            with contextlib.suppress(OSError):
+                leftover.unlink()  # the dead run's record and the engine output it never read
         strays = self._remove_strays(self.owned(), include_cache=False)
         self.out.event(
             f"recovered {self.stack}: lock cancelled, {killed} leftover engine process(es) stopped, "

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
+from rich.markup import escape
 
 from infra.config import PROJECT, StackSpec
 from infra.errors import ConfigError
@@ -83,11 +84,12 @@ class RehearsalProgress(Progress):
     tag: str = ""
 
     def event(self, text: str, style: str = "") -> None:
-        super().event(f"[{self.tag}] {text}", style)
+        # Escaped: rich would read "[rehearsal: ...]" as a markup tag and drop it.
+        super().event(f"{escape(f'[{self.tag}]')} {text}", style)
 
     @contextlib.contextmanager
     def live(self, label: str) -> Iterator[Any]:
-        with super().live(f"[{self.tag}] {label}") as update:
+        with super().live(f"{escape(f'[{self.tag}]')} {label}") as update:
             yield update
 
 
@@ -248,9 +250,7 @@ class KubernetesRehearsal:
         # The garbage collector removes a deleted Job's pods in the background: give it a generous minute.
         deadline = time.monotonic() + 60
         while True:
-            found = self.cluster.get_json(
-                "get", "pods", "-A", "-l", "app.kubernetes.io/part-of=deepseek-v4-infra"
-            )
+            found = self.cluster.get_json("pods", "-A", "-l", "app.kubernetes.io/part-of=deepseek-v4-infra")
             left = [p["metadata"]["name"] for p in found.get("items") or []]
             if not left or time.monotonic() > deadline:
                 break

@@ -111,9 +111,9 @@ def test_gpu_preflight_names_the_schedulers_reason_when_no_node_fits(
     wait_for(
         "the scheduler's FailedScheduling event",
         lambda: bool(
-            kube_cluster.get_json(
-                "get", "events", "-n", namespace, "--field-selector", "reason=FailedScheduling"
-            )["items"]
+            kube_cluster.get_json("events", "-n", namespace, "--field-selector", "reason=FailedScheduling")[
+                "items"
+            ]
         ),
     )
     result = target.gpu_preflight(None, {})  # type: ignore[arg-type]
@@ -147,7 +147,41 @@ def test_billed_lists_this_stacks_labelled_objects_only_and_remove_is_idempotent
     target.remove(found[0])
     target.remove(found[0])  # already gone: removed, no error
     assert target.billed(STACK, include_cache=True) == []
-    names = {
-        c["metadata"]["name"] for c in kube_cluster.get_json("get", "configmaps", "-n", namespace)["items"]
-    }
+    names = {c["metadata"]["name"] for c in kube_cluster.get_json("configmaps", "-n", namespace)["items"]}
     assert {"theirs", "unlabelled"} <= names
+
+
+def test_cleanup_removes_the_stacks_labelled_objects_no_state_owns(
+    kube_cluster: LocalCluster, namespace: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    meta = {"name": "left-by-a-lost-state", "namespace": namespace, "labels": labels(STACK, "weights")}
+    other = {**meta, "name": "another-stacks", "labels": labels("k8s-pro-8xh200", "weights")}
+    kube_cluster.apply(
+        [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": m, "data": {}} for m in (meta, other)]
+    )
+    (tmp_path / "backend").mkdir()
+    env = {
+        **os.environ,
+        **kube_cluster.env(),
+        "V4INFRA_STATE_DIR": str(tmp_path / "state"),
+        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}",
+        "PULUMI_CONFIG_PASSPHRASE": "kube-cleanup-tests",
+    }
+
+    def cleanup(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "infra", "cleanup", STACK, *args],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        return done.stdout
+
+    listed = cleanup()
+    assert f"found ConfigMap left-by-a-lost-state ({namespace}/left-by-a-lost-state)" in listed, listed
+    assert "another-stacks" not in listed
+    cleanup("--yes")
+    names = {c["metadata"]["name"] for c in kube_cluster.get_json("configmaps", "-n", namespace)["items"]}
+    assert "left-by-a-lost-state" not in names and "another-stacks" in names

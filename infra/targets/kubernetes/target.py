@@ -46,6 +46,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 # GPU feature discovery's labels (NVIDIA gpu-feature-discovery README): product, memory in MiB, count.
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
+# The driver: nvidia.com/cuda.driver-version.full, or nvidia.com/cuda.driver.{major,minor,rev} (older GFD).
 # How long the preflight waits for the engine pod to be placed on a node.
 SCHEDULE_WAIT_SECONDS = 600.0
 # What `billed` lists, as kubectl names them; pods only when nothing owns them (owned ones go with their owner).
@@ -72,6 +73,15 @@ _TRANSIENT = re.compile(
     r"|the server is currently unable|etcdserver|EOF",
     re.IGNORECASE,
 )
+
+
+def _driver_version(labels: Mapping[str, str]) -> str | None:
+    """The driver version GPU feature discovery labels the node with (full, or major.minor.rev)."""
+    full = labels.get("nvidia.com/cuda.driver-version.full")
+    if full:
+        return full
+    parts = [labels.get(f"nvidia.com/cuda.driver.{p}") for p in ("major", "minor", "rev")]
+    return ".".join(p for p in parts if p) if parts[0] else None
 
 
 class Kubectl:
@@ -363,24 +373,21 @@ class KubernetesTarget:
             )
         if product is not None:
             # The label is the product name with dashes: NVIDIA-H200 is "NVIDIA H200".
-            gpus = [
-                GpuInfo(
-                    i,
-                    product.replace("-", " "),
-                    int(memory) if memory and memory.isdigit() else gpu.memory_mib,
-                    None,
-                    None,
-                )
-                for i in range(pod.gpus)
-            ]
-            findings += check_gpus(gpus, GpuExpectation(gpu.product_name, plan.gpu_count, gpu.memory_mib))
+            driver = _driver_version(labels)
+            size = int(memory) if memory and memory.isdigit() else gpu.memory_mib
+            gpus = [GpuInfo(i, product.replace("-", " "), size, driver, None) for i in range(pod.gpus)]
+            found = check_gpus(gpus, GpuExpectation(gpu.product_name, plan.gpu_count, gpu.memory_mib))
+            # Without GFD's driver labels the device plugin's allocatable GPUs are the driver's evidence.
+            findings += [f for f in found if f.check != "driver" or driver is not None]
             details["gpus"] = [asdict(g) for g in gpus]
+            details["driver_version"] = driver
         details["findings"] = [f.message for f in findings]
         seconds = time.monotonic() - started
         if findings:
             more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
             return StageResult("gpu-preflight", False, seconds, findings[0].message + more, details)
         memory_note = f", {memory} MiB each" if memory else " (memory not labelled by the node)"
+        memory_note += f", driver {details['driver_version']}" if details.get("driver_version") else ""
         return StageResult(
             "gpu-preflight",
             True,
