@@ -23,7 +23,13 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     )
     p = sub.add_parser("preview", parents=[rehearse], help="what up would change, policies applied")
     p.add_argument("stack")
-    p = sub.add_parser("up", parents=[rehearse], help="deploy a stack (pulumi up)")
+    canary = argparse.ArgumentParser(add_help=False)
+    canary.add_argument(
+        "--skip-canary",
+        action="store_true",
+        help="rent without first proving RunPod's behaviour on this account (`v4infra canary`); reported",
+    )
+    p = sub.add_parser("up", parents=[rehearse, canary], help="deploy a stack (pulumi up)")
     p.add_argument("stack")
     force = argparse.ArgumentParser(add_help=False)
     force.add_argument(
@@ -37,7 +43,9 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
     p.add_argument("--purge-cache", action="store_true", help="also delete the kept weight cache")
     p = sub.add_parser("status", parents=[rehearse], help="outputs and live resources of a stack")
     p.add_argument("stack")
-    p = sub.add_parser("validate", parents=[rehearse], help="rent, prove, measure, report, always release")
+    p = sub.add_parser(
+        "validate", parents=[rehearse, canary], help="rent, prove, measure, report, always release"
+    )
     p.add_argument("stack")
     p.add_argument("--keep", action="store_true", help="keep the deployment when every check passes")
     p.add_argument("--purge-cache", action="store_true", help="also delete the weight cache at the end")
@@ -64,7 +72,8 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
 def cmd_lifecycle(args: argparse.Namespace) -> int:
     from infra.lifecycle import Lifecycle
 
-    with Lifecycle(args.stack, rehearse=args.rehearse) as life:
+    skip = bool(getattr(args, "skip_canary", False))
+    with Lifecycle(args.stack, rehearse=args.rehearse, skip_canary=skip) as life:
         if life.rehearsal is not None:
             life.out.event("REHEARSAL: no GPU is rented, no money is spent", "bold magenta")
         if args.command == "preview":

@@ -171,6 +171,15 @@ SCHEMA: tuple[Key, ...] = (
         choices=("auto", "STANDARD", "HIGH_PERFORMANCE"),
     ),
     Key(
+        "canaryMaxAgeDays",
+        "number",
+        "RunPod: up and validate run `v4infra canary` first unless it passed on this account, API and "
+        "project version within this many days (0: every time).",
+        default=7,
+        minimum=0,
+        maximum=365,
+    ),
+    Key(
         "startCommand",
         "string",
         "RunPod GPU pod start: json (our start script via RunPod's JSON start command) or plain "
@@ -318,6 +327,7 @@ class StackSpec:
     cache_size_gb: int | None
     volume_type: str
     start_command: str
+    canary_max_age_days: float
     namespace: str
     storage_class: str | None
     access_mode: str | None
@@ -371,7 +381,8 @@ def pulumi_yaml_config() -> dict[str, Any]:
             entry["items"] = {"type": key.items}
         entry["description"] = key.description
         if key.default is not None:
-            entry["default"] = key.default
+            # A number is declared as a string (see above), so its default must be one too.
+            entry["default"] = str(key.default) if key.type == "number" else key.default
         elif key.name not in REQUIRED:
             # Pulumi treats a declared key without a default as required; "" / 0 stand for "not set".
             entry["default"] = 0 if key.type == "integer" else ""
@@ -497,6 +508,7 @@ def parse(
         cache_size_gb=get("cacheSizeGb"),
         volume_type=str(get("volumeType")),
         start_command=str(get("startCommand")),
+        canary_max_age_days=float(get("canaryMaxAgeDays")),
         namespace=str(get("namespace")),
         storage_class=get("storageClass"),
         access_mode=get("accessMode"),

@@ -26,7 +26,7 @@ from pulumi import automation as auto
 
 from infra import config
 from infra.engine_process import kill_engine_group, stale_record
-from infra.errors import DeploymentError, ProviderError, StateError, TeardownError, V4InfraError
+from infra.errors import CanaryFailed, DeploymentError, ProviderError, StateError, TeardownError, V4InfraError
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
@@ -79,6 +79,8 @@ class Lifecycle:
 
     stack: str
     rehearse: bool = False
+    skip_canary: bool = False
+    """Rent without proving the provider's behaviour first (`--skip-canary`); the report says so."""
     progress: Progress | None = None
     teardown_deadline: float = TEARDOWN_DEADLINE_SECONDS
     spec: config.StackSpec = field(init=False)
@@ -89,6 +91,7 @@ class Lifecycle:
     _credentials: Credentials = field(default_factory=Credentials, init=False)
     _stack_config: dict[str, str] = field(default_factory=dict, init=False)
     _healed: bool = field(default=False, init=False)
+    _canary: StageResult | None = field(default=None, init=False)
 
     @property
     def rehearsal(self) -> Rehearsal | None:
@@ -239,7 +242,34 @@ class Lifecycle:
 
     # ---- verbs ---------------------------------------------------------------------------------------
 
+    def canary(self) -> StageResult | None:
+        """The provider's contract check before anything is rented (once per command); a failure refuses."""
+        if self._canary is not None:
+            return self._canary
+        if self.skip_canary:
+            result: StageResult | None = StageResult(
+                "canary",
+                True,
+                0.0,
+                "skipped (--skip-canary): the provider's behaviour was not checked first",
+                {},
+            )
+        else:
+            result = self.target.contract_check(
+                self.spec.canary_max_age_days, lambda line: self.out.event(line)
+            )
+        if result is not None:
+            self._canary = result
+            self.out.event(f"{'PASS' if result.passed else 'FAIL'} canary: {result.reason}")
+        return result
+
+    def require_canary(self) -> None:
+        result = self.canary()
+        if result is not None and not result.passed:
+            raise CanaryFailed(f"{result.reason}; nothing was rented")
+
     def up(self) -> dict[str, Any]:
+        self.require_canary()
         self.out.event(f"up {self.stack}: {self.plan.gpu_count}x {self.plan.gpu} for {self.plan.model}")
         with (
             self.out.live(f"pulumi up ({self.target.up_steps})") as update,
@@ -418,7 +448,11 @@ class Lifecycle:
         outputs: dict[str, Any] = {}
         with sigterm_raises():
             try:
-                stages.append(self._timed("up", lambda: outputs.update(self.up())))
+                contract = self.canary()
+                if contract is not None:
+                    stages.append(contract)
+                if contract is None or contract.passed:
+                    stages.append(self._timed("up", lambda: outputs.update(self.up())))
                 if stages[-1].passed:
                     self._checks(outputs, stages)
             except (KeyboardInterrupt, Terminated) as exc:

@@ -16,7 +16,7 @@ Strays and orphans are `billed()` minus what the Pulumi state owns, computed onc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,3 +129,9 @@ class Target(Protocol):
     def billed(self, stack: str, include_cache: bool) -> list[Billed]: ...
 
     def remove(self, item: Billed) -> None: ...
+
+    def contract_check(self, max_age_days: float, say: Callable[[str], None]) -> StageResult | None:
+        """Prove the provider still behaves as the deploy path assumes, before anything is rented.
+
+        None where there is nothing to prove (a cluster the user owns)."""
+        ...

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from canary_record import seed_passing_canary
 from pulumi import automation as auto
 
 from infra.config import project_root
@@ -105,6 +106,8 @@ def engine_env(
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
+    # The account's canary passed earlier (tests/engine/test_engine_canary.py runs it for real).
+    seed_passing_canary(tmp_path / "state", CANARY_RUNPOD_KEY)
     return dict(os.environ)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from canary_record import seed_passing_canary
 from lifecycle_env import CANARY_RUNPOD_KEY, PASSPHRASE, Setup
 
 from infra.config import project_root
@@ -34,6 +35,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
             PULUMI_SKIP_UPDATE_CHECK="true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
         )
+        seed_passing_canary(tmp_path / "state", CANARY_RUNPOD_KEY)
         yield Setup(env, project, emulator)
 
 

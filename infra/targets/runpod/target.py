@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from infra.catalog import load_catalog
@@ -18,6 +19,7 @@ from infra.ssh import SshConnectError, SshSession, SshTarget, host_keys_in_log, 
 from infra.targets.base import Billed, Endpoint, LineSource, TargetContext
 from infra.targets.runpod import naming
 from infra.targets.runpod.client import RunPodClient, RunPodSettings
+from infra.targets.runpod.component import DEFAULT_DATA_CENTER
 from infra.targets.runpod.crashloop import RestartWatch
 from infra.targets.runpod.prefill import PROGRESS_FILE, ProgressFile, filler_source
 from infra.validate.engine_health import LogSource
@@ -141,6 +143,38 @@ class RunPodTarget:
             if include_cache or not cache:
                 found.append(Billed("volume", volume.id, volume.name, cache=cache))
         return found
+
+    def contract_check(self, max_age_days: float, say: Callable[[str], None]) -> StageResult | None:
+        """The canary, unless it passed on this account, API and project version within `max_age_days`."""
+        from infra.targets.runpod import canary
+        from infra.workspace import state_root
+
+        started = time.monotonic()
+        key = self.client.settings.api_key
+        rehearsal = self.context.rehearsal is not None
+        record = (
+            None if rehearsal or max_age_days <= 0 else canary.fresh_pass(state_root(), key, max_age_days)
+        )
+        if record is not None:
+            reason = f"passed on {record['at']} on this account (within {max_age_days:g} days): not run again"
+            return StageResult("canary", True, time.monotonic() - started, reason, {"record": record})
+        spec = self.context.spec
+        data_centers = list(spec.data_centers) or [DEFAULT_DATA_CENTER]
+        gpus = [load_catalog().gpu(g).runpod_id for g in (spec.gpu, *spec.gpu_fallbacks)]
+        say(
+            f"canary: checking RunPod's behaviour on this account with a CPU pod in {data_centers[0]} (about a cent)"
+        )
+        report = canary.Canary(
+            self.client, data_centers, gpus, self.context.plan.gpu_count, on_line=say
+        ).run()
+        if not rehearsal:
+            canary.write_record(state_root(), key, report)
+        details = {
+            "checks": [c.line() for c in report.checks],
+            "usd": report.usd,
+            "leftover": report.leftover,
+        }
+        return StageResult("canary", report.passed, time.monotonic() - started, report.summary(), details)
 
     def remove(self, item: Billed) -> None:
         with contextlib.suppress(NotFoundError):
