@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kube import delete_namespace, in_ci, stack_copy, wait_for
+from kube import delete_namespace, stack_copy, tools_missing, wait_for
 from pulumi import automation as auto
 
 from infra.targets.kubernetes.local_cluster import STORAGE_CLASS, LocalCluster, gpu_node_name
@@ -31,10 +31,7 @@ PASSPHRASE = "kube-engine-tests-passphrase"
 def _require(what: str, ok: bool) -> None:
     if ok:
         return
-    message = f"{what}: run `make tools`, then `. tools/pulumi-env.sh` (`make test` does both)"
-    if in_ci():
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    tools_missing(f"{what}: run `make tools`, then `. tools/pulumi-env.sh` (`make test` does both)")
 
 
 def _provider_installed() -> bool:
