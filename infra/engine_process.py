@@ -3,8 +3,9 @@
 Each `pulumi` the Automation API starts here runs in its own process group (its plugins join it)
 with a parent-death signal: if this process dies, even by kill -9, the kernel sends the CLI SIGINT,
 Pulumi's graceful cancel, which releases the stack lock and stops its plugins. While a command that
-locks the stack runs, `EngineRecord` names our PID, host and the CLI's process group; a record whose
-PID is dead on this host is a crashed run of this project, and `stale_record` finds it.
+locks the stack runs, `EngineRecord` names our PID, host, the CLI's process group and a token in the
+environment the CLI hands its plugins (Pulumi starts each plugin in a process group of its own); a
+record whose PID is dead on this host is a crashed run of this project, and `stale_record` finds it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,6 +31,8 @@ from pulumi.automation.errors import create_command_error
 # Commands that take the stack's lock (pkg/backend/diy/lock.go and the service backend alike).
 LOCKING = frozenset({"up", "update", "destroy", "refresh", "preview", "import"})
 _PR_SET_PDEATHSIG = 1
+# Set in the CLI's environment; Pulumi passes its environment on to the plugins it starts.
+RUN_TOKEN_VARIABLE = "V4INFRA_ENGINE_RUN"
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class EngineRecord:
     engine_pgid: int
     command: str
     started: float
+    run_token: str = ""
+    """In the environment of the CLI and every plugin it starts (plugins get process groups of their own)."""
 
     def alive(self) -> bool:
         """Whether the process that took the lock still runs (only knowable on its own host)."""
@@ -68,9 +74,9 @@ def stale_record(path: Path) -> EngineRecord | None:
 
 
 def kill_engine_group(record: EngineRecord) -> int:
-    """Kill what is left of a dead run's `pulumi` process group (plugins); returns how many were killed."""
+    """Kill what is left of a dead run's `pulumi` and its plugins; returns how many were killed."""
     killed = 0
-    for pid in _group_members(record.engine_pgid):
+    for pid in sorted(set(_group_members(record.engine_pgid)) | set(engine_processes(record.run_token))):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
             killed += 1
@@ -94,6 +100,21 @@ def _group_members(pgid: int) -> list[int]:
             if b"pulumi" in (entry / "cmdline").read_bytes():
                 members.append(int(entry.name))
     return members
+
+
+def engine_processes(run_token: str) -> list[int]:
+    """Live processes whose environment carries this run's token: its CLI and every plugin it started."""
+    if not run_token or not Path("/proc").is_dir():
+        return []
+    marker = f"{RUN_TOKEN_VARIABLE}={run_token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if marker in (entry / "environ").read_bytes().split(b"\0") and not _zombie(int(entry.name)):
+                found.append(int(entry.name))
+    return found
 
 
 def group_alive(pgid: int) -> bool:
@@ -141,10 +162,10 @@ def _follow(path: Path, process: subprocess.Popen[bytes], callback: OnOutput | N
             into.append(line)
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: SIGINT (Pulumi's graceful cancel) when we die.
+def die_with_parent(sig: int = signal.SIGINT) -> None:
+    """For `preexec_fn`: the child gets `sig` when its parent dies (SIGINT is Pulumi's graceful cancel)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
 class EngineCommand(PulumiCommand):
@@ -167,7 +188,13 @@ class EngineCommand(PulumiCommand):
         # program writing to a pipe whose reader died gets SIGPIPE and dies holding the lock.
         if "--non-interactive" not in args[: args.index("--") if "--" in args else len(args)]:
             args.insert(0, "--non-interactive")
-        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        run_token = secrets.token_hex(8)
+        env = {
+            **os.environ,
+            **additional_env,
+            "PULUMI_AUTOMATION_API": "true",
+            RUN_TOKEN_VARIABLE: run_token,
+        }
         locking = any(arg in LOCKING for arg in args[:3])
         self.record.parent.mkdir(parents=True, exist_ok=True)
         out_path = self.record.with_name(f"engine-{os.getpid()}-{threading.get_ident()}.out")
@@ -185,11 +212,11 @@ class EngineCommand(PulumiCommand):
                     cwd=cwd,
                     env=env,
                     process_group=0,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                 ) as process,
             ):
                 if locking:
-                    self._write_record(process.pid, args)
+                    self._write_record(process.pid, args, run_token)
                 readers = [
                     threading.Thread(target=_follow, args=(out_path, process, on_output, lines[out_path])),
                     threading.Thread(target=_follow, args=(err_path, process, on_error, lines[err_path])),
@@ -210,13 +237,14 @@ class EngineCommand(PulumiCommand):
             raise create_command_error(result)
         return result
 
-    def _write_record(self, engine_pid: int, args: list[str]) -> None:
+    def _write_record(self, engine_pid: int, args: list[str], run_token: str) -> None:
         record = EngineRecord(
             pid=os.getpid(),
             host=socket.gethostname(),
             engine_pgid=engine_pid,
             command=" ".join(a for a in args if not a.startswith("-"))[:80],
             started=time.time(),
+            run_token=run_token,
         )
         self.record.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.record.with_suffix(".tmp")

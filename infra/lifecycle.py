@@ -32,7 +32,7 @@ from infra.planner import plan, require_deployable
 from infra.progress import Progress
 from infra.rehearsal import Rehearsal, open_rehearsal, rehearsal_progress
 from infra.targets import open_target
-from infra.targets.base import Billed, Credentials, Target, TargetContext
+from infra.targets.base import SECRET_SOURCES, Billed, Credentials, Target, TargetContext
 from infra.validate.api_checks import check_api
 from infra.validate.engine_health import LogSource, wait_for_engine
 from infra.validate.load_test import run_load
@@ -44,8 +44,6 @@ from infra.workspace import Workspace, export_state, open_workspace, state_root
 DESTROY_ATTEMPTS = 3
 # How long teardown keeps retrying a provider that answers 429/5xx before it reports what is left.
 TEARDOWN_DEADLINE_SECONDS = 600.0
-# Where each secret is read from: the stack's secret config first, then the environment.
-SECRET_SOURCES = {"runpod_api_key": ("runpodApiKey", "RUNPOD_API_KEY"), "hf_token": ("hfToken", "HF_TOKEN")}
 
 
 T = TypeVar("T")

@@ -11,6 +11,7 @@ KubernetesRehearsal  the local control plane (a real kube-apiserver with kwok's 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -28,6 +29,7 @@ import yaml
 from rich.markup import escape
 
 from infra.config import PROJECT, StackSpec
+from infra.engine_process import die_with_parent
 from infra.errors import ConfigError
 from infra.plan import Plan
 from infra.progress import Progress
@@ -300,6 +302,8 @@ class KubernetesRehearsal:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                # SIGTERM when this process dies, even by kill -9: no stand-in engine outlives its rehearsal.
+                preexec_fn=functools.partial(die_with_parent, signal.SIGTERM),
             )
         self._log = LogFile(log_path)
         try:

@@ -38,6 +38,10 @@ class Secrets:
     runpod_api_key: pulumi.Output[str] | None
 
 
+# Each Credentials field: its key in the stack's secret config (read first), then its environment variable.
+SECRET_SOURCES = {"runpod_api_key": ("runpodApiKey", "RUNPOD_API_KEY"), "hf_token": ("hfToken", "HF_TOKEN")}
+
+
 @dataclass(frozen=True)
 class Credentials:
     """The same secrets as plain values for the verbs: stack secret config first, then the environment."""

@@ -44,6 +44,23 @@ def lock_files(backend: Path) -> list[Path]:
     return [p for p in (backend / ".pulumi" / "locks").rglob("*.json")] if backend.exists() else []
 
 
+def engine_processes(run_token: str) -> list[int]:
+    """The run's CLI and plugins: everything whose environment carries its token (zombies excluded)."""
+    marker = f"V4INFRA_ENGINE_RUN={run_token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            carries = marker in (entry / "environ").read_bytes().split(b"\0")
+            zombie = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if carries and not zombie:
+            found.append(int(entry.name))
+    return found
+
+
 def group_members(pgid: int) -> list[int]:
     """Processes still in the process group (zombies excluded)."""
     members = []
@@ -59,7 +76,9 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def start_up_and_wait_for_a_pod(env: dict[str, str], emulator: Emulator) -> tuple[subprocess.Popen[str], int]:
+def start_up_and_wait_for_a_pod(
+    env: dict[str, str], emulator: Emulator
+) -> tuple[subprocess.Popen[str], int, str]:
     """`v4infra up` mid-flight: the engine holds the lock and has rented the pre-fill's CPU pod."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "infra", "up", STACK],
@@ -71,18 +90,22 @@ def start_up_and_wait_for_a_pod(env: dict[str, str], emulator: Emulator) -> tupl
     wait_until(lambda: record_path(env).is_file() and bool(emulator.inventory()["pods"]), "a pod mid-up")
     record = json.loads(record_path(env).read_text())
     assert record["pid"] == proc.pid
-    return proc, int(record["engine_pgid"])
+    return proc, int(record["engine_pgid"]), str(record["run_token"])
 
 
 @pytest.mark.parametrize("timing", [SLOW])
 def test_killed_up_leaves_no_engine_processes_and_down_cleans_up(
     emulator: Emulator, engine_env: dict[str, str], backend: Path
 ) -> None:
-    proc, pgid = start_up_and_wait_for_a_pod(engine_env, emulator)
+    proc, pgid, token = start_up_and_wait_for_a_pod(engine_env, emulator)
+    assert engine_processes(token), "the record's token is in the engine's environment"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     # The CLI gets SIGINT from the kernel (parent-death signal), cancels, releases the lock and stops plugins.
-    wait_until(lambda: not group_members(pgid), "the engine and its plugins exit after their parent died")
+    wait_until(
+        lambda: not group_members(pgid) and not engine_processes(token),
+        "the engine and its plugins exit after their parent died",
+    )
     assert lock_files(backend) == []
     down = v4infra("down", STACK, env=engine_env)
     assert down.returncode == 0, down.stdout + down.stderr
@@ -93,7 +116,7 @@ def test_killed_up_leaves_no_engine_processes_and_down_cleans_up(
 def test_a_stale_lock_from_a_run_killed_with_its_engine_is_healed_by_the_next_verb(
     emulator: Emulator, engine_env: dict[str, str], backend: Path
 ) -> None:
-    proc, pgid = start_up_and_wait_for_a_pod(engine_env, emulator)
+    proc, pgid, token = start_up_and_wait_for_a_pod(engine_env, emulator)
     # A crash that takes the engine with it (OOM killer, a lost machine): nothing could release the lock.
     os.killpg(pgid, signal.SIGKILL)
     proc.send_signal(signal.SIGKILL)
@@ -109,6 +132,8 @@ def test_a_stale_lock_from_a_run_killed_with_its_engine_is_healed_by_the_next_ve
     assert lock_files(backend) == []
     assert emulator.inventory()["pods"] == [], "a pod created by the killed run is still billed"
     assert not record_path(engine_env).exists()
+    # Pulumi starts each plugin in a process group of its own: the killed run's plugins are found by token.
+    assert engine_processes(token) == [], "plugins of the killed run are still running"
 
 
 def test_wrong_passphrase_removes_nothing_the_state_owns(

@@ -35,6 +35,7 @@ def tools() -> None:
         tools_missing(str(err))
 
 
+@pytest.mark.timeout(1800)  # a control plane, the provider's awaits and a teardown, on a busy machine
 def test_validate_rehearsal_on_the_local_control_plane_passes_and_leaves_nothing(
     tools: None, tmp_path: Path
 ) -> None:
