@@ -663,4 +663,10 @@ def engine_error(err: auto.CommandError) -> str:
             return (
                 f"policy {line.split()[2]} refused {line.rsplit(': ', 1)[-1].rstrip(')')}: {lines[index + 2]}"
             )
-    return lines[-1] if lines else "pulumi failed"
+    code = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("code:")), "?")
+    said = [line for line in lines if not line.startswith(("code:", "stdout:", "stderr:"))]
+    if said:
+        return said[-1]
+    # Nothing printed: say how it ended (a negative code is the signal that killed it).
+    ended = f"killed by signal {code.lstrip('-')}" if code.startswith("-") else f"exited with code {code}"
+    return f"pulumi {ended} without printing an error"

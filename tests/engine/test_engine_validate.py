@@ -104,7 +104,7 @@ def test_pod_dying_during_the_checks_fails_the_run_and_is_torn_down(
     report = validate(emulator, Faults(die_after_seconds=die_after))
     stage, why = failed_stage(report)
     assert stage in stages, (stage, why)
-    assert why.startswith(reason) and "\n" not in why, why
+    assert why and why.startswith(reason) and "\n" not in why, why
     assert len(gpu_pods(emulator.inventory()["history"])) == 1
 
 
