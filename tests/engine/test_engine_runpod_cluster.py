@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pulumi import automation as auto
 
+from infra.config import project_root
 from infra.emulator import Emulator
 from infra.targets.runpod import naming
 
@@ -77,3 +83,39 @@ def test_refresh_sees_a_cluster_deleted_behind_pulumis_back_and_up_rents_a_new_o
     assert [c["id"] for c in live(emulator, "clusters")] == [new_id]
     stack.destroy()
     assert live(emulator, "clusters") == [] and live(emulator, "pods") == []
+
+
+def test_validate_pro_2x8xh100_rehearsed_checks_every_node_and_leaves_no_member_pod(tmp_path: Path) -> None:
+    """`v4infra validate pro-2x8xh100 --rehearse` as a user runs it: its own emulator and hub."""
+    drop = ("PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL", "CI")
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("RUNPOD_")}
+    env.update(
+        V4INFRA_ROOT=str(project_root()),
+        V4INFRA_STATE_DIR=str(tmp_path / "state"),
+        PULUMI_CONFIG_PASSPHRASE="cluster-rehearsal-tests",
+        COLUMNS="300",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "infra", "validate", "pro-2x8xh100", "--rehearse"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=1500,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Traceback" not in output
+    assert "emulator inventory after teardown: 0 pod(s) live" in output, output
+
+    (report,) = tmp_path.glob("reports/pro-2x8xh100/*/report.json")
+    data = json.loads(report.read_text())
+    assert data["passed"] and data["rehearsal"] and data["teardown"]["ok"], data
+    stages = {s["name"]: s for s in data["stages"]}
+    assert [s["name"] for s in data["stages"]] == ["up", "gpu-preflight", "engine-health", "api", "load"]
+    # The preflight ran on both nodes and the report keeps each node's GPU facts.
+    nodes = stages["gpu-preflight"]["details"]["nodes"]
+    assert [n["node_rank"] for n in nodes] == [0, 1]
+    for node in nodes:
+        assert node["passed"] and len(node["gpus"]) == 8
+        assert {g["name"] for g in node["gpus"]} == {"NVIDIA H100 80GB HBM3"}

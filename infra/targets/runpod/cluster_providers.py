@@ -138,6 +138,12 @@ def wait_for_cluster(
         if client.get_cluster(cluster_id) is None:
             raise RuntimeError(f"cluster {cluster_id} disappeared while starting")
         members = client.cluster_pods(cluster_id)
+        # A member seen before and missing now was terminated: the engine cannot form without it.
+        lost = sorted(set(watches) - {m.pod.id for m in members})
+        if lost:
+            raise RuntimeError(
+                f"cluster {cluster_id}: member pod {', '.join(lost)} disappeared while starting"
+            )
         for member in members:
             pod = member.pod
             if pod.status in ("EXITED", "ERROR", "TERMINATED"):
