@@ -38,15 +38,15 @@ def test_each_cluster_preset_registers_cache_prefill_one_cluster_and_a_ttl_watch
     mocks = use_mocks(stack, stack_config(stack))
     spec, plan, _ = run_program()
     cluster = dynamic(mocks, "-cluster").inputs
-    assert cluster["gpu_type_id"] == spec.catalog.gpu(spec.gpu).runpod_id
-    assert (cluster["gpu_count_per_pod"], cluster["pod_count"]) == (8, 2)
+    assert cluster["gpu_type_ids"] == [spec.catalog.gpu(spec.gpu).runpod_id]
+    assert (cluster["gpu_count"], cluster["pod_count"]) == (8, 2)
     assert cluster["image"] == plan.engine.image
     assert cluster["ports"] == ["8000/http", "22/tcp"]
     assert cluster["ttl_seconds"] == spec.ttl_minutes * 60
     volume = dynamic(mocks, "-weight-cache").inputs
     # The cache's data center must hold every node's GPUs at once: the cluster is placed there.
     assert (volume["placement_gpu_count"], volume["placement_product"]) == (16, "CLUSTER")
-    assert volume["placement_gpu_type_ids"] == [cluster["gpu_type_id"]]
+    assert volume["placement_gpu_type_ids"] == cluster["gpu_type_ids"]
     watchdog = dynamic(mocks, "-ttl-watchdog").inputs
     # A CPU pod running watchdog.py (the cluster id it deletes is known only after the cluster exists).
     assert watchdog["gpu_count"] == 0 and watchdog["ttl_seconds"] == spec.ttl_minutes * 60

@@ -7,6 +7,7 @@ from the pod list, a member that exits takes its peers down).
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from paths import REPO_ROOT
 
 from infra.emulator import Emulator, Faults
 from infra.planner import PlanRequest, plan
@@ -46,8 +48,8 @@ def props(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         "proxy_url_template": emulator.proxy_url_template,
         "name": NAME,
         "image": p.engine.image,
-        "gpu_type_id": H100,
-        "gpu_count_per_pod": 8,
+        "gpu_type_ids": [H100],
+        "gpu_count": 8,
         "pod_count": 2,
         "data_center_ids": ["US-TX-3"],
         "volume_id": None,
@@ -152,3 +154,24 @@ def test_a_changed_start_command_replaces_the_cluster_and_a_ttl_change_does_not(
     assert replaced.replaces == ["args"] and replaced.delete_before_replace
     updated = provider.diff("c1", props, {**props, "ttl_seconds": 7200})
     assert updated.changes and not updated.replaces
+
+
+def test_a_cluster_of_two_gpu_types_is_refused_before_anything_is_rented(props: dict[str, Any]) -> None:
+    checked = ClusterProvider().check({}, {**props, "gpu_type_ids": [H100, "NVIDIA H200"]})
+    assert [f.property for f in checked.failures] == ["gpu_type_ids"]
+    assert "exactly one GPU type" in checked.failures[0].reason
+
+
+def test_the_policy_pack_judges_a_cluster_like_a_gpu_pod(props: dict[str, Any]) -> None:
+    """The TTL and engine-image policies read the cluster's inputs (named like the GPU pod's)."""
+    spec = importlib.util.spec_from_file_location("policy_checks", REPO_ROOT / "policy" / "policy_checks.py")
+    assert spec is not None and spec.loader is not None
+    policy_checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(policy_checks)
+    dynamic = "pulumi-python:dynamic:Resource"
+    assert policy_checks.pod_ttl_violations(dynamic, props) == []
+    no_ttl = {**props, "ttl_seconds": None, "permanent": False}
+    assert policy_checks.pod_ttl_violations(dynamic, no_ttl), "a cluster without a TTL must be refused"
+    assert policy_checks.engine_image_violations(dynamic, props) == []
+    old = {**props, "image": "vllm/vllm-openai:v0.8.0"}
+    assert policy_checks.engine_image_violations(dynamic, old), "an engine too old for V4 must be refused"

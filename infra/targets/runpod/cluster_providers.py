@@ -28,8 +28,8 @@ from infra.targets.runpod.providers import (
 CLUSTER_REPLACE_KEYS = (
     "name",
     "image",
-    "gpu_type_id",
-    "gpu_count_per_pod",
+    "gpu_type_ids",
+    "gpu_count",
     "pod_count",
     "data_center_ids",
     "args",
@@ -53,9 +53,21 @@ OUTPUT_KEYS = (
 
 
 class ClusterProvider(ResourceProvider):
-    """A RunPod Instant Cluster of `pod_count` pods with `gpu_count_per_pod` GPUs each, in one data center."""
+    """A RunPod Instant Cluster of `pod_count` pods with `gpu_count` GPUs each, in one data center.
+
+    Its inputs are named like the GPU pod's (`gpu_type_ids`, `gpu_count` per pod, `ttl_seconds`,
+    `permanent`, `args`), so the policy pack's GPU checks (time-to-live, engine image) judge it too.
+    """
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        from pulumi.dynamic import CheckFailure
+
+        types = list(news.get("gpu_type_ids") or [])
+        if len(types) != 1:
+            # ClusterCompute.gpuTypeId: one GPU type for every member, and no failover to another.
+            return CheckResult(
+                news, [CheckFailure("gpu_type_ids", f"a cluster takes exactly one GPU type, got {types}")]
+            )
         return CheckResult(news, [])
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -66,8 +78,8 @@ class ClusterProvider(ResourceProvider):
         request = ClusterRequest(
             name=props["name"],
             image=props["image"],
-            gpu_type_id=props["gpu_type_id"],
-            gpu_count_per_pod=int(props["gpu_count_per_pod"]),
+            gpu_type_id=props["gpu_type_ids"][0],
+            gpu_count_per_pod=int(props["gpu_count"]),
             pod_count=int(props["pod_count"]),
             data_center_id=data_centers[0] if data_centers else None,
             network_volume_id=props.get("volume_id"),
@@ -80,7 +92,11 @@ class ClusterProvider(ResourceProvider):
         cluster = next(iter(client.clusters_named(request.name)), None) or client.create_cluster(request)
         try:
             members = wait_for_cluster(
-                client, cluster.id, int(props["pod_count"]), needs_ssh="22/tcp" in props["ports"]
+                client,
+                cluster.id,
+                int(props["pod_count"]),
+                needs_ssh="22/tcp" in props["ports"],
+                placed=cluster.members_total,
             )
         except BaseException:
             # Never leave a cluster that Pulumi does not record: a failed create is not in the state.
@@ -127,9 +143,18 @@ def cluster_outputs(client: Any, cluster_id: str, members: list[Any]) -> dict[st
 
 
 def wait_for_cluster(
-    client: Any, cluster_id: str, pod_count: int, *, needs_ssh: bool, timeout: float = RUNTIME_WAIT_SECONDS
+    client: Any,
+    cluster_id: str,
+    pod_count: int,
+    *,
+    needs_ssh: bool,
+    placed: int = 0,
+    timeout: float = RUNTIME_WAIT_SECONDS,
 ) -> list[Any]:
-    """Every member, by rank, once all run (each with sshd greeting when asked); any member failing raises."""
+    """Every member, by rank, once all run (each with sshd greeting when asked); any member failing raises.
+
+    `placed` is how many members the create's answer counted: fewer later means one was terminated.
+    """
     from infra.targets.runpod.crashloop import RestartWatch
 
     deadline = time.monotonic() + timeout
@@ -138,12 +163,14 @@ def wait_for_cluster(
         if client.get_cluster(cluster_id) is None:
             raise RuntimeError(f"cluster {cluster_id} disappeared while starting")
         members = client.cluster_pods(cluster_id)
-        # A member seen before and missing now was terminated: the engine cannot form without it.
+        # A member seen (or counted) before and missing now was terminated: the engine cannot form without it.
         lost = sorted(set(watches) - {m.pod.id for m in members})
-        if lost:
-            raise RuntimeError(
-                f"cluster {cluster_id}: member pod {', '.join(lost)} disappeared while starting"
+        if lost or len(members) < placed:
+            which = (
+                f"member pod {', '.join(lost)}" if lost else f"{placed - len(members)} of {placed} members"
             )
+            raise RuntimeError(f"cluster {cluster_id}: {which} disappeared while starting")
+        placed = max(placed, len(members))
         for member in members:
             pod = member.pod
             if pod.status in ("EXITED", "ERROR", "TERMINATED"):
