@@ -67,11 +67,13 @@ def cluster_preflight(target: RunPodTarget, leader: SshSession, outputs: Mapping
 
 
 def cluster_alive(client: RunPodClient, cluster_id: str, watches: dict[str, RestartWatch]) -> bool:
-    """False once the cluster is gone, a member does not run, or a member's container restarted."""
-    if client.get_cluster(cluster_id) is None:
+    """False once the cluster is gone, a member is missing or does not run, or a member's container restarted."""
+    cluster = client.get_cluster(cluster_id)
+    if cluster is None:
         return False
     members = client.cluster_pods(cluster_id)
-    if not members:
+    # A terminated member drops out of the list: fewer than the cluster's podCount is a lost rank.
+    if not members or len(members) < cluster.pod_count:
         return False
     alive = True
     for member in members:
