@@ -15,7 +15,7 @@ import pytest
 from pulumi import automation as auto
 
 from infra.config import project_root
-from infra.emulator import Emulator
+from infra.emulator import Emulator, Faults
 from infra.targets.runpod import naming
 
 pytestmark = pytest.mark.engine
@@ -119,3 +119,21 @@ def test_validate_pro_2x8xh100_rehearsed_checks_every_node_and_leaves_no_member_
     for node in nodes:
         assert node["passed"] and len(node["gpus"]) == 8
         assert {g["name"] for g in node["gpus"]} == {"NVIDIA H100 80GB HBM3"}
+
+
+def test_up_whose_members_crash_loop_fails_in_one_line_and_leaves_no_cluster_billed(
+    open_stack: StackOpener, emulator: Emulator, canaries: tuple[str, str]
+) -> None:
+    # Every member's container dies right after it starts; RunPod would restart (and bill) them forever.
+    emulator.set_faults(Faults(die_after_seconds=0.5))
+    stack = open_stack("pro-2x8xh100")
+    with pytest.raises(auto.CommandError) as err:
+        stack.up()
+    message = str(err.value)
+    assert "crash-looping" in message and "cluster" in message
+    assert not [c for c in canaries if c in message], "a canary secret is in the engine's output"
+    inventory = emulator.inventory()
+    assert inventory["clusters"] == [] and inventory["pods"] == []
+    assert cluster_resources(stack) == [], "a failed create is not in the state, so nothing may be left"
+    # The weight cache was made (and filled) before the cluster; it is kept for the retry.
+    assert [v["name"] for v in inventory["volumes"]] == [naming.for_stack("pro-2x8xh100").name("cache", "v1")]
