@@ -107,7 +107,7 @@ SCHEMA: tuple[Key, ...] = (
     Key(
         "nodes",
         "integer",
-        "Nodes (Kubernetes only; a RunPod pod is one node).",
+        "Nodes; on RunPod more than one is an Instant Cluster (one pod of up to 8 GPUs per node).",
         default=1,
         minimum=1,
         maximum=8,
@@ -478,10 +478,20 @@ def parse(
             f"{source}: stack name '{stack}' cannot be a Kubernetes label value (at most 63 letters, "
             "digits, '-', '_' or '.', starting and ending with a letter or digit); rename the stack file"
         )
-    if target == "runpod" and (int(get("nodes")) > 1 or int(get("gpuCount")) > 8):
+    if target == "runpod" and int(get("gpuCount")) > 8:
         raise ConfigError(
-            f"{source}: a RunPod pod is one node with at most 8 GPUs; got {get('nodes')} node(s) x "
-            f"{get('gpuCount')} GPUs. Use '{PROJECT}:target: kubernetes' for more."
+            f"{source}: a RunPod pod is one node with at most 8 GPUs; got {get('gpuCount')} GPUs per node. "
+            f"Set '{PROJECT}:gpuCount' to 8 or fewer and '{PROJECT}:nodes' to 2 or more for an Instant Cluster."
+        )
+    if (
+        target == "runpod"
+        and int(get("nodes")) > 1
+        and (get("gpuFallbacks") or str(get("startCommand")) == "plain")
+    ):
+        # An Instant Cluster is one GPU type (ClusterCompute.gpuTypeId) and every member runs our start script.
+        raise ConfigError(
+            f"{source}: a RunPod Instant Cluster ({get('nodes')} nodes) takes one GPU type and the JSON start "
+            f"command; remove '{PROJECT}:gpuFallbacks' and set '{PROJECT}:startCommand' to json"
         )
     _check_cloud_pool(get, source)
     present = {n for n in values if KEYS[n].secret} | {k.rpartition(":")[2] for k in secret_keys}

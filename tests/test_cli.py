@@ -79,8 +79,13 @@ def test_stacks_lists_every_preset_with_verdict_and_price():
         "pro-8xh200",
         "k8s-flash-4xh200",
         "k8s-pro-8xh200",
+        "pro-2x8xh100",
+        "pro-2x8xh200",
     }
     assert rows["flash-2xh100"]["verdict"] == "tight"
+    # Two nodes of 8x H100 on a RunPod Instant Cluster: the path for Pro on H100s.
+    assert rows["pro-2x8xh100"]["verdict"] == "fits" and rows["pro-2x8xh100"]["nodes"] == 2
+    assert rows["pro-2x8xh100"]["cost"]["usd_per_hour"] == pytest.approx(43.04)
     assert rows["pro-8xh200"]["cost"]["usd_per_hour"] == pytest.approx(28.72)
     table = v4infra("stacks")
     assert "k8s-pro-8xh200" in table.stdout and "28.72" in table.stdout

@@ -47,7 +47,15 @@ def test_every_preset_is_valid_and_plans():
         ({**BASE, "storageClass": "fast SSD"}, "must be a DNS-1123 subdomain"),
         ({**BASE, "allowedNamespaces": ["ok", "NOT OK"]}, "'NOT OK' is not a valid namespace"),
         ({**BASE, "image": "vllm/vllm-openai:v0.20.0; rm -rf /"}, "must be an image reference"),
-        ({**BASE, "gpuCount": 16}, "a RunPod pod is one node with at most 8 GPUs"),
+        ({**BASE, "gpuCount": 16}, "a RunPod pod is one node with at most 8 GPUs.*:nodes' to 2 or more"),
+        (
+            {**BASE, "nodes": 2, "gpuFallbacks": ["H100-SXM"]},
+            "Instant Cluster \\(2 nodes\\) takes one GPU type.*remove 'deepseek-v4-infra:gpuFallbacks'",
+        ),
+        (
+            {**BASE, "nodes": 2, "startCommand": "plain"},
+            "Instant Cluster \\(2 nodes\\) takes one GPU type and the JSON start command",
+        ),
         ({"model": "flash", "gpu": "H200"}, "missing required key 'deepseek-v4-infra:gpuCount'"),
         ({**BASE, "model": "acme/ft", "weightsGb": 100}, "needs both"),
         ({**BASE, "ttlMinutes": 5}, "between 10 and 10080"),

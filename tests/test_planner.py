@@ -187,9 +187,11 @@ def test_speculative_decoding_is_opt_in_and_checked():
         plan(PlanRequest("flash-0731", "H200", 4, speculative="mtp"))
 
 
-def test_runpod_refuses_more_than_one_node():
+def test_runpod_plans_nodes_as_an_instant_cluster_of_at_most_eight_gpus_each():
     p = plan(PlanRequest("flash", "H200", 8, nodes=2, target="runpod"))
-    assert p.verdict == "no-fit" and "one node" in p.reasons[0]
+    assert p.verdict != "no-fit" and [r.node_rank for r in p.roles] == [0, 1]
+    wide = plan(PlanRequest("flash", "H200", 16, target="runpod"))
+    assert wide.verdict == "no-fit" and any("use 2 nodes of 8" in r for r in wide.reasons)
 
 
 def test_kv_figures_come_from_the_reference():

@@ -107,9 +107,10 @@ def test_single_node_plans_have_no_roles_and_json_carries_them():
     assert data["roles"][1]["args"][-1] == "--headless"
 
 
-def test_targets_still_refuse_multi_node_deployment():
+def test_runpod_deploys_two_nodes_as_an_instant_cluster_and_kubernetes_still_only_plans_them():
     runpod = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="runpod"))
-    assert runpod.verdict == "no-fit" and "one node" in runpod.reasons[0]
+    assert runpod.verdict == "fits" and [r.role for r in runpod.roles] == ["leader", "worker"]
+    assert not any(r.startswith("planned only:") for r in runpod.reasons)
     k8s = plan(PRO_2X8_H100)
     assert any(r.startswith("planned only:") for r in k8s.reasons)
 

@@ -15,7 +15,12 @@ from infra.errors import ConfigError
 from infra.program import run
 from infra.targets.runpod.component import RunPodEndpoints, check_gpu_types_listed
 
-RUNPOD_STACKS = [s for s in config.stack_names() if config.load_stack(s).target == "runpod"]
+# Single-node presets; the Instant Cluster presets have their own (test_cluster_component_mocks.py).
+RUNPOD_STACKS = [
+    s
+    for s in config.stack_names()
+    if config.load_stack(s).target == "runpod" and config.load_stack(s).nodes == 1
+]
 
 
 def dynamic(mocks, suffix):

@@ -136,3 +136,38 @@ class FakeRunPod:
             return httpx.Response(204, headers=headers)
         media = "application/problem+json" if status >= 400 else "application/json"
         return httpx.Response(status, json=answer, headers={"Content-Type": media, **headers})
+
+
+def member_view(pod_id: str, cluster_id: str, rank: int | None, **pod: Any) -> dict[str, Any]:
+    """A cluster member: a Pod with its `cluster` block (rank, overlay address)."""
+    view = pod_view(pod_id, f"member-{pod_id}", count=8, **pod)
+    view["cluster"] = {"id": cluster_id, "rank": rank}
+    if rank is not None:
+        view["cluster"]["ip"] = f"10.65.0.{rank + 2}"
+    return view
+
+
+def cluster_view(
+    cluster_id: str,
+    name: str,
+    *,
+    gpu: str = "NVIDIA H100 80GB HBM3",
+    per_pod: int = 8,
+    pods: int = 2,
+    statuses: dict[str, int] | None = None,
+    primary: str | None = "pod0",
+) -> dict[str, Any]:
+    """A Cluster as v2 documents it (all required fields)."""
+    view: dict[str, Any] = {
+        "id": cluster_id,
+        "name": name,
+        "type": "APPLICATION",
+        "compute": {"gpuTypeId": gpu, "gpuCountPerPod": per_pod, "podCount": pods},
+        "dataCenterId": "US-TX-3",
+        "pods": {"total": pods, "byStatus": statuses or {"RUNNING": pods}},
+        "network": {"cidr": "10.65.0.0/16", "vxlanId": 1000, "vxlanPort": 4789},
+        "createdAt": "2026-11-30T05:00:00Z",
+    }
+    if primary:
+        view["primary"] = {"podId": primary, "status": "RUNNING", "sshEndpoint": "203.0.113.7:40022"}
+    return view

@@ -36,6 +36,7 @@ from infra.errors import (
     RefusedError,
     TransientError,
 )
+from infra.targets.runpod.cluster_types import Cluster, ClusterMember, ClusterRequest, parse_cluster
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -330,9 +331,9 @@ class RunPodClient:
 
     # ---- catalog -------------------------------------------------------------------------------
 
-    def gpu_catalog(self, count: int = 1) -> list[GpuOffer]:
-        """Every GPU type with secure-cloud pod stock per data center for `count` GPUs on one pod."""
-        params = {"include": "AVAILABILITY", "product": "POD", "count": str(count), "cloud": "SECURE"}
+    def gpu_catalog(self, count: int = 1, product: str = "POD") -> list[GpuOffer]:
+        """Every GPU type with secure-cloud stock per data center for `count` GPUs, for pods or clusters."""
+        params = {"include": "AVAILABILITY", "product": product, "count": str(count), "cloud": "SECURE"}
         answer = self._rest("read the GPU catalog", "GET", "/catalog/gpus", params=params)
         return [_gpu_offer(item) for item in answer.get("gpus") or []]
 
@@ -478,6 +479,84 @@ class RunPodClient:
             f"read the logs of pod {pod_id}",
             lambda: list(self._sse(f"/pods/{_segment(pod_id)}/logs", params, idle_seconds, max_seconds)),
         )
+
+    # ---- clusters (Instant Clusters) ----------------------------------------------------------
+
+    def create_cluster(self, request: ClusterRequest) -> Cluster:
+        """Rent a cluster; a retried create first adopts the cluster that already carries the name."""
+        where = request.data_center_id or "any data center"
+        op = (
+            f"create cluster {request.name!r} ({request.pod_count} pods of {request.gpu_count_per_pod}x "
+            f"{request.gpu_type_id} in {where})"
+        )
+
+        def existing() -> Cluster | None:
+            return next(iter(self.clusters_named(request.name)), None)
+
+        try:
+            return self._call(
+                op,
+                lambda: parse_cluster(self._rest_once("POST", "/clusters", request.body())),
+                recover=existing,
+            )
+        except (NotFoundError, RefusedError) as err:
+            if "gpu type" in str(err).lower():
+                raise self._unknown_gpu(request.gpu_type_id) from None
+            raise
+
+    def get_cluster(self, cluster_id: str) -> Cluster | None:
+        """The cluster, or None when it is gone."""
+        try:
+            item = self._rest(f"get cluster {cluster_id}", "GET", f"/clusters/{_segment(cluster_id)}")
+        except NotFoundError:
+            self._confirm_cluster_gone(cluster_id)
+            return None
+        return parse_cluster(item)
+
+    def list_clusters(self, prefix: str | None = None) -> list[Cluster]:
+        """The account's clusters, those whose name starts with `prefix` when given."""
+        answer = self._rest("list clusters", "GET", "/clusters")
+        clusters = [parse_cluster(item) for item in answer.get("clusters") or []]
+        return [c for c in clusters if prefix is None or c.name.startswith(prefix)]
+
+    def clusters_named(self, name: str) -> list[Cluster]:
+        """Clusters with exactly this name (RunPod does not make names unique; our names are)."""
+        return [c for c in self.list_clusters(name) if c.name == name]
+
+    def cluster_pods(self, cluster_id: str) -> list[ClusterMember]:
+        """The member pods, by rank (`GET /v2/clusters/{id}/pods`); a cluster that is gone has none."""
+        try:
+            answer = self._rest(
+                f"list the pods of cluster {cluster_id}", "GET", f"/clusters/{_segment(cluster_id)}/pods"
+            )
+        except NotFoundError:
+            return []
+        members = []
+        for item in answer.get("pods") or []:
+            membership = (item.get("cluster") if isinstance(item, dict) else None) or {}
+            rank = membership.get("rank")
+            members.append(
+                ClusterMember(
+                    pod=self._pod(item),
+                    rank=int(rank) if isinstance(rank, int) else None,
+                    ip=membership.get("ip"),
+                    role=membership.get("role"),
+                )
+            )
+        # Unranked members (still provisioning) sort last.
+        return sorted(members, key=lambda m: (m.rank is None, m.rank or 0, m.pod.id))
+
+    def delete_cluster(self, cluster_id: str) -> None:
+        """Delete the cluster and every member (`DELETE /v2/clusters/{id}`); already gone counts as deleted."""
+        try:
+            self._rest(f"delete cluster {cluster_id}", "DELETE", f"/clusters/{_segment(cluster_id)}")
+        except NotFoundError:
+            self._confirm_cluster_gone(cluster_id)
+
+    def _confirm_cluster_gone(self, cluster_id: str) -> None:
+        """A 404 means gone only if the cluster list answers without it (not a wrong base URL)."""
+        if any(cluster.id == cluster_id for cluster in self.list_clusters()):
+            raise ProviderError(f"RunPod answered 404 for cluster {cluster_id}, yet lists it")
 
     # ---- network volumes -----------------------------------------------------------------------
 

@@ -119,7 +119,10 @@ def choose_data_center(client: Any, props: dict[str, Any]) -> tuple[str, str]:
 
     The cache volume decides where the GPU pod can run, so its data center is chosen by GPU stock.
     """
-    catalog = client.gpu_catalog(int(props["placement_gpu_count"]))
+    # A cluster needs all its GPUs in this one data center: it asks the CLUSTER stock for the total.
+    catalog = client.gpu_catalog(
+        int(props["placement_gpu_count"]), product=str(props.get("placement_product") or "POD")
+    )
     tiers = {dc.id: dc.volume_types for dc in client.data_centers()}
     wanted = str(props.get("volume_type") or "auto")
     allowed = [

@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
-from infra.targets.runpod import providers
+from infra.targets.runpod import cluster_providers, providers
 
 SECRET_OUTPUTS = ["api_key", "env", "hf_token", "private_key", "value"]
 
@@ -70,6 +70,24 @@ class Pod(Resource):
             )
         }
         super().__init__(providers.PodProvider(), name, {**props, **outs}, _opts(opts))
+
+
+class Cluster(Resource):
+    """A RunPod Instant Cluster (cluster_providers.ClusterProvider)."""
+
+    cluster_id: pulumi.Output[str]
+    member_pod_ids: pulumi.Output[list[str]]
+    member_ssh: pulumi.Output[list[Any]]
+    leader_pod_id: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    ssh_host: pulumi.Output[str]
+    ssh_port: pulumi.Output[int]
+    usd_per_hour: pulumi.Output[float]
+    data_center_id: pulumi.Output[str]
+
+    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
+        outs = dict.fromkeys(cluster_providers.OUTPUT_KEYS)
+        super().__init__(cluster_providers.ClusterProvider(), name, {**props, **outs}, _opts(opts))
 
 
 class GeneratedSecret(Resource):

@@ -14,7 +14,7 @@ import shlex
 
 import jinja2
 
-from infra.plan import Plan
+from infra.plan import LEADER_ADDRESS, Plan, RoleCommand
 from infra.render import comment
 
 CACHE_MOUNT = "/workspace"
@@ -60,6 +60,43 @@ def gpu_start_script(plan: Plan, *, stack: str, pod_name: str, ttl_seconds: int 
             args=list(plan.engine.args),
         )
     )
+
+
+def cluster_start_script(plan: Plan, *, stack: str, cluster_name: str) -> str:
+    """One script for every member of an Instant Cluster: it runs the plan's role for its NODE_RANK."""
+    if not plan.roles:
+        raise ValueError(
+            f"a cluster start script needs a multi-node plan; {plan.model} plans {plan.nodes} node(s)"
+        )
+    for role in plan.roles:
+        for key in role.env:
+            if not ENV_NAME.fullmatch(key):
+                raise ValueError(f"engine env name {key!r} is not a valid environment variable name")
+    return render_template(
+        "runpod/start-cluster.sh.j2",
+        stack=stack,
+        cluster_name=cluster_name,
+        cache_dir=CACHE_MOUNT,
+        engine_name=plan.engine.name,
+        model=plan.model,
+        roles=[
+            {"node_rank": r.node_rank, "role": r.role, "env": r.env, "line": role_command_line(r)}
+            for r in sorted(plan.roles, key=lambda r: r.node_rank)
+        ],
+    )
+
+
+def role_command_line(role: RoleCommand) -> str:
+    """The role's argv as one shell line: every word quoted, the leader's address read from $PRIMARY_ADDR."""
+    return " ".join(_word_with_leader(word) for word in (*role.command, *role.args))
+
+
+def _word_with_leader(word: str) -> str:
+    # The placeholder becomes a double-quoted expansion between quoted literals: `''"$PRIMARY_ADDR"':13345'`.
+    parts = word.split(LEADER_ADDRESS)
+    if len(parts) == 1:
+        return shlex.quote(word)
+    return '"$PRIMARY_ADDR"'.join(shlex.quote(part) if part else "" for part in parts)
 
 
 def cpu_start_script(*, stack: str, ttl_seconds: int | None) -> str:

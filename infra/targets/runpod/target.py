@@ -1,7 +1,9 @@
 """The RunPod side of the lifecycle `Target`: the one place outside the Pulumi program that calls RunPod.
 
 The serving pod is reached over SSH (GPU preflight with nvidia-smi, the engine log file); what is
-billed is every pod and network volume whose name says it belongs to the stack (`naming`).
+billed is every pod, Instant Cluster and network volume whose name says it belongs to the stack
+(`naming`). On a cluster stack the serving pod is the leader (rank 0); the GPU preflight runs on every
+member over SSH and reports each node's GPU facts, and the stack is alive while every member runs.
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ class RunPodTarget:
     """One stack on RunPod, as the lifecycle sees it."""
 
     provider = "RunPod"
-    up_steps = "volume, weight pre-fill on a CPU pod, GPU pod start"
 
     def __init__(self, context: TargetContext) -> None:
         self.context = context
+        nodes = context.plan.nodes
+        last = f"Instant Cluster of {nodes} GPU pods start" if nodes > 1 else "GPU pod start"
+        self.up_steps = f"volume, weight pre-fill on a CPU pod, {last}"
         # RunPod restarts a crashed container and keeps the pod RUNNING: a younger container is a dead engine.
         self._restarts = RestartWatch()
+        self._member_restarts: dict[str, RestartWatch] = {}
 
     @functools.cached_property
     def client(self) -> RunPodClient:
@@ -68,18 +73,24 @@ class RunPodTarget:
 
     @contextlib.contextmanager
     def shell(self, outputs: Mapping[str, Any]) -> Iterator[SshSession]:
-        """An SSH session on the GPU pod, with the cache checker uploaded."""
+        """An SSH session on the GPU pod (a cluster's leader), with the cache checker uploaded."""
+        address = SshTarget(str(outputs["ssh_host"]), int(outputs["ssh_port"]))
+        with self.pod_shell(str(outputs["pod_id"]), address, outputs) as ssh:
+            yield ssh
+
+    @contextlib.contextmanager
+    def pod_shell(self, pod_id: str, target: SshTarget, outputs: Mapping[str, Any]) -> Iterator[SshSession]:
+        """An SSH session on one pod of the stack (the serving pod, or any member of its cluster)."""
         # One known_hosts per pod: a new pod on a reused address starts clean, a changed key on the same pod is refused.
-        known_hosts = pod_known_hosts(self.context.state_dir, str(outputs["pod_id"]))
-        target = SshTarget(str(outputs["ssh_host"]), int(outputs["ssh_port"]))
-        self._pin_from_log(known_hosts, target, str(outputs["pod_id"]))
+        known_hosts = pod_known_hosts(self.context.state_dir, pod_id)
+        self._pin_from_log(known_hosts, target, pod_id)
         session = SshSession(target, str(outputs["ssh_private_key"]), known_hosts)
 
         def stop_if_dead(attempt: int, error: SshConnectError) -> None:
             # A dead pod fails at once on its status, not after minutes of SSH retries.
             if not self.alive(outputs):
                 raise SshConnectError(
-                    f"pod {outputs['pod_id']} stopped before its SSH port answered ({error})",
+                    f"pod {pod_id} stopped before its SSH port answered ({error})",
                     host=target.host,
                     port=target.port,
                     attempts=attempt,
@@ -90,10 +101,18 @@ class RunPodTarget:
             yield ssh
 
     def gpu_preflight(self, shell: SshSession, outputs: Mapping[str, Any]) -> StageResult:
-        """nvidia-smi, df and the weight-cache check on the pod, against the plan."""
+        """nvidia-smi, df and the weight-cache check on the pod (on every member of a cluster), against the plan."""
+        if outputs.get("cluster_id"):
+            from infra.targets.runpod.cluster_target import cluster_preflight
+
+            return cluster_preflight(self, shell, outputs)
+        return self.preflight().run(shell)
+
+    def preflight(self) -> GpuPreflight:
+        """The checks one node passes: the plan's GPUs per node, the cache mounted and complete."""
         plan = self.context.plan
         gpu = load_catalog().gpu(plan.gpu)
-        preflight = GpuPreflight(
+        return GpuPreflight(
             GpuExpectation(gpu.product_name, plan.gpu_count, gpu.memory_mib),
             cache_path="/workspace",
             cache_check=[
@@ -107,7 +126,6 @@ class RunPodTarget:
                 plan.model,
             ],
         )
-        return preflight.run(shell)
 
     def logs(self, shell: SshSession, outputs: Mapping[str, Any]) -> LineSource:
         # The start script writes the engine's output here (templates/runpod/start-gpu.sh.j2).
@@ -126,6 +144,10 @@ class RunPodTarget:
             pin_host_key(known_hosts, target, key)
 
     def alive(self, outputs: Mapping[str, Any]) -> bool:
+        if outputs.get("cluster_id"):
+            from infra.targets.runpod.cluster_target import cluster_alive
+
+            return cluster_alive(self.client, str(outputs["cluster_id"]), self._member_restarts)
         pod = self.client.get_pod(str(outputs["pod_id"]))
         return pod is not None and pod.status == "RUNNING" and not self._restarts.observe(pod)
 
@@ -134,6 +156,12 @@ class RunPodTarget:
             Billed("pod", pod.id, pod.name)
             for pod in self.client.list_pods(naming.PREFIX)
             if self.names.owns(pod.name)
+        ]
+        # A cluster is billed as a whole (its members are hidden from GET /v2/pods) and removed as one.
+        found += [
+            Billed("cluster", cluster.id, cluster.name)
+            for cluster in self.client.list_clusters(naming.PREFIX)
+            if self.names.owns(cluster.name)
         ]
         for volume in self.client.list_volumes():
             if not self.names.owns(volume.name):
@@ -180,5 +208,7 @@ class RunPodTarget:
         with contextlib.suppress(NotFoundError):
             if item.kind == "pod":
                 self.client.terminate_pod(item.id)
+            elif item.kind == "cluster":
+                self.client.delete_cluster(item.id)
             else:
                 self.client.delete_volume(item.id)

@@ -1,0 +1,161 @@
+"""`RunPodClusterDeployment`: a multi-node plan on a RunPod Instant Cluster.
+
+The weight cache is one network volume, pre-filled on a CPU pod like the single-pod stack; the cluster
+is placed in the volume's data center (a cluster is always within one) and every member mounts it.
+RunPod takes one start command for all members (CreateClusterRequest.args), so the script picks the
+plan's role for its NODE_RANK at run time and reaches the leader at PRIMARY_ADDR. The time-to-live is
+kept by a small CPU watchdog pod that deletes the cluster: a member cannot delete its own cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pulumi
+
+from infra.catalog import load_catalog
+from infra.targets.runpod import naming
+from infra.targets.runpod.component import CPU_IMAGE, DEFAULT_DATA_CENTER, RunPodDeploymentArgs
+from infra.targets.runpod.resources import Cluster, GeneratedSecret, NetworkVolume, Pod, SshKey, WeightPrefill
+from infra.targets.runpod.start_script import (
+    CACHE_MOUNT,
+    cluster_start_script,
+    cpu_start_script,
+    json_start_command,
+    watchdog_command,
+)
+
+
+class RunPodClusterDeployment(pulumi.ComponentResource):
+    pod_id: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    volume_id: pulumi.Output[str]
+    vllm_api_key: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: RunPodDeploymentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("deepseek-v4-infra:runpod:ClusterDeployment", name, None, opts)
+        spec, plan = args.spec, args.plan
+        child = pulumi.ResourceOptions(parent=self)
+        ttl = spec.ttl_minutes * 60 if spec.ttl_minutes else None
+        gpu = load_catalog().gpu(spec.gpu).runpod_id
+        data_centers = list(spec.data_centers) or [DEFAULT_DATA_CENTER]
+        conn = {
+            "api_key": args.api_key,
+            "api_base_url": args.endpoints.api_base_url,
+            "proxy_url_template": args.endpoints.proxy_url_template,
+        }
+        # A name per stack and plan: a changed plan gets a new cluster name, so orphans are never confused.
+        run_id = hashlib.sha256(repr((spec.stack, plan.engine.to_dict(), plan.nodes)).encode()).hexdigest()[
+            :6
+        ]
+        names = naming.for_stack(spec.stack)
+        cluster_name = names.name("cluster", run_id)
+        # The leader's engine log, relative to the cache's logs/ folder (templates/runpod/start-cluster.sh.j2).
+        self.pod_name = f"{cluster_name}/node-0"
+
+        self.ssh_key = SshKey(f"{name}-ssh-key", spec.stack, child)
+        self.api_key_secret = GeneratedSecret(f"{name}-vllm-api-key", child)
+        size = spec.cache_size_gb or plan.cost.cache_gb
+        self.volume = NetworkVolume(
+            f"{name}-weight-cache",
+            {
+                **conn,
+                "name": names.name("cache", "v1"),
+                "size_gb": size,
+                # The cache's data center is the cluster's: chosen by stock of every node's GPUs at creation.
+                "data_center_ids": data_centers,
+                "placement_gpu_type_ids": [gpu],
+                "placement_gpu_count": plan.gpu_count * plan.nodes,
+                "placement_product": "CLUSTER",
+                "volume_type": spec.volume_type,
+            },
+            pulumi.ResourceOptions(parent=self, retain_on_delete=spec.keep_cache),
+        )
+        self.prefill = WeightPrefill(
+            f"{name}-prefill",
+            {
+                **conn,
+                "name": names.name("prefill", run_id),
+                "stack": spec.stack,
+                "volume_id": self.volume.volume_id,
+                "data_center_id": self.volume.data_center_id,
+                "repo_id": plan.model,
+                "revision": "main",
+                "cache_dir": f"{CACHE_MOUNT}/hf",
+                "image": CPU_IMAGE,
+                "args": json_start_command(cpu_start_script(stack=spec.stack, ttl_seconds=ttl)),
+                "hf_token": args.hf_token,
+                "hf_endpoint": args.endpoints.hf_endpoint,
+                "private_key": self.ssh_key.private_key,
+                "public_key": self.ssh_key.public_key,
+            },
+            child,
+        )
+        self.cluster = Cluster(
+            f"{name}-cluster",
+            {
+                **conn,
+                "name": cluster_name,
+                "image": plan.engine.image,
+                "gpu_type_ids": [gpu],
+                "gpu_count": plan.gpu_count,
+                "pod_count": plan.nodes,
+                "data_center_ids": [self.volume.data_center_id],
+                "volume_id": self.volume.volume_id,
+                "args": json_start_command(
+                    cluster_start_script(plan, stack=spec.stack, cluster_name=cluster_name)
+                ),
+                "ports": ["8000/http", "22/tcp"],
+                "container_disk_gb": 50,
+                "ttl_seconds": ttl,
+                "permanent": spec.permanent,
+                "env": {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": self.api_key_secret.value},
+                "weights_commit": self.prefill.commit,
+            },
+            pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
+        )
+        if ttl:
+            self.watchdog = Pod(
+                f"{name}-ttl-watchdog",
+                {
+                    **conn,
+                    "name": names.name("watchdog", run_id),
+                    "image": CPU_IMAGE,
+                    "gpu_type_ids": [],
+                    "gpu_count": 0,
+                    "data_center_ids": [self.volume.data_center_id],
+                    "volume_id": None,
+                    "args": watchdog_command(),
+                    "ports": [],
+                    "container_disk_gb": 5,
+                    "cache_gb": 0,
+                    "ttl_seconds": ttl,
+                    "permanent": False,
+                    "env": {
+                        "V4INFRA_TARGET_CLUSTER": self.cluster.cluster_id,
+                        "V4INFRA_TTL_SECONDS": str(ttl),
+                        "V4INFRA_RUNPOD_KEY": args.api_key,
+                        "RUNPOD_API_BASE_URL": args.endpoints.api_base_url,
+                    },
+                    "weights_commit": None,
+                },
+                child,
+            )
+        self.pod_id = self.cluster.leader_pod_id
+        self.endpoint = self.cluster.endpoint
+        self.volume_id = self.volume.volume_id
+        self.vllm_api_key = pulumi.Output.secret(self.api_key_secret.value)
+        outputs: dict[str, Any] = {
+            "pod_id": self.pod_id,
+            "cluster_id": self.cluster.cluster_id,
+            "member_pod_ids": self.cluster.member_pod_ids,
+            "endpoint": self.endpoint,
+            "volume_id": self.volume_id,
+            "ssh_host": self.cluster.ssh_host,
+            "ssh_port": self.cluster.ssh_port,
+            "usd_per_hour": self.cluster.usd_per_hour,
+        }
+        self.register_outputs(outputs)
