@@ -55,8 +55,12 @@ class Launch:
 
     @property
     def world_size(self) -> int:
+        # GPUs on this node: a multi-node data-parallel rank runs only its local share (vLLM's
+        # --data-parallel-size-local, docs/serving/data_parallel_deployment.md).
         return (
-            self.args.tensor_parallel_size * self.args.pipeline_parallel_size * self.args.data_parallel_size
+            self.args.tensor_parallel_size
+            * self.args.pipeline_parallel_size
+            * (self.args.data_parallel_size_local or self.args.data_parallel_size)
         )
 
 
@@ -142,6 +146,7 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--port", type=int, default=8000)
     cli.add_argument("--tensor-parallel-size", "-tp", type=int, default=1)
     cli.add_argument("--data-parallel-size", "-dp", type=int, default=1)
+    cli.add_argument("--data-parallel-size-local", type=int)
     cli.add_argument("--pipeline-parallel-size", "-pp", type=int, default=1)
     cli.add_argument("--enable-expert-parallel", "-ep", action="store_true")
     cli.add_argument("--max-model-len", type=_human_int)
@@ -406,7 +411,13 @@ def start_engine(launch: Launch, spec: CheckpointSpec, folder: Path | None, max_
         raise engine_failed(_oom(gpu, gpu.cuda_total_bytes * args.gpu_memory_utilization, 2 * GIB))
     budget = gpu.cuda_total_bytes * args.gpu_memory_utilization
     reserve = EAGER_RESERVE_BYTES if args.enforce_eager else RUNTIME_RESERVE_BYTES
-    weights_per_gpu = spec.weights_bytes // max(launch.world_size, 1)
+    # Expert parallel spreads the weights over every GPU of every node, not just this node's.
+    weights_per_gpu = spec.weights_bytes // max(
+        launch.args.tensor_parallel_size
+        * launch.args.pipeline_parallel_size
+        * launch.args.data_parallel_size,
+        1,
+    )
     missing, shard_count = missing_shards(folder) if folder is not None else ([], spec.shards)
     if folder is None:
         log("INFO", "weight_utils.py:313", f"Fetching {spec.shards} files from {args.model} (downloading)")
