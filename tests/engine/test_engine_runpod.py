@@ -201,4 +201,11 @@ def test_validate_flash_2xh100_end_to_end_then_again_from_the_warm_cache(
     assert not [c for c in canaries if c in first_shown + shown], "a canary secret was printed"
     for report in (first, second):
         assert report.passed, [(s.name, s.reason) for s in report.stages if not s.passed]
-        assert [s.name for s in report.stages] == ["up", "gpu-preflight", "engine-health", "api", "load"]
+        assert [s.name for s in report.stages] == [
+            "canary",
+            "up",
+            "gpu-preflight",
+            "engine-health",
+            "api",
+            "load",
+        ]

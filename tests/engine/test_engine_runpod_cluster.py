@@ -112,7 +112,14 @@ def test_validate_pro_2x8xh100_rehearsed_checks_every_node_and_leaves_no_member_
     data = json.loads(report.read_text())
     assert data["passed"] and data["rehearsal"] and data["teardown"]["ok"], data
     stages = {s["name"]: s for s in data["stages"]}
-    assert [s["name"] for s in data["stages"]] == ["up", "gpu-preflight", "engine-health", "api", "load"]
+    assert [s["name"] for s in data["stages"]] == [
+        "canary",
+        "up",
+        "gpu-preflight",
+        "engine-health",
+        "api",
+        "load",
+    ]
     # The preflight ran on both nodes and the report keeps each node's GPU facts.
     nodes = stages["gpu-preflight"]["details"]["nodes"]
     assert [n["node_rank"] for n in nodes] == [0, 1]
