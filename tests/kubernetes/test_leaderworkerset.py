@@ -16,6 +16,7 @@ import yaml
 from test_manifests import K8S_VERSION, WEIRD, adhoc, kubelet_expand, one, preset
 
 from infra.errors import ConfigError
+from infra.targets.kubernetes.cluster_check import StorageClass, check_storage_class
 from infra.targets.kubernetes.manifests import (
     LWS_WORKER_INDEX_LABEL,
     group_name,
@@ -244,3 +245,15 @@ def test_yaml_and_shell_metacharacters_in_role_args_and_env_arrive_exactly() -> 
         assert argv(c, pod_env) == role.argv(LEADER)
         weird = next(e["value"] for e in c["env"] if e["name"] == "WEIRD")
         assert kubelet_expand(weird, pod_env) == WEIRD
+
+
+def test_check_cluster_refuses_a_class_whose_provisioner_is_block_storage() -> None:
+    spec, _p = adhoc(model="pro", gpu="H100", gpuCount=8, nodes=2, storageClass="efs-sc")
+    efs = StorageClass("efs-sc", "efs.csi.aws.com", default=False)
+    assert check_storage_class(spec, [efs]) == efs
+    ebs = StorageClass("efs-sc", "ebs.csi.aws.com", default=False)
+    with pytest.raises(ConfigError, match=r"'efs-sc' is provisioned by ebs.csi.aws.com, block storage"):
+        check_storage_class(spec, [ebs])
+    # One node mounts an EBS volume fine.
+    single, _ = adhoc(model="pro", gpu="H200", gpuCount=8, storageClass="efs-sc")
+    assert check_storage_class(single, [ebs]) == ebs

@@ -45,8 +45,18 @@ RWO_ONLY_CLASSES = frozenset(
         "managed-premium",
     }
 )
-# Provisioners of file storage: what `--check-cluster` accepts for a class under another name.
-RWX_PROVISIONERS = frozenset(RWX_CLASSES.values())
+# Block-storage provisioners (CSI and in-tree names): a class behind one of these attaches to one node,
+# whatever it is called. `--check-cluster` reads the class's provisioner and refuses these.
+RWO_PROVISIONERS = frozenset(
+    {
+        "ebs.csi.aws.com",
+        "kubernetes.io/aws-ebs",
+        "pd.csi.storage.gke.io",
+        "kubernetes.io/gce-pd",
+        "disk.csi.azure.com",
+        "kubernetes.io/azure-disk",
+    }
+)
 
 
 def rwx_hint() -> str:
@@ -77,4 +87,14 @@ def check_multi_node_cache(spec: StackSpec, nodes: int) -> None:
         raise ConfigError(
             f"{where}, but StorageClass '{spec.storage_class}' is block storage offering ReadWriteOnce "
             f"only. Set '{PROJECT}:storageClass' to {rwx_hint()}."
+        )
+
+
+def check_class_provisioner(spec: StackSpec, nodes: int, name: str, provisioner: str) -> None:
+    """Refuse a cluster's class whose provisioner is block storage when several nodes mount the cache."""
+    if nodes > 1 and provisioner in RWO_PROVISIONERS:
+        raise ConfigError(
+            f"{spec.source}: {nodes} nodes read the weight cache at once, but the cluster's StorageClass "
+            f"'{name}' is provisioned by {provisioner}, block storage offering ReadWriteOnce only. Set "
+            f"'{PROJECT}:storageClass' to {rwx_hint()}."
         )
