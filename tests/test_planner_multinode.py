@@ -107,12 +107,13 @@ def test_single_node_plans_have_no_roles_and_json_carries_them():
     assert data["roles"][1]["args"][-1] == "--headless"
 
 
-def test_runpod_deploys_two_nodes_as_an_instant_cluster_and_kubernetes_still_only_plans_them():
+def test_two_nodes_deploy_as_an_instant_cluster_on_runpod_and_a_leaderworkerset_on_kubernetes():
     runpod = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2, target="runpod"))
     assert runpod.verdict == "fits" and [r.role for r in runpod.roles] == ["leader", "worker"]
     assert not any(r.startswith("planned only:") for r in runpod.reasons)
+    # Kubernetes deploys two nodes as a LeaderWorkerSet (infra/targets/kubernetes/manifests.py).
     k8s = plan(PRO_2X8_H100)
-    assert any(r.startswith("planned only:") for r in k8s.reasons)
+    assert not any(r.startswith("planned only:") for r in k8s.reasons)
 
 
 def test_two_h200_nodes_plan_pro_with_the_same_layout():

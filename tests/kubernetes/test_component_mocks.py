@@ -69,6 +69,20 @@ def _deploy(stack: str) -> tuple[Any, Any, Any]:
                 "Secret",
             },
         ),
+        (
+            "k8s-pro-2x8xh100",
+            {
+                "Namespace",
+                "PersistentVolumeClaim",
+                "ConfigMap",
+                "Job",
+                "LeaderWorkerSet",
+                "Service",
+                "NetworkPolicy",
+                "NodePool",
+                "Secret",
+            },
+        ),
     ],
 )
 def test_the_component_applies_every_rendered_object_under_itself(
@@ -103,9 +117,16 @@ def test_the_component_applies_every_rendered_object_under_itself(
     check()
 
 
-@pytest.mark.parametrize("stack", ["k8s-flash-4xh200", "k8s-pro-8xh200"])
+@pytest.mark.parametrize(
+    ("stack", "engine_stem"),
+    [
+        ("k8s-flash-4xh200", "deployment-engine"),
+        ("k8s-pro-8xh200", "deployment-engine"),
+        ("k8s-pro-2x8xh100", "leaderworkerset-engine"),
+    ],
+)
 def test_secrets_are_secret_inputs_and_the_download_job_precedes_the_engine(
-    recorder: Recorder, stack: str
+    recorder: Recorder, stack: str, engine_stem: str
 ) -> None:
     @pulumi.runtime.test
     def check() -> Any:
@@ -121,7 +142,7 @@ def test_secrets_are_secret_inputs_and_the_download_job_precedes_the_engine(
             assert _is_secret(api.object["stringData"])
             assert api.object["stringData"]["value"] == {"VLLM_API_KEY": "generated-under-mocks"}
             job = recorder.by_name(f"{stack}-job-model-download")
-            engine = recorder.by_name(f"{stack}-deployment-engine")
+            engine = recorder.by_name(f"{stack}-{engine_stem}")
             namespace = recorder.by_name(f"{stack}-namespace")
             assert job.urn in engine.dependencies
             assert api.urn in engine.dependencies

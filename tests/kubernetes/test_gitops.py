@@ -22,7 +22,7 @@ from infra.targets.kubernetes.cluster_check import kubectl_binary
 from infra.targets.kubernetes.gitops import write_gitops_dir
 from infra.targets.kubernetes.manifests import render_manifests
 
-PRESETS = ("k8s-flash-4xh200", "k8s-pro-8xh200")
+PRESETS = ("k8s-flash-4xh200", "k8s-pro-8xh200", "k8s-pro-2x8xh100")
 GOLDEN = Path(__file__).parent / "golden"
 WEIGHTS_PY = Path(__file__).resolve().parents[2] / "infra" / "weights.py"
 ARGO = {"k8s-pro-8xh200": ("https://git.example.com/platform/gitops.git", "clusters/prod/deepseek-v4-pro")}

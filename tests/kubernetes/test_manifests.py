@@ -433,10 +433,10 @@ def test_a_no_fit_plan_refuses_to_render_with_the_planners_message() -> None:
         render_manifests(spec, p)
 
 
-def test_multi_node_is_refused_honestly() -> None:
+def test_two_nodes_without_a_shared_storage_class_are_refused_before_rendering() -> None:
     spec, p = adhoc(model="pro", gpu="H200", gpuCount=8, nodes=2)
     assert p.verdict == "fits"
-    with pytest.raises(ConfigError, match="multi-node needs LeaderWorkerSet; not supported yet"):
+    with pytest.raises(ConfigError, match="2 nodes read the weight cache at once"):
         render_manifests(spec, p)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from infra.config import PROJECT, StackSpec
 from infra.errors import ConfigError
+from infra.targets.kubernetes.shared_storage import check_class_provisioner
 
 DEFAULT_CLASS_ANNOTATIONS = (
     "storageclass.kubernetes.io/is-default-class",
@@ -73,6 +74,7 @@ def check_storage_class(spec: StackSpec, classes: list[StorageClass]) -> Storage
     if spec.storage_class:
         for c in classes:
             if c.name == spec.storage_class:
+                check_class_provisioner(spec, spec.nodes, c.name, c.provisioner)
                 return c
         raise ConfigError(
             f"{spec.source}: StorageClass '{spec.storage_class}' does not exist in the cluster, so the weight "

@@ -45,6 +45,12 @@ CLOUD_POOL = "cloud-pool"
 AFTER: dict[str, tuple[str, ...]] = {
     "job-model-download": ("pvc-model-cache", "configmap-weights", HF_SECRET),
     "deployment-engine": ("job-model-download", API_SECRET, CLOUD_POOL, "daemonset-nvidia-device-plugin"),
+    "leaderworkerset-engine": (
+        "job-model-download",
+        API_SECRET,
+        CLOUD_POOL,
+        "daemonset-nvidia-device-plugin",
+    ),
     "daemonset-nvidia-device-plugin": (CLOUD_POOL,),
     "job-reaper": ("serviceaccount-reaper", "role-reaper", "rolebinding-reaper", "configmap-reaper"),
 }

@@ -167,4 +167,16 @@ deepseek-v4-infra has an `ExternalSecret` for each.
 The engine pod does not start until `{API_KEY_SECRET}` exists. The weight cache needs {storage} in the
 cluster (`v4infra render {spec.stack} --out DIR --check-cluster` checks it). The in-cluster endpoint is
 `{endpoint(spec, plan)}`.
+{_lws_note(plan)}"""
+
+
+def _lws_note(plan: Plan) -> str:
+    if plan.nodes < 2:
+        return ""
+    # The manifests name the API only; its controller creates the pods (lws.sigs.k8s.io/docs/installation).
+    return f"""
+The engine is a LeaderWorkerSet of {plan.nodes} pods: the cluster needs the LeaderWorkerSet controller and
+CRD (lws.sigs.k8s.io/docs/installation; the manifests are checked against LWS v0.8.0's CRD), for example
+`helm install lws oci://registry.k8s.io/lws/charts/lws --namespace lws-system --create-namespace`.
+Without it, `kubectl apply` fails with "no matches for kind LeaderWorkerSet".
 """

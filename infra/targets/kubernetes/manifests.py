@@ -17,10 +17,11 @@ import yaml
 from infra.catalog import Gpu
 from infra.config import StackSpec
 from infra.errors import ConfigError
-from infra.plan import Plan
+from infra.plan import Plan, RoleCommand
 from infra.planner import require_deployable
-from infra.render import render
+from infra.render import kubelet_escape, render
 from infra.targets.kubernetes.node_pools import POOL_NODE_LABEL, check_cloud_pool, pool_name
+from infra.targets.kubernetes.shared_storage import check_multi_node_cache
 from infra.weights import marker_path
 
 PART_OF = "deepseek-v4-infra"
@@ -51,7 +52,8 @@ SLOTS: tuple[Slot, ...] = (
     ("10-pvc-model-cache.yaml", "persistentvolumeclaim-model-cache.yaml.j2", "always"),
     ("20-configmap-weights.yaml", "configmap-weights.yaml.j2", "always"),
     ("30-job-model-download.yaml", "job-model-download.yaml.j2", "always"),
-    ("40-deployment-engine.yaml", "deployment-engine.yaml.j2", "always"),
+    ("40-deployment-engine.yaml", "deployment-engine.yaml.j2", "single-node"),
+    ("40-leaderworkerset-engine.yaml", "leaderworkerset-engine.yaml.j2", "multi-node"),
     ("50-service-engine.yaml", "service-engine.yaml.j2", "always"),
     ("60-networkpolicy-engine.yaml", "networkpolicy-engine.yaml.j2", "always"),
     ("70-serviceaccount-reaper.yaml", "serviceaccount-reaper.yaml.j2", "ephemeral"),
@@ -84,7 +86,12 @@ def render_manifests(spec: StackSpec, plan: Plan) -> list[Manifest]:
     check_renderable(spec, plan)
     gpu = spec.catalog.gpu(plan.gpu)
     context = _context(spec, plan, gpu)
-    wanted = {"always", "ephemeral" if spec.ttl_minutes is not None else "permanent", spec.node_pool}
+    wanted = {
+        "always",
+        "ephemeral" if spec.ttl_minutes is not None else "permanent",
+        "multi-node" if plan.nodes > 1 else "single-node",
+        spec.node_pool,
+    }
     out = []
     for filename, template, when in SLOTS:
         if when not in wanted:
@@ -106,11 +113,16 @@ def check_renderable(spec: StackSpec, plan: Plan) -> None:
         )
     require_deployable(plan, accept_tight=spec.accept_tight, where=spec.source)
     check_cloud_pool(spec, plan, spec.catalog.gpu(plan.gpu))
-    if plan.nodes > 1:
+    if plan.nodes > 2:
+        # One worker template serves every worker; ranks past 1 would need per-pod arithmetic on
+        # LWS_WORKER_INDEX that the plan's per-node commands do not express.
         raise ConfigError(
-            f"{spec.source}: {plan.nodes} nodes requested; multi-node needs LeaderWorkerSet; not supported "
-            "yet. Use one node with up to 8 GPUs."
+            f"{spec.source}: {plan.nodes} nodes requested; the LeaderWorkerSet is rendered for 2 nodes "
+            "(one leader, one worker). Use 'deepseek-v4-infra:nodes: 2'."
         )
+    if plan.nodes > 1 and len(plan.roles) != plan.nodes:
+        raise ConfigError(f"{spec.source}: the plan has no per-node commands for {plan.nodes} nodes")
+    check_multi_node_cache(spec, plan.nodes)
     if not LABEL_VALUE.match(spec.stack) or len(spec.stack) > 63:
         raise ConfigError(
             f"stack name '{spec.stack}' cannot be a Kubernetes label value (at most 63 letters, digits, "
@@ -207,6 +219,58 @@ def _engine(spec: StackSpec, plan: Plan) -> dict[str, Any]:
     }
 
 
+# LeaderWorkerSet (sigs.k8s.io/lws v0.8.0, api/leaderworkerset/v1/leaderworkerset_types.go): the controller
+# sets LWS_LEADER_ADDRESS in every container of the group and labels each pod with its worker index (the
+# leader is 0); its vLLM example passes `$(LWS_LEADER_ADDRESS)` in args (docs/examples/vllm/GPU/lws.yaml).
+LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
+LWS_LEADER_ADDRESS_ENV = "LWS_LEADER_ADDRESS"
+LWS_WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
+# Survives kubelet_escape untouched, so the one `$(...)` the kubelet must expand is put in afterwards.
+_ADDRESS_MARK = "V4INFRA-LEADER-ADDRESS"
+
+
+def group_name(plan: Plan) -> str:
+    """The LeaderWorkerSet's name; LWS also names its headless Service so, hence not the engine's name."""
+    return f"{plan.engine.name}-group"
+
+
+def _role(plan: Plan, role: RoleCommand) -> dict[str, Any]:
+    """One pod template's container: the plan's argv for that node, the leader address from LWS."""
+    words = [
+        kubelet_escape(w).replace(_ADDRESS_MARK, f"$({LWS_LEADER_ADDRESS_ENV})")
+        for w in role.argv(_ADDRESS_MARK)
+    ]
+    env = {**role.env, "HF_HOME": CACHE_MOUNT, "HF_HUB_OFFLINE": "1"}
+    serves = role.serves_http
+    return {
+        "role": role.role,
+        "node_rank": role.node_rank,
+        "command": words[: len(role.command)],
+        "args": words[len(role.command) :],
+        "api_key_args": ["--api-key", f"$({API_KEY_KEY})"] if serves and plan.engine.name != "vllm" else [],
+        "env": sorted(env.items()),
+        "serves_http": serves,
+    }
+
+
+def _group(spec: StackSpec, plan: Plan) -> dict[str, Any]:
+    if plan.nodes < 2:
+        return {}
+    return {
+        "name": group_name(plan),
+        "size": plan.nodes,
+        "leader": _role(plan, plan.roles[0]),
+        "worker": _role(plan, plan.roles[1]),
+    }
+
+
+def service_selector(spec: StackSpec, plan: Plan) -> dict[str, str]:
+    """The engine pods; of a LeaderWorkerSet only the leader, the one pod that serves HTTP."""
+    if plan.nodes > 1:
+        return {**selector(spec, "server"), LWS_WORKER_INDEX_LABEL: "0"}
+    return selector(spec, "server")
+
+
 PERMANENT_ANNOTATION = "deepseek-v4-infra/permanent"
 # NVIDIA's device plugin for EKS GPU nodes: nvcr.io image of the release whose static manifest the
 # template follows (github.com/NVIDIA/k8s-device-plugin, v0.17.1, March 2025; checked 2026-11-30).
@@ -221,8 +285,10 @@ def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
         "namespace": spec.namespace,
         "labels": {c: labels(spec, c) for c in ("server", "weight-cache", "gpu-pool", "reaper", "namespace")},
         "selector": selector(spec, "server"),
+        "service_selector": service_selector(spec, plan),
+        "group": _group(spec, plan),
         "model": plan.model,
-        "plan": {"gpu": plan.gpu, "gpu_count": plan.gpu_count, "verdict": plan.verdict},
+        "plan": {"gpu": plan.gpu, "gpu_count": plan.gpu_count, "nodes": plan.nodes, "verdict": plan.verdict},
         "engine": _engine(spec, plan),
         "gpu": {"count": plan.gpu_count, "product_label": gpu.k8s_product_label},
         "cache": {
