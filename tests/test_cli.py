@@ -81,6 +81,7 @@ def test_stacks_lists_every_preset_with_verdict_and_price():
         "k8s-pro-8xh200",
         "pro-2x8xh100",
         "pro-2x8xh200",
+        "k8s-pro-2x8xh100",
     }
     assert rows["flash-2xh100"]["verdict"] == "tight"
     # Two nodes of 8x H100 on a RunPod Instant Cluster: the path for Pro on H100s.
