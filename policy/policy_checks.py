@@ -15,6 +15,8 @@ from infra.catalog import Catalog, Checkpoint, Engine, load_catalog
 
 DYNAMIC = "pulumi-python:dynamic:Resource"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+# A two-node engine (infra/templates/kubernetes/leaderworkerset-engine.yaml.j2): an untyped custom resource.
+LEADER_WORKER_SET = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 JOB = "kubernetes:batch/v1:Job"
 K8S_SECRET = "kubernetes:core/v1:Secret"
@@ -62,10 +64,17 @@ def _get(props: Any, *keys: str) -> Any:
 
 
 def gpu_containers(resource_type: str, props: Props) -> list[Props]:
-    """The containers of a Deployment that request or limit GPUs."""
-    if resource_type != DEPLOYMENT:
+    """The containers of a Deployment or a LeaderWorkerSet (leader and workers) that request or limit GPUs."""
+    if resource_type == DEPLOYMENT:
+        containers = _get(props, "spec", "template", "spec", "containers") or []
+    elif resource_type == LEADER_WORKER_SET:
+        group = _get(props, "spec", "leaderWorkerTemplate") or {}
+        containers = [
+            *(_get(group, "leaderTemplate", "spec", "containers") or []),
+            *(_get(group, "workerTemplate", "spec", "containers") or []),
+        ]
+    else:
         return []
-    containers = _get(props, "spec", "template", "spec", "containers") or []
     return [
         c
         for c in containers
@@ -113,8 +122,9 @@ def kubernetes_ttl_violations(resources: Iterable[tuple[str, Props]]) -> list[st
                     "permanent"
                 )
         elif gpu_containers(kind, props) and _get(props, "metadata", "namespace") not in reaped:
+            what = "LeaderWorkerSet" if kind == LEADER_WORKER_SET else "Deployment"
             out.append(
-                f"GPU Deployment '{name}' has no time-to-live: no reaper Job in namespace "
+                f"GPU {what} '{name}' has no time-to-live: no reaper Job in namespace "
                 f"'{_get(props, 'metadata', 'namespace')}'; set deepseek-v4-infra:ttlMinutes, or mark the "
                 "stack permanent"
             )

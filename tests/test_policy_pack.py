@@ -94,6 +94,16 @@ def test_an_ephemeral_kubernetes_stack_passes_and_loses_its_ttl_without_the_reap
     assert "GPU Deployment" in message and "no reaper Job in namespace 'deepseek-v4-flash'" in message
 
 
+def test_an_ephemeral_two_node_leaderworkerset_loses_its_ttl_without_the_reaper() -> None:
+    resources = _k8s_resources("k8s-pro-2x8xh100", ttl_minutes=120)
+    assert any(t == checks.LEADER_WORKER_SET for t, _ in resources)
+    assert checks.kubernetes_ttl_violations(resources) == []
+    assert [m for t, p in resources for m in checks.engine_image_violations(t, p)] == []
+    without_reaper = [(t, p) for t, p in resources if t != checks.JOB or "reaper" not in str(p)]
+    (message,) = checks.kubernetes_ttl_violations(without_reaper)
+    assert message.startswith("GPU LeaderWorkerSet 'vllm-group' has no time-to-live"), message
+
+
 def test_a_karpenter_node_pool_without_reaper_or_expiry_is_refused() -> None:
     resources = _k8s_resources("k8s-pro-8xh200", ttl_minutes=120)
     assert checks.kubernetes_ttl_violations(resources) == []
