@@ -8,7 +8,8 @@ over real HTTP against the emulator, then the teardown the product runs: Pulumi'
 create returned, then `cleanup`'s stray removal by the stack's identity. After every schedule the
 emulator holds no pod, and no volume unless the stack kept its weight cache on purpose.
 
-A failing schedule prints its seed and draw; rerun it alone with `-k "schedule and <batch>"` and the seed.
+A failing schedule prints its seed and draw; its batch is seed // 10:
+`pytest "tests/runpod/test_fault_schedules.py::test_random_fault_schedules_leave_no_pod_billed[<batch>]"`.
 The kill -9 schedules, against the real engine, are in tests/engine/test_engine_kill_schedules.py.
 """
 
