@@ -16,12 +16,15 @@ import pulumi
 
 from infra.catalog import load_catalog
 from infra.targets.runpod import naming
-from infra.targets.runpod.component import CPU_IMAGE, DEFAULT_DATA_CENTER, RunPodDeploymentArgs
-from infra.targets.runpod.resources import Cluster, GeneratedSecret, NetworkVolume, Pod, SshKey, WeightPrefill
+from infra.targets.runpod.component import (
+    CPU_IMAGE,
+    DEFAULT_DATA_CENTER,
+    RunPodDeploymentArgs,
+    weight_prefill,
+)
+from infra.targets.runpod.resources import Cluster, GeneratedSecret, NetworkVolume, Pod, SshKey
 from infra.targets.runpod.start_script import (
-    CACHE_MOUNT,
     cluster_start_script,
-    cpu_start_script,
     json_start_command,
     watchdog_command,
 )
@@ -42,11 +45,7 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
         ttl = spec.ttl_minutes * 60 if spec.ttl_minutes else None
         gpu = load_catalog().gpu(spec.gpu).runpod_id
         data_centers = list(spec.data_centers) or [DEFAULT_DATA_CENTER]
-        conn = {
-            "api_key": args.api_key,
-            "api_base_url": args.endpoints.api_base_url,
-            "proxy_url_template": args.endpoints.proxy_url_template,
-        }
+        conn = args.connection()
         # A name per stack and plan: a changed plan gets a new cluster name, so orphans are never confused.
         run_id = hashlib.sha256(repr((spec.stack, plan.engine.to_dict(), plan.nodes)).encode()).hexdigest()[
             :6
@@ -74,25 +73,8 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
             },
             pulumi.ResourceOptions(parent=self, retain_on_delete=spec.keep_cache),
         )
-        self.prefill = WeightPrefill(
-            f"{name}-prefill",
-            {
-                **conn,
-                "name": names.name("prefill", run_id),
-                "stack": spec.stack,
-                "volume_id": self.volume.volume_id,
-                "data_center_id": self.volume.data_center_id,
-                "repo_id": plan.model,
-                "revision": "main",
-                "cache_dir": f"{CACHE_MOUNT}/hf",
-                "image": CPU_IMAGE,
-                "args": json_start_command(cpu_start_script(stack=spec.stack, ttl_seconds=ttl)),
-                "hf_token": args.hf_token,
-                "hf_endpoint": args.endpoints.hf_endpoint,
-                "private_key": self.ssh_key.private_key,
-                "public_key": self.ssh_key.public_key,
-            },
-            child,
+        self.prefill = weight_prefill(
+            name, args, names.name("prefill", run_id), self.volume, self.ssh_key, child
         )
         self.cluster = Cluster(
             f"{name}-cluster",

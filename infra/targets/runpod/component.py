@@ -58,6 +58,14 @@ class RunPodDeploymentArgs:
     """Hugging Face token for the pre-fill, a Pulumi secret."""
     endpoints: RunPodEndpoints
 
+    def connection(self) -> dict[str, Any]:
+        """What every RunPod dynamic resource needs to reach the API (see RunPodSettings.from_props)."""
+        return {
+            "api_key": self.api_key,
+            "api_base_url": self.endpoints.api_base_url,
+            "proxy_url_template": self.endpoints.proxy_url_template,
+        }
+
 
 class RunPodDeployment(pulumi.ComponentResource):
     pod_id: pulumi.Output[str]
@@ -74,11 +82,7 @@ class RunPodDeployment(pulumi.ComponentResource):
         ttl = spec.ttl_minutes * 60 if spec.ttl_minutes else None
         gpus = [load_catalog().gpu(g).runpod_id for g in (spec.gpu, *spec.gpu_fallbacks)]
         data_centers = list(spec.data_centers) or [DEFAULT_DATA_CENTER]
-        conn = {
-            "api_key": args.api_key,
-            "api_base_url": args.endpoints.api_base_url,
-            "proxy_url_template": args.endpoints.proxy_url_template,
-        }
+        conn = args.connection()
         # A name per stack and plan: a changed plan gets a new pod name, so orphans are never confused.
         run_id = hashlib.sha256(repr((spec.stack, plan.engine.to_dict())).encode()).hexdigest()[:6]
         # The names carry a digest of the stack's full identity, so no other stack's names can match.
@@ -104,25 +108,8 @@ class RunPodDeployment(pulumi.ComponentResource):
             # Kept on destroy by default so the next validation run starts warm.
             pulumi.ResourceOptions(parent=self, retain_on_delete=spec.keep_cache),
         )
-        self.prefill = WeightPrefill(
-            f"{name}-prefill",
-            {
-                **conn,
-                "name": names.name("prefill", run_id),
-                "stack": spec.stack,
-                "volume_id": self.volume.volume_id,
-                "data_center_id": self.volume.data_center_id,
-                "repo_id": plan.model,
-                "revision": "main",
-                "cache_dir": f"{CACHE_MOUNT}/hf",
-                "image": CPU_IMAGE,
-                "args": json_start_command(cpu_start_script(stack=spec.stack, ttl_seconds=ttl)),
-                "hf_token": args.hf_token,
-                "hf_endpoint": args.endpoints.hf_endpoint,
-                "private_key": self.ssh_key.private_key,
-                "public_key": self.ssh_key.public_key,
-            },
-            child,
+        self.prefill = weight_prefill(
+            name, args, names.name("prefill", run_id), self.volume, self.ssh_key, child
         )
         vllm_key = self.api_key_secret.value
         if spec.start_command == "plain":
@@ -203,6 +190,38 @@ class RunPodDeployment(pulumi.ComponentResource):
                 "usd_per_hour": self.pod.usd_per_hour,
             }
         )
+
+
+def weight_prefill(
+    name: str,
+    args: RunPodDeploymentArgs,
+    pod_name: str,
+    volume: NetworkVolume,
+    ssh_key: SshKey,
+    opts: pulumi.ResourceOptions,
+) -> WeightPrefill:
+    """The CPU pod that fills the cache volume before any GPU is billed (one pod or a cluster alike)."""
+    spec, ttl = args.spec, (args.spec.ttl_minutes * 60 if args.spec.ttl_minutes else None)
+    return WeightPrefill(
+        f"{name}-prefill",
+        {
+            **args.connection(),
+            "name": pod_name,
+            "stack": spec.stack,
+            "volume_id": volume.volume_id,
+            "data_center_id": volume.data_center_id,
+            "repo_id": args.plan.model,
+            "revision": "main",
+            "cache_dir": f"{CACHE_MOUNT}/hf",
+            "image": CPU_IMAGE,
+            "args": json_start_command(cpu_start_script(stack=spec.stack, ttl_seconds=ttl)),
+            "hf_token": args.hf_token,
+            "hf_endpoint": args.endpoints.hf_endpoint,
+            "private_key": ssh_key.private_key,
+            "public_key": ssh_key.public_key,
+        },
+        opts,
+    )
 
 
 def check_gpu_types_listed(spec: StackSpec, endpoints: RunPodEndpoints) -> None:
