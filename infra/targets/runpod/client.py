@@ -40,6 +40,7 @@ from infra.errors import (
     TransientError,
 )
 from infra.targets.runpod.cluster_types import Cluster, ClusterMember, ClusterRequest, parse_cluster
+from infra.targets.runpod.ports import port_problems
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -264,10 +265,7 @@ class PodRequest:
             problems.append("network volumes attach only to SECURE cloud pods")
         if self.gpu_type_id is None and (self.vcpu_count < 2 or self.vcpu_count & (self.vcpu_count - 1)):
             problems.append(f"vcpu_count {self.vcpu_count} must be a power of two, at least 2")
-        for port in self.ports:
-            number, _, kind = port.partition("/")
-            if not number.isdigit() or kind not in ("http", "tcp"):
-                problems.append(f"port {port!r} is not NUMBER/http or NUMBER/tcp")
+        problems += port_problems(self.ports)
         if problems:
             raise ConfigError(f"invalid pod request {self.name!r}: " + "; ".join(problems))
 

@@ -17,16 +17,15 @@ import pulumi
 from infra.catalog import load_catalog
 from infra.targets.runpod import naming
 from infra.targets.runpod.component import (
-    CPU_IMAGE,
     DEFAULT_DATA_CENTER,
     RunPodDeploymentArgs,
+    ttl_watchdog,
     weight_prefill,
 )
-from infra.targets.runpod.resources import Cluster, GeneratedSecret, NetworkVolume, Pod, SshKey
+from infra.targets.runpod.resources import Cluster, GeneratedSecret, NetworkVolume, SshKey
 from infra.targets.runpod.start_script import (
     cluster_start_script,
     json_start_command,
-    watchdog_command,
 )
 
 
@@ -100,30 +99,13 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
         )
         if ttl:
-            self.watchdog = Pod(
-                f"{name}-ttl-watchdog",
-                {
-                    **conn,
-                    "name": names.name("watchdog", run_id),
-                    "image": CPU_IMAGE,
-                    "gpu_type_ids": [],
-                    "gpu_count": 0,
-                    "data_center_ids": [self.volume.data_center_id],
-                    "volume_id": None,
-                    "args": watchdog_command(),
-                    "ports": [],
-                    "container_disk_gb": 5,
-                    "cache_gb": 0,
-                    "ttl_seconds": ttl,
-                    "permanent": False,
-                    "env": {
-                        "V4INFRA_TARGET_CLUSTER": self.cluster.cluster_id,
-                        "V4INFRA_TTL_SECONDS": str(ttl),
-                        "V4INFRA_RUNPOD_KEY": args.api_key,
-                        "RUNPOD_API_BASE_URL": args.endpoints.api_base_url,
-                    },
-                    "weights_commit": None,
-                },
+            self.watchdog = ttl_watchdog(
+                name,
+                args,
+                names.name("watchdog", run_id),
+                self.volume,
+                {"V4INFRA_TARGET_CLUSTER": self.cluster.cluster_id},
+                ttl,
                 child,
             )
         self.pod_id = self.cluster.leader_pod_id

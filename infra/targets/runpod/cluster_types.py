@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infra.errors import ConfigError
+from infra.targets.runpod.ports import port_problems
 
 if TYPE_CHECKING:
     from infra.targets.runpod.client import Pod
@@ -55,10 +56,7 @@ class ClusterRequest:
             problems.append(f"pod_count {self.pod_count} must be {MIN_PODS} to {MAX_PODS}")
         if self.container_disk_gb < 1:
             problems.append(f"container_disk_gb {self.container_disk_gb} must be at least 1")
-        for port in self.ports:
-            number, _, kind = port.partition("/")
-            if not number.isdigit() or kind not in ("http", "tcp"):
-                problems.append(f"port {port!r} is not NUMBER/http or NUMBER/tcp")
+        problems += port_problems(self.ports)
         if problems:
             raise ConfigError(f"invalid cluster request {self.name!r}: " + "; ".join(problems))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,30 +151,13 @@ class RunPodDeployment(pulumi.ComponentResource):
         )
         if spec.start_command == "plain" and ttl:
             # Nothing of ours runs in a plain GPU pod, so a small CPU pod keeps its time-to-live.
-            self.watchdog = Pod(
-                f"{name}-ttl-watchdog",
-                {
-                    **conn,
-                    "name": names.name("watchdog", run_id),
-                    "image": CPU_IMAGE,
-                    "gpu_type_ids": [],
-                    "gpu_count": 0,
-                    "data_center_ids": [self.volume.data_center_id],
-                    "volume_id": None,
-                    "args": watchdog_command(),
-                    "ports": [],
-                    "container_disk_gb": 5,
-                    "cache_gb": 0,
-                    "ttl_seconds": ttl,
-                    "permanent": False,
-                    "env": {
-                        "V4INFRA_TARGET_POD": self.pod.pod_id,
-                        "V4INFRA_TTL_SECONDS": str(ttl),
-                        "V4INFRA_RUNPOD_KEY": args.api_key,
-                        "RUNPOD_API_BASE_URL": args.endpoints.api_base_url,
-                    },
-                    "weights_commit": None,
-                },
+            self.watchdog = ttl_watchdog(
+                name,
+                args,
+                names.name("watchdog", run_id),
+                self.volume,
+                {"V4INFRA_TARGET_POD": self.pod.pod_id},
+                ttl,
                 child,
             )
         self.pod_id = self.pod.pod_id
@@ -219,6 +203,44 @@ def weight_prefill(
             "hf_endpoint": args.endpoints.hf_endpoint,
             "private_key": ssh_key.private_key,
             "public_key": ssh_key.public_key,
+        },
+        opts,
+    )
+
+
+def ttl_watchdog(
+    name: str,
+    args: RunPodDeploymentArgs,
+    pod_name: str,
+    volume: NetworkVolume,
+    target: Mapping[str, pulumi.Input[str]],
+    ttl: int,
+    opts: pulumi.ResourceOptions,
+) -> Pod:
+    """A small CPU pod that deletes what `target` names (a GPU pod or a cluster) when the TTL ends."""
+    return Pod(
+        f"{name}-ttl-watchdog",
+        {
+            **args.connection(),
+            "name": pod_name,
+            "image": CPU_IMAGE,
+            "gpu_type_ids": [],
+            "gpu_count": 0,
+            "data_center_ids": [volume.data_center_id],
+            "volume_id": None,
+            "args": watchdog_command(),
+            "ports": [],
+            "container_disk_gb": 5,
+            "cache_gb": 0,
+            "ttl_seconds": ttl,
+            "permanent": False,
+            "env": {
+                **target,
+                "V4INFRA_TTL_SECONDS": str(ttl),
+                "V4INFRA_RUNPOD_KEY": args.api_key,
+                "RUNPOD_API_BASE_URL": args.endpoints.api_base_url,
+            },
+            "weights_commit": None,
         },
         opts,
     )
