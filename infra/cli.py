@@ -17,7 +17,8 @@ from infra.cli_args import OneLineParser, int_in
 from infra.cli_canary import add_canary_parser, cmd_canary
 from infra.cli_lifecycle import add_lifecycle_parsers, cmd_emulator, cmd_lifecycle
 from infra.cli_render import add_render_parser, cmd_render, cmd_secrets
-from infra.errors import V4InfraError
+from infra.engine_process import engine_error
+from infra.errors import EXIT_OTHER, Terminated, V4InfraError, exit_code
 from infra.plan_view import console, plan_panel, stacks_table
 from infra.planner import plan
 
@@ -161,27 +162,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except V4InfraError as err:
         print(f"error: {config.one_line(str(err))}", file=sys.stderr)
-        return err.exit_code
+        return exit_code(err)
     except OSError as err:
         # The machine said no (a port in use, a directory that cannot be written): one line, no traceback.
         print(f"error: {config.one_line(str(err))}", file=sys.stderr)
-        return 1
+        return EXIT_OTHER
     except CommandError as err:
         # A Pulumi CLI failure outside the mapped paths (stack selection, outputs): its first error line.
-        from infra.lifecycle import engine_error
-
         print(f"error: pulumi: {engine_error(err)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
+        return EXIT_OTHER
+    except KeyboardInterrupt as err:
         print("interrupted (Ctrl-C)", file=sys.stderr)
-        return 130
-    except BaseException as err:
-        from infra.lifecycle import Terminated
-
-        if isinstance(err, Terminated):
-            print("terminated (SIGTERM)", file=sys.stderr)
-            return 143
-        raise
+        return exit_code(err)
+    except Terminated as err:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return exit_code(err)
 
 
 if __name__ == "__main__":

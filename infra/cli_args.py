@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from infra.config import shown
-from infra.errors import ConfigError
+from infra.errors import ConfigError, exit_code
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -19,7 +19,7 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         text = " ".join(message.split())
         print(f"error: {self.prog}: {text} (see `{self.prog} --help`)", file=sys.stderr)
-        sys.exit(ConfigError.exit_code)
+        sys.exit(exit_code(ConfigError("")))
 
 
 def int_in(low: int, high: int) -> Callable[[str], int]:

@@ -12,21 +12,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar, cast
 
 from pulumi import automation as auto
 
 from infra import config
-from infra.engine_process import kill_engine_group, stale_record
-from infra.errors import CanaryFailed, DeploymentError, ProviderError, StateError, TeardownError, V4InfraError
+from infra.engine_process import engine_error, kill_engine_group, run_engine, sigterm_raises, stale_record
+from infra.errors import (
+    CanaryFailed,
+    DeploymentError,
+    ProviderError,
+    StateError,
+    TeardownError,
+    Terminated,
+    V4InfraError,
+)
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
@@ -53,22 +58,6 @@ def policy_packs() -> list[str]:
     """The project's CrossGuard pack (policy/): TTLs, secrets and image versions, checked on every up."""
     pack = config.project_root() / "policy"
     return [str(pack)] if (pack / "PulumiPolicy.yaml").is_file() else []
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised like Ctrl-C so `finally` blocks (the teardown) run."""
-
-
-@contextlib.contextmanager
-def sigterm_raises() -> Iterator[None]:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Terminated("terminated (SIGTERM)")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -573,100 +562,3 @@ class Lifecycle:
         with contextlib.suppress(Exception):
             return self._outlast("listing the kept cache", self._billed(True))
         return []
-
-
-def run_engine(call: Callable[[], T]) -> T:
-    """Run a Pulumi CLI call so that Ctrl-C or SIGTERM cancels it cleanly instead of cutting it off.
-
-    The call runs in a worker thread; an interrupt in the main thread is passed on to the `pulumi`
-    child as SIGINT (its graceful cancel: in-flight creates finish and are recorded in the state, the
-    stack lock is released), then re-raised once the CLI has exited. Cutting the CLI's pipes instead
-    leaves a locked stack and resources no state records.
-    """
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["value"] = call()
-        except auto.CommandError as exc:
-            # The engine's own first error line (planner, provider, policy): one line, no traceback.
-            outcome["error"] = DeploymentError(engine_error(exc))
-        except BaseException as exc:  # handed to the main thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    interrupt: BaseException | None = None
-    while worker.is_alive():
-        try:
-            worker.join(0.2)
-        except (KeyboardInterrupt, Terminated) as exc:
-            if interrupt is None:
-                interrupt = exc
-                _stop_engine_children(grace=0)
-    if interrupt is not None:
-        raise interrupt
-    if "error" in outcome:
-        raise outcome["error"]
-    return cast(T, outcome["value"])
-
-
-def _stop_engine_children(grace: float) -> None:
-    """A `pulumi` this process started and a signal interrupted: let it cancel and release the stack lock."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return
-    children = []
-    for entry in proc.iterdir():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if not entry.name.isdigit():
-                continue
-            stat = (entry / "stat").read_text()
-            name, ppid = (
-                stat[stat.index("(") + 1 : stat.rindex(")")],
-                int(stat[stat.rindex(")") + 2 :].split()[1]),
-            )
-            if ppid == os.getpid() and name.startswith("pulumi"):
-                children.append(int(entry.name))
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)
-    deadline = time.monotonic() + grace
-    while children and time.monotonic() < deadline:
-        time.sleep(0.2)
-        children = [pid for pid in children if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
-
-
-def _zombie(pid: int) -> bool:
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rindex(")") + 2] == "Z"
-    return True
-
-
-def engine_error(err: auto.CommandError) -> str:
-    """The engine's first real `error:` line (the planner's or a provider's message), not "update failed"."""
-    for line in str(err).splitlines():
-        if "error:" not in line:
-            continue
-        message = line.split("error:", 1)[1].strip().removeprefix("Exception calling application:").strip()
-        if (
-            message
-            and message not in ("update failed", "preview failed")
-            and not message.startswith("1 error")
-        ):
-            return message
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    for index, line in enumerate(lines):
-        # A policy violation: "- [mandatory]  NAME  (TYPE: RESOURCE)", its description, then the message.
-        if line.startswith("- [mandatory]") and index + 2 < len(lines):
-            return (
-                f"policy {line.split()[2]} refused {line.rsplit(': ', 1)[-1].rstrip(')')}: {lines[index + 2]}"
-            )
-    code = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("code:")), "?")
-    said = [line for line in lines if not line.startswith(("code:", "stdout:", "stderr:"))]
-    if said:
-        return said[-1]
-    # Nothing printed: say how it ended (a negative code is the signal that killed it).
-    ended = f"killed by signal {code.lstrip('-')}" if code.startswith("-") else f"exited with code {code}"
-    return f"pulumi {ended} without printing an error"

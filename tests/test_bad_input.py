@@ -26,11 +26,9 @@ REAL_ROOT = config.project_root()
 SEED = 13
 CASES_PER_KEY = 20
 CASES_PER_ARGUMENT = 25
-# Every exit code the error table defines, and 1 for an OSError the machine raised (port, disk).
-EXIT_CODES = {0, 1} | {
-    cls.exit_code
-    for cls in vars(errors).values()
-    if isinstance(cls, type) and issubclass(cls, errors.V4InfraError)
+# Every exit code the error table defines, and the one for an OSError the machine raised (port, disk).
+EXIT_CODES = {0, errors.EXIT_OTHER} | {
+    row.code for row in errors.EXIT_CODES if all(issubclass(c, errors.V4InfraError) for c in row.raised_by)
 }
 PIECES = [
     "\n", "\r\n", "\t", "\x00", "\x1b[2J", "\x7f", "\u202e", "\u2028", "\ufeff", "é", "日本語", "🙂",

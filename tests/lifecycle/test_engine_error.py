@@ -5,7 +5,7 @@ from __future__ import annotations
 from pulumi.automation import CommandError
 from pulumi.automation._cmd import CommandResult
 
-from infra.lifecycle import engine_error
+from infra.engine_process import engine_error
 
 
 def failure(stdout: str) -> CommandError:
