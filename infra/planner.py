@@ -6,19 +6,18 @@ why); `require_deployable()` turns a plan that must not be deployed into a `Plan
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from infra.catalog import GIB, Catalog, Checkpoint, Engine, Gpu, Recipe, TargetLimits, load_catalog
+from infra.engine_flags import engine_image, engine_spec, version_tuple
 from infra.errors import ConfigError, PlanError
 from infra.memory import Layout, Settings, breakdown, cuda_total_bytes, runs, weights_per_gpu
 from infra.plan import (
     Alternative,
     ApiComparison,
     Cost,
-    EngineSpec,
     Evidence,
     MemoryBreakdown,
     Plan,
@@ -79,7 +78,7 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
     ]
     # A run on another GPU does not verify this one, but its flags are the ones known to work.
     donor = recipe or (elsewhere[0] if elsewhere else None)
-    image, version = _image(engine, ckpt, request.image)
+    image, version = engine_image(engine, ckpt, request.image)
     world = request.gpus_per_node * request.nodes
     ceiling = _failed_context(recipe)
     reasons: list[str] = []
@@ -130,7 +129,7 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
             f"{world}x {gpu.key} have {total_gib:,.0f} GiB"
         )
 
-    spec = _engine_spec(ckpt, gpu, engine, image, version, layout, settings, request, donor)
+    spec = engine_spec(ckpt, gpu, engine, image, version, layout, settings, request.speculative, donor)
     throughput = estimate(
         cat,
         ckpt,
@@ -308,25 +307,6 @@ def _check_request(request: PlanRequest, ckpt: Checkpoint) -> None:
         raise ConfigError(f"max-model-len must be between 1024 and {ckpt.context_length} for {ckpt.repo_id}")
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
-
-
-def _image(engine: Engine, ckpt: Checkpoint, override: str | None) -> tuple[str, str]:
-    minimum = ckpt.min_vllm if engine.key == "vllm" else ckpt.min_sglang
-    if override:
-        tag = override.rsplit(":", 1)[1] if ":" in override.rsplit("/", 1)[-1] else "latest"
-        known = {t.tag: t.version for t in engine.tags}
-        version = known.get(tag) or tag.lstrip("v")
-        if tag.startswith("deepseekv4-"):
-            version = "0.20.0"  # vLLM's day-0 V4 tags
-        return override, version
-    for t in engine.tags:
-        if _version_tuple(t.version) >= _version_tuple(minimum):
-            return f"{engine.image}:{t.tag}", t.version
-    raise ConfigError(f"the catalog has no {engine.key} image at or above {minimum} for {ckpt.repo_id}")
-
-
 def _blockers(
     request: PlanRequest,
     ckpt: Checkpoint,
@@ -338,8 +318,8 @@ def _blockers(
 ) -> list[str]:
     out: list[str] = []
     minimum = ckpt.min_vllm if engine.key == "vllm" else ckpt.min_sglang
-    parsed = _version_tuple(version)
-    if parsed and parsed < _version_tuple(minimum):
+    parsed = version_tuple(version)
+    if parsed and parsed < version_tuple(minimum):
         out.append(
             f"{engine.key} {version} cannot load {ckpt.repo_id} (architecture DeepseekV4ForCausalLM "
             f"needs {engine.key} >= {minimum}); use {engine.image}:v{minimum} or later"
@@ -528,97 +508,6 @@ def _no_fit_reason(
         f"({capacity:,.0f} GB), but at max-model-len {request.max_model_len or ckpt.context_length:,} each GPU "
         f"needs about {_gib(need)} with the runtime reserve and one sequence of KV cache, "
         f"more than the {_gib(mem.usable_bytes)} usable even in eager mode."
-    )
-
-
-def _engine_spec(
-    ckpt: Checkpoint,
-    gpu: Gpu,
-    engine: Engine,
-    image: str,
-    version: str,
-    layout: Layout,
-    s: Settings,
-    request: PlanRequest,
-    recipe: Recipe | None,
-) -> EngineSpec:
-    env = dict(engine.env)
-    if recipe is not None:
-        env.update(recipe.env)
-    if engine.key == "sglang":
-        command: tuple[str, ...] = ("python3", "-m", "sglang.launch_server")
-        args = [
-            "--model-path",
-            ckpt.repo_id,
-            "--served-model-name",
-            ckpt.repo_id,
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(engine.port),
-            *engine.base_args,
-            "--tp",
-            str(layout.tensor_parallel),
-            "--context-length",
-            str(s.max_model_len),
-            "--mem-fraction-static",
-            str(s.gpu_memory_utilization),
-            "--max-running-requests",
-            str(s.max_num_seqs),
-        ]
-        if s.enforce_eager:
-            args.append("--disable-cuda-graph")
-        args += list(recipe.extra_args if recipe else ())
-        return EngineSpec(engine.key, image, version, command, tuple(args), env, engine.port)
-
-    args = [
-        "--served-model-name",
-        ckpt.repo_id,
-        "--host",
-        "0.0.0.0",
-        "--port",
-        str(engine.port),
-        *engine.base_args,
-        "--tensor-parallel-size",
-        str(layout.tensor_parallel),
-    ]
-    if layout.data_parallel > 1:
-        args += ["--data-parallel-size", str(layout.data_parallel)]
-    if layout.expert_parallel:
-        args.append("--enable-expert-parallel")
-    args += [
-        "--max-model-len",
-        str(s.max_model_len),
-        "--max-num-seqs",
-        str(s.max_num_seqs),
-        "--gpu-memory-utilization",
-        str(s.gpu_memory_utilization),
-    ]
-    hopper_pro = gpu.family == "hopper" and ckpt.family == "pro"
-    if s.enforce_eager:
-        args += ["--enforce-eager", "--max-num-batched-tokens", str(s.max_num_batched_tokens)]
-    elif hopper_pro and engine.compilation_hopper_pro:
-        args += [*engine.hopper_pro_args, "--compilation-config", engine.compilation_hopper_pro]
-    elif engine.compilation_default:
-        args += ["--compilation-config", engine.compilation_default]
-    args += list(engine.tool_args)
-    if request.speculative == "mtp":
-        tokens = 1 if gpu.family == "hopper" and ckpt.family == "flash" else 2
-        args += [
-            "--speculative-config",
-            json.dumps({"method": "mtp", "num_speculative_tokens": tokens}, separators=(",", ":")),
-        ]
-    elif request.speculative == "dspark":
-        args += [
-            "--speculative-config",
-            json.dumps(
-                {"method": "dspark", "num_speculative_tokens": 7, "draft_sample_method": "probabilistic"},
-                separators=(",", ":"),
-            ),
-        ]
-    args += list(recipe.extra_args if recipe else ())
-    return EngineSpec(
-        engine.key, image, version, ("vllm", "serve", ckpt.repo_id), tuple(args), env, engine.port
     )
 
 
