@@ -11,21 +11,19 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from infra.catalog import GIB, Catalog, Checkpoint, Engine, Gpu, Recipe, TargetLimits, load_catalog
+from infra.cost import cost_reason, plan_cost
 from infra.engine_flags import engine_image, engine_spec, version_tuple
 from infra.errors import ConfigError, PlanError
 from infra.memory import Layout, Settings, breakdown, cuda_total_bytes, runs, weights_per_gpu
 from infra.plan import (
     Alternative,
-    ApiComparison,
-    Cost,
-    Evidence,
     MemoryBreakdown,
     Plan,
-    Throughput,
     Verdict,
 )
 from infra.roles import role_commands
 from infra.throughput import estimate
+from infra.verification import failed_context, published_evidence, verification
 
 FP8_BLOCK = 128
 STRATEGIES = ("tp-ep", "dp-ep", "tp-dp-ep", "tp")
@@ -34,9 +32,6 @@ TIGHT_CONTEXT_STEPS = (16_384, 8_192, 4_096)
 TIGHT_UTILIZATION = 0.98
 TIGHT_MAX_NUM_SEQS = 8
 TIGHT_BATCHED_TOKENS = 2048
-CACHE_HEADROOM = 1.15
-VOLUME_USD_PER_GB_MONTH = 0.07
-VOLUME_USD_PER_GB_MONTH_LARGE = 0.05  # at 1 TB and above
 
 
 @dataclass(frozen=True)
@@ -80,7 +75,7 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
     donor = recipe or (elsewhere[0] if elsewhere else None)
     image, version = engine_image(engine, ckpt, request.image)
     world = request.gpus_per_node * request.nodes
-    ceiling = _failed_context(recipe)
+    ceiling = failed_context(recipe)
     reasons: list[str] = []
 
     blockers = _blockers(request, ckpt, gpu, engine, version, target, ceiling)
@@ -114,8 +109,8 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         if reduced:
             reasons.append("fits only with reduced settings: " + "; ".join(reduced))
 
-    evidence = _evidence(recipe, elsewhere, [r for r in recipes if r.engine != engine.key])
-    verified, detail = _verification(ckpt, gpu, engine, recipe, elsewhere, recipes, settings, verdict)
+    evidence = published_evidence(recipe, elsewhere, [r for r in recipes if r.engine != engine.key])
+    verified, detail = verification(ckpt, gpu, engine, recipe, elsewhere, recipes, settings, verdict)
     source = recipe.source if recipe is not None else detail
     if not verified and verdict != "no-fit":
         reasons.append(detail)
@@ -141,9 +136,9 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         output_tokens=request.output_tokens,
         tight=verdict == "tight",
     )
-    cost = _cost(cat, ckpt, gpu, world, verdict, request.spot, throughput)
+    cost = plan_cost(cat, ckpt, gpu, world, verdict, request.spot, throughput)
     if cost.usd_per_hour is not None and cost.usd_per_million_output is not None and verdict != "no-fit":
-        reasons.append(_cost_reason(cost, throughput))
+        reasons.append(cost_reason(cost, throughput))
     if cost.api.newer_than_checkpoint:
         reasons.append(cost.api.newer_than_checkpoint)
     alts: tuple[Alternative, ...] = ()
@@ -183,81 +178,6 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         verified_detail=detail,
         throughput=throughput,
         roles=roles,
-    )
-
-
-def _failed_context(recipe: Recipe | None) -> int | None:
-    """The smallest context a published run of this configuration failed to start at."""
-    failed = [r.context for r in (recipe.runs if recipe else ()) if r.outcome == "failed" and r.context]
-    return min(failed) if failed else None
-
-
-def _evidence(
-    recipe: Recipe | None, elsewhere: list[Recipe], other_engines: list[Recipe]
-) -> tuple[Evidence, ...]:
-    out: list[Evidence] = []
-    for r in [*([recipe] if recipe else []), *elsewhere, *other_engines]:
-        for run in r.runs:
-            out.append(
-                Evidence(
-                    what=run.what,
-                    source=run.source,
-                    gpu=r.gpu,
-                    engine=r.engine,
-                    context=run.context,
-                    concurrency=run.concurrency,
-                    outcome=run.outcome,
-                    read=run.read,
-                    note=run.note,
-                )
-            )
-    return tuple(out)
-
-
-def _verification(
-    ckpt: Checkpoint,
-    gpu: Gpu,
-    engine: Engine,
-    recipe: Recipe | None,
-    elsewhere: list[Recipe],
-    recipes: list[Recipe],
-    s: Settings,
-    verdict: Verdict,
-) -> tuple[bool, str]:
-    """Verified only where a published run served this configuration at this context and concurrency."""
-    if recipe is None:
-        if elsewhere:
-            gpus = ", ".join(sorted({r.gpu for r in elsewhere}))
-            return False, (
-                f"unverified on {gpu.key}: the published {engine.key} runs of {ckpt.key} on "
-                f"{elsewhere[0].nodes} node(s) x {elsewhere[0].gpus_per_node} GPUs are on {gpus} ({elsewhere[0].source})"
-            )
-        others = [r for r in recipes if r.engine != engine.key]
-        if others:
-            return (
-                False,
-                f"unverified with {engine.key}; published with {others[0].engine}: {others[0].source}",
-            )
-        return False, "unverified: no published run of this combination; planned by the memory model"
-    served = [r for r in recipe.runs if r.outcome == "served"]
-    covering = [
-        r
-        for r in served
-        if (r.context is None or s.max_model_len <= r.context)
-        and (r.concurrency is None or s.max_num_seqs <= r.concurrency)
-    ]
-    if verdict == "fits" and covering and not s.enforce_eager:
-        run = covering[0]
-        ctx = f"context {run.context:,}" if run.context else "context not stated by the source"
-        conc = f"concurrency {run.concurrency}" if run.concurrency else "concurrency not stated by the source"
-        return True, f"verified: {run.what} ({run.source}) served {ctx}, {conc}"
-    shown = "; ".join(
-        f"{r.what} served context {r.context or 'not stated'}, concurrency {r.concurrency or 'not stated'} ({r.source})"
-        for r in served
-    )
-    return False, (
-        f"unverified at max-model-len {s.max_model_len:,} and max-num-seqs {s.max_num_seqs}"
-        f"{' in eager mode' if s.enforce_eager else ''}: the published runs show only {shown or 'nothing that served'}"
     )
 
 
@@ -509,90 +429,6 @@ def _no_fit_reason(
         f"needs about {_gib(need)} with the runtime reserve and one sequence of KV cache, "
         f"more than the {_gib(mem.usable_bytes)} usable even in eager mode."
     )
-
-
-def cache_size_gb(ckpt: Checkpoint) -> int:
-    """Network volume / PVC size: weights plus headroom for the HF cache layout and logs."""
-    return int(math.ceil(ckpt.weights_bytes * CACHE_HEADROOM / 1e9 / 10) * 10)
-
-
-def _api(cat: Catalog, ckpt: Checkpoint, per_hour: float | None) -> ApiComparison:
-    api = cat.api_for(ckpt)
-    newer = ""
-    if api.open_checkpoint != ckpt.repo_id:
-        if api.open_checkpoint:
-            newer = (
-                f"the API's {api.name} serves {api.serves}, a newer release than {ckpt.repo_id}; "
-                f"its open weights are {api.open_checkpoint}"
-            )
-        else:
-            newer = (
-                f"the API's {api.name} serves {api.serves}, newer than any open checkpoint in this catalog"
-                + (
-                    f" (open weights of an earlier release: {api.newer_open_weights})"
-                    if api.newer_open_weights
-                    else ""
-                )
-            )
-    return ApiComparison(
-        api_model=api.name,
-        serves=api.serves,
-        peak_usd_per_million_output=api.peak_output,
-        off_peak_usd_per_million_output=api.off_peak_output,
-        break_even_peak_million_per_hour=round(per_hour / api.peak_output, 2)
-        if per_hour is not None
-        else None,
-        break_even_off_peak_million_per_hour=(
-            round(per_hour / api.off_peak_output, 2) if per_hour is not None else None
-        ),
-        peak_hours=api.peak_hours,
-        price_date=api.read,
-        source=api.source,
-        newer_than_checkpoint=newer,
-    )
-
-
-def _cost(
-    cat: Catalog, ckpt: Checkpoint, gpu: Gpu, world: int, verdict: Verdict, spot: bool, throughput: Throughput
-) -> Cost:
-    price = gpu.usd_per_gpu_hour_spot if spot else gpu.usd_per_gpu_hour
-    per_hour = round(price * world, 2) if price is not None else None
-    tok_s = throughput.output_tokens_per_s if verdict != "no-fit" else 0.0
-    per_million = round(per_hour / (tok_s * 3600 / 1e6), 2) if per_hour is not None and tok_s else None
-    size = cache_size_gb(ckpt)
-    rate = VOLUME_USD_PER_GB_MONTH_LARGE if size >= 1000 else VOLUME_USD_PER_GB_MONTH
-    return Cost(
-        usd_per_gpu_hour=price,
-        usd_per_hour=per_hour,
-        price_date=gpu.price_date,
-        spot=spot,
-        est_output_tokens_per_s=tok_s,
-        usd_per_million_output=per_million,
-        api=_api(cat, ckpt, per_hour),
-        cache_gb=size,
-        cache_usd_per_month=round(size * rate, 2),
-    )
-
-
-def _cost_reason(cost: Cost, t: Throughput) -> str:
-    assert cost.usd_per_hour is not None and cost.usd_per_million_output is not None
-    api = cost.api
-    capacity = cost.est_output_tokens_per_s * 3600 / 1e6
-    line = (
-        f"${cost.usd_per_hour:.2f}/hour; at an estimated {cost.est_output_tokens_per_s:,.0f} output tokens/s "
-        f"for {t.concurrency} concurrent streams of {t.input_tokens:,} in / {t.output_tokens:,} out, that is "
-        f"${cost.usd_per_million_output:.2f} per 1M output tokens against {api.api_model}'s "
-        f"${api.peak_usd_per_million_output:.2f} peak / ${api.off_peak_usd_per_million_output:.2f} off-peak "
-        f"(read {api.price_date})"
-    )
-    peak, off = api.break_even_peak_million_per_hour, api.break_even_off_peak_million_per_hour
-    assert peak is not None and off is not None
-    verdicts = [
-        f"{tier} it breaks even above {need:,.1f}M output tokens/hour"
-        + ("" if capacity >= need else f", more than this setup's estimated {capacity:,.2f}M")
-        for tier, need in (("at peak", peak), ("off-peak", off))
-    ]
-    return line + "; " + "; ".join(verdicts) + "."
 
 
 @lru_cache(maxsize=256)
