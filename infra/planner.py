@@ -7,7 +7,7 @@ why); `require_deployable()` turns a plan that must not be deployed into a `Plan
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 
 from infra.catalog import GIB, Catalog, Checkpoint, Engine, Gpu, Recipe, TargetLimits, load_catalog
@@ -21,6 +21,7 @@ from infra.plan import (
     Plan,
     Verdict,
 )
+from infra.plan_request import PlanRequest  # re-exported: callers build their requests from infra.planner
 from infra.roles import role_commands
 from infra.throughput import estimate
 from infra.verification import failed_context, published_evidence, verification
@@ -32,28 +33,6 @@ TIGHT_CONTEXT_STEPS = (16_384, 8_192, 4_096)
 TIGHT_UTILIZATION = 0.98
 TIGHT_MAX_NUM_SEQS = 8
 TIGHT_BATCHED_TOKENS = 2048
-
-
-@dataclass(frozen=True)
-class PlanRequest:
-    model: str
-    gpu: str
-    gpus_per_node: int
-    nodes: int = 1
-    target: str = "runpod"
-    engine: str = "vllm"
-    max_model_len: int | None = None
-    max_num_seqs: int | None = None
-    speculative: str = "none"  # "none", "mtp" or "dspark"
-    image: str | None = None  # full image reference overriding the catalog's choice
-    spot: bool = False
-    strategy: str | None = None  # force a layout ("tp-ep", "dp-ep", "tp-dp-ep", "tp"); default: the best
-    # The load the stack declares: concurrent streams and tokens per request (the throughput estimate).
-    concurrency: int = 8
-    input_tokens: int = 8192
-    output_tokens: int = 1024
-    interconnect: str = "unknown"  # "infiniband" adds the NCCL settings multi-node traffic needs
-    network_interface: str | None = None  # the NIC NCCL and Gloo bind to across nodes, when known
 
 
 def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: bool = True) -> Plan:
