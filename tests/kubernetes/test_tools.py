@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from kube import start_local_cluster
 
-from infra.targets.kubernetes.local_cluster import KUBERNETES_VERSION, KWOK_VERSION, KubeTools, ToolsMissing
+from infra.emulator.local_cluster import KUBERNETES_VERSION, KWOK_VERSION, KubeTools, ToolsMissing
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 

@@ -8,7 +8,7 @@ once) without running a container. `tools/build-kube.sh` (run by `make tools`) b
     cluster.kubectl("get", "nodes")
     cluster.stop()
 
-`python -m infra.targets.kubernetes.local_cluster start|stop|env DIR` does the same from a shell
+`python -m infra.emulator.local_cluster start|stop|env DIR` does the same from a shell
 (`tools/kube-local.sh` wraps it).
 """
 
