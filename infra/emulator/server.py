@@ -29,6 +29,7 @@ from infra.emulator.containers import Containers
 from infra.emulator.faults import Faults, Timing
 from infra.emulator.quiet_server import QuietThreadingHTTPServer
 from infra.emulator.resources import RuntimeFactory, real_runtime
+from infra.emulator.rest_v2_http import Answer, rate_limited
 
 # Headers that belong to one hop and must not be forwarded by a proxy (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
@@ -226,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _v2(self, path: str, query: str, body: bytes) -> None:
         fault = self.state.take_edge_fault()
         if fault == "rate_limit":
-            self._answer(rest_v2.rate_limited(self.state.faults.retry_after_seconds))
+            self._answer(rate_limited(self.state.faults.retry_after_seconds))
             return
         if fault == "server_error":
             self._send(502, BAD_GATEWAY_PAGE, "text/html")
@@ -236,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
             rest_v2.handle(self.state, emulator.api_key, self.command, path, query, self.headers, body)
         )
 
-    def _answer(self, answer: rest_v2.Answer) -> None:
+    def _answer(self, answer: Answer) -> None:
         if answer.stream is None:
             data = b"" if answer.body is None else json.dumps(answer.body).encode()
             self._send(answer.status, data, answer.content_type if data else None, answer.headers)
