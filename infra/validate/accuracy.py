@@ -365,3 +365,30 @@ def sample_records(run: AccuracyRun, limit: int = 5) -> list[dict[str, object]]:
     """A few wrong answers for the report, so a user sees what the engine said."""
     wrong = [r for r in run.records() if r["predicted"] != r["label"]]
     return wrong[:limit]
+
+
+def accuracy_stage(
+    shell: Shell,
+    cache_dir: str,
+    client: httpx.Client,
+    model: str,
+    checkpoint_repo: str,
+    settings: AccuracySettings,
+    own: tuple[float, str] | None = None,
+) -> tuple[StageResult, AccuracyRun]:
+    """The whole stage: the dataset from the serving machine's cache, the questions, the verdict.
+
+    `client` reaches the engine's API (base URL and key set); `own` is the first passing run's
+    (score, date) from the evidence file, used only where no published figure exists.
+    """
+    settings.check()
+    started = time.monotonic()
+    try:
+        commit, parquet = fetch_dataset(shell, cache_dir)
+        questions = questions_for(read_gsm8k(parquet), settings)
+    except ValidationFailed as error:
+        return StageResult(STAGE, False, time.monotonic() - started, str(error)), AccuracyRun()
+    run = run_questions(endpoint_completer(client, model), questions, settings.concurrency)
+    own_score, own_date = own if own is not None else (None, None)
+    reference = reference_for(checkpoint_repo, own_score, own_date)
+    return judge(run, reference, settings, f"{DATASET_REPO}@{commit}"), run

@@ -22,11 +22,14 @@ from __future__ import annotations
 import json
 import math
 import shlex
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from infra.errors import ConfigError, ValidationFailed
+from infra.validate.stages import StageResult
 
 STAGE = "benchmark"
 Engine = Literal["vllm", "sglang"]
@@ -391,3 +394,57 @@ class Comparison:
             "same_workload": self.same_workload,
             "below_published": self.below_published,
         }
+
+
+@dataclass(frozen=True)
+class BenchmarkRun:
+    """One workload to run, with what to set it beside."""
+
+    workload: Workload
+    cell: PublishedCell | None = None
+    estimate_tok_s: float | None = None
+
+
+def benchmark_stage(
+    shell: Shell,
+    target: EngineUnderTest,
+    runs: Sequence[BenchmarkRun],
+    api_key: str,
+    report_dir: Path,
+    timeout: float,
+    eager: bool = False,
+) -> tuple[StageResult, list[Comparison]]:
+    """Every workload in turn on the serving machine; the tool's raw JSON kept in the report directory.
+
+    The stage fails when a run fails or loses requests; throughput below the published cell is a
+    warning in the reason, not a failure (the engine serves, only slower than published).
+    """
+    started = time.monotonic()
+    comparisons: list[Comparison] = []
+    report_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        for run in runs:
+            result, raw = run_benchmark(shell, run.workload, target, api_key, timeout)
+            suffix = "json" if target.engine == "vllm" else "jsonl"
+            (report_dir / f"bench-{target.engine}-{run.workload.slug}.{suffix}").write_text(raw)
+            comparisons.append(Comparison(result, run.cell, run.estimate_tok_s))
+    except ValidationFailed as error:
+        return StageResult(STAGE, False, time.monotonic() - started, str(error)), comparisons
+    lost = [c for c in comparisons if c.measured.failed or not c.measured.completed]
+    warnings = [w for c in comparisons if (w := c.warning(eager)) is not None]
+    summary = "; ".join(
+        f"{c.measured.workload.name} {c.measured.workload.input_tokens}/{c.measured.workload.output_tokens} "
+        f"at {c.measured.workload.concurrency}: {c.measured.output_tok_s:.0f} tok/s, TTFT p50 "
+        f"{c.measured.ttft_p50_ms:.0f} ms, TPOT p50 {c.measured.tpot_p50_ms:.1f} ms"
+        + (f" ({c.ratio_to_published:.2f}x published)" if c.ratio_to_published is not None else "")
+        for c in comparisons
+    )
+    details: dict[str, object] = {"runs": [c.as_dict() for c in comparisons], "warnings": warnings}
+    if lost:
+        first = lost[0].measured
+        reason = (
+            f"{first.failed} of {first.workload.requests} requests failed in {first.workload.slug}; {summary}"
+        )
+        return StageResult(STAGE, False, time.monotonic() - started, reason, details), comparisons
+    reason = summary + "".join(f". WARNING: {w}" for w in warnings)
+    return StageResult(STAGE, True, time.monotonic() - started, reason, details), comparisons

@@ -196,3 +196,30 @@ def test_a_dataset_missing_from_the_cache_is_one_line_naming_the_fix(launch_pod:
         ValidationFailed, match=r"openai/gsm8k is not in the weight cache .*--repo-type dataset"
     ):
         accuracy.fetch_dataset(pod.ssh, "/workspace/hf")
+
+
+def test_the_whole_stage_reads_asks_and_judges(launch_pod: Any, hub: FakeHub) -> None:
+    pod = launch_pod(healthy=True)
+    _cache_dataset(hub, pod.runtime.launch.volume_dir)
+    settings = AccuracySettings(questions=20, concurrency=4)
+
+    with httpx.Client(base_url=pod.endpoint, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+        result, run = accuracy.accuracy_stage(pod.ssh, "/workspace/hf", client, FLASH, FLASH, settings)
+        custom, _ = accuracy.accuracy_stage(
+            pod.ssh, "/workspace/hf", client, FLASH, "someone/custom-v4", settings, own=(0.99, "2026-11-30")
+        )
+
+    assert result.passed and run.correct == 20 and len(run.records()) == 20
+    # Without a published figure the own first run is the reference: 1.0 >= 0.99 - 0.05.
+    assert custom.passed and custom.details["reference_label"] == "measured on this account on 2026-11-30"
+
+
+def test_the_whole_stage_fails_in_one_line_without_the_dataset(launch_pod: Any) -> None:
+    pod = launch_pod(healthy=True)
+    with httpx.Client(base_url=pod.endpoint) as client:
+        result, run = accuracy.accuracy_stage(
+            pod.ssh, "/workspace/hf", client, FLASH, FLASH, AccuracySettings()
+        )
+
+    assert not result.passed and run.answers == []
+    assert "openai/gsm8k is not in the weight cache at /workspace/hf" in result.reason

@@ -196,3 +196,40 @@ def test_slow_engine_falls_below_the_published_cell(launch_pod: Any) -> None:
     comparison = Comparison(result, FLASH_H200_C1, None)
     assert comparison.below_published, comparison.as_dict()
     assert comparison.warning() is not None
+
+
+def test_the_stage_runs_each_workload_keeps_the_raw_json_and_warns_below_the_cell(
+    launch_pod: Any, tmp_path: Path
+) -> None:
+    pod = launch_pod(fault="slow", healthy=True)
+    runs = [
+        benchmark.BenchmarkRun(Workload("published", 8192, 1024, 1, 2), FLASH_H200_C1, estimate_tok_s=240.0),
+        benchmark.BenchmarkRun(Workload("declared", 256, 16, 2, 4)),
+    ]
+
+    report = tmp_path / "report"
+
+    result, comparisons = benchmark.benchmark_stage(
+        pod.ssh, _pod_target(), runs, API_KEY, report, timeout=300
+    )
+
+    assert result.passed, result.reason
+    kept = sorted(p.name for p in report.iterdir())
+    assert kept == ["bench-vllm-declared-256-16-c2.json", "bench-vllm-published-8192-1024-c1.json"]
+    assert json.loads((report / kept[1]).read_text())["num_prompts"] == 2
+    assert [c.below_published for c in comparisons] == [True, False]
+    assert "WARNING: measured" in result.reason and "below 50%" in result.reason
+    details: Any = result.details
+    assert details["runs"][0]["published"]["workload"] == "8192/1024 at concurrency 1"
+    assert details["runs"][0]["ratio_to_estimate"] is not None and len(details["warnings"]) == 1
+
+
+def test_the_stage_fails_when_requests_are_lost(launch_pod: Any, tmp_path: Path) -> None:
+    pod = launch_pod(healthy=True)
+    runs = [benchmark.BenchmarkRun(Workload("declared", 64, 8, 1, 2))]
+
+    result, _ = benchmark.benchmark_stage(
+        pod.ssh, _pod_target(), runs, "sk-wrong", tmp_path / "r", timeout=120
+    )
+
+    assert not result.passed and result.reason.startswith("2 of 2 requests failed in declared-64-8-c1")
