@@ -104,7 +104,7 @@ def _normal(text: str) -> str:
 
 
 def gsm8k_question(prompt: str) -> str | None:
-    """The question a few-shot GSM8K prompt ends with ("Question: Q\nAnswer:"), or None."""
+    """The question a few-shot GSM8K prompt ends with (its last "Question: ..." before a final "Answer:"), or None."""
     match = re.search(r"Question: ((?:(?!Question: ).)+?)\s*\nAnswer:\s*$", prompt, re.DOTALL)
     return match.group(1) if match else None
 
