@@ -277,6 +277,8 @@ class Catalog:
     targets: dict[str, TargetLimits] = field(default_factory=dict)
     # Known open checkpoints the planner does not cover: repo id -> (why, source).
     not_planned: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The RunPod data center ids a stack may name (runpod_data_centers.yaml).
+    runpod_data_centers: tuple[str, ...] = ()
 
     def checkpoint(self, name: str) -> Checkpoint:
         """Look a checkpoint up by short name (`flash`) or repo id (`deepseek-ai/DeepSeek-V4-Flash`)."""
@@ -501,4 +503,5 @@ def load_catalog() -> Catalog:
         apis=apis,
         targets=targets,
         not_planned=not_planned,
+        runpod_data_centers=tuple(str(dc) for dc in _load("runpod_data_centers.yaml")["data_centers"]),
     )

@@ -39,7 +39,7 @@ from infra.validate.report import RunCost
 if TYPE_CHECKING:
     from infra.emulator import Emulator
     from infra.emulator.hub import FakeHub
-    from infra.targets.kubernetes.local_cluster import LocalCluster
+    from infra.emulator.local_cluster import LocalCluster
     from infra.targets.kubernetes.target import KubernetesTarget
 
 # One real second stands for ten simulated minutes: a 40-minute load bills as such and takes 4 s.
@@ -199,11 +199,11 @@ class KubernetesRehearsal:
     _port: int = 0
 
     def __enter__(self) -> KubernetesRehearsal:
-        from infra.targets.kubernetes.local_cluster import LocalCluster, ToolsMissing
+        from infra.emulator.local_cluster import LocalCluster, ToolsMissing
 
         workdir = self.state_dir / "cluster"
         if (workdir / "cluster.json").exists():
-            from infra.targets.kubernetes.local_cluster import _stop_dir
+            from infra.emulator.local_cluster import _stop_dir
 
             _stop_dir(workdir)  # a control plane a killed rehearsal left behind
         # A fresh world each time: the cluster's etcd and the Pulumi state that describes it go together.
@@ -231,7 +231,7 @@ class KubernetesRehearsal:
 
     def prepare(self, project: Path, stack: str) -> list[str]:
         """The stack's StorageClass becomes the local control plane's (it has no `efs-sc`)."""
-        from infra.targets.kubernetes.local_cluster import STORAGE_CLASS
+        from infra.emulator.local_cluster import STORAGE_CLASS
 
         path = project / "stacks" / f"Pulumi.{stack}.yaml"
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -20,7 +20,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from infra import contracts
-from infra.emulator import catalog
+from infra.emulator import catalog, volumes
+from infra.emulator.account import Account
+from infra.emulator.clusters import cluster, cluster_pods, create_cluster, delete_cluster, rename_cluster
 from infra.emulator.errors import (
     BalanceTooLow,
     Conflict,
@@ -32,15 +34,16 @@ from infra.emulator.errors import (
     NotFound,
 )
 from infra.emulator.pod_log import PodLog
+from infra.emulator.resources import Pod, PodRequest
 from infra.emulator.rest_v2_views import (
     cluster_view,
     cpu_type_view,
     data_center_view,
     gpu_type_view,
+    pod_actions,
     pod_view,
     volume_view,
 )
-from infra.emulator.state import AccountState, Pod, PodRequest
 
 PROBLEM = "application/problem+json"
 # Published with every authenticated answer, as RunPod does (components/headers in the schema).
@@ -97,7 +100,7 @@ def rate_limited(retry_after: int) -> Answer:
 class Call:
     """One v2 request, authenticated and matched to its OpenAPI operation."""
 
-    state: AccountState
+    state: Account
     method: str
     path: str
     template: str
@@ -110,7 +113,7 @@ class Call:
 
 
 def handle(
-    state: AccountState, api_key: str, method: str, raw_path: str, query: str, headers: Message, body: bytes
+    state: Account, api_key: str, method: str, raw_path: str, query: str, headers: Message, body: bytes
 ) -> Answer:
     try:
         answer = _handle(state, api_key, method, raw_path.rstrip("/") or raw_path, query, headers, body)
@@ -122,7 +125,7 @@ def handle(
 
 
 def _handle(
-    state: AccountState, api_key: str, method: str, path: str, query: str, headers: Message, body: bytes
+    state: Account, api_key: str, method: str, path: str, query: str, headers: Message, body: bytes
 ) -> Answer:
     pod_scope = _authenticate(state, api_key, headers)
     try:
@@ -170,7 +173,7 @@ def _status(exc: DomainError) -> int:
     return 400
 
 
-def _authenticate(state: AccountState, api_key: str, headers: Message) -> str | None:
+def _authenticate(state: Account, api_key: str, headers: Message) -> str | None:
     """None for the account key, a pod id for a pod's own key; 401 otherwise."""
     header = headers.get("Authorization", "")
     if not header.lower().startswith("bearer ") or not header[7:].strip():
@@ -303,7 +306,7 @@ def _create_pod(call: Call) -> Answer:
         return Answer(201, pod_view(call.state, pod))
 
 
-def _container_rules(state: AccountState, body: dict[str, Any]) -> None:
+def _container_rules(state: Account, body: dict[str, Any]) -> None:
     """Rules the schema's descriptions leave to the handler, shared by pods and clusters (400/404)."""
     if body.get("templateId") is not None:
         raise NotFound("template", str(body["templateId"]))
@@ -318,7 +321,7 @@ def _container_rules(state: AccountState, body: dict[str, Any]) -> None:
         raise Invalid("mounts: at most one of persistent or network may be set")
 
 
-def _pod_request(state: AccountState, body: dict[str, Any]) -> PodRequest:
+def _pod_request(state: Account, body: dict[str, Any]) -> PodRequest:
     _container_rules(state, body)
     gpu, cpu = body.get("gpu"), body.get("cpu")
     if (gpu is None) == (cpu is None):
@@ -341,7 +344,7 @@ def _pod_request(state: AccountState, body: dict[str, Any]) -> PodRequest:
     return request
 
 
-def _container(state: AccountState, body: dict[str, Any], request: PodRequest) -> PodRequest:
+def _container(state: Account, body: dict[str, Any], request: PodRequest) -> PodRequest:
     """The container settings every create takes: image, args, env, ports, disk, mounts, startSsh."""
     env = dict(body.get("env") or {})
     if body.get("startSsh") and "PUBLIC_KEY" not in env:
@@ -439,10 +442,11 @@ def _pod_action(call: Call) -> Answer:
     with state.lock:
         pod = _pod(call)
         _not_a_member(pod, "acted on")
-        if action not in pod.actions:
+        actions = pod_actions(pod)
+        if action not in actions:
             raise Conflict(
                 f"action {action!r} is not valid for pod {pod.id} in status {pod.status}; "
-                f"valid: {', '.join(pod.actions) or 'none'}"
+                f"valid: {', '.join(actions) or 'none'}"
             )
     if action == "terminate":
         state.terminate_pod(pod.id)
@@ -469,7 +473,7 @@ def _pod_logs(call: Call) -> Answer:
     return Answer(200, None, "text/event-stream", headers, stream)
 
 
-def _cursor(state: AccountState, call: Call) -> tuple[int | None, str | None, bool]:
+def _cursor(state: Account, call: Call) -> tuple[int | None, str | None, bool]:
     """Where a stream resumes: (sequence to go past, timestamp, inclusive). Last-Event-ID beats since beats tail."""
     last = call.headers.get("Last-Event-ID")
     if last:
@@ -483,7 +487,7 @@ def _cursor(state: AccountState, call: Call) -> tuple[int | None, str | None, bo
     return None, None, False
 
 
-def _instant(state: AccountState, text: str, what: str) -> str:
+def _instant(state: Account, text: str, what: str) -> str:
     """A timestamp in the form the events carry, so that it compares with theirs as text."""
     try:
         instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -495,7 +499,7 @@ def _instant(state: AccountState, text: str, what: str) -> str:
 
 
 def _events(
-    state: AccountState,
+    state: Account,
     log: PodLog,
     source: str | None,
     cursor: tuple[int | None, str | None, bool],
@@ -527,7 +531,7 @@ def _events(
             yield b": keep-alive\n\n"
 
 
-def _event(state: AccountState, seq: int, at: float, source: str, line: str) -> bytes:
+def _event(state: Account, seq: int, at: float, source: str, line: str) -> bytes:
     ts = state.clock.rfc3339(at)
     data = json.dumps({"ts": ts, "source": source, "line": line}, ensure_ascii=False)
     # Event ids are the timestamp plus a sequence number, as the schema's example shows, so resume is exact.
@@ -544,21 +548,25 @@ def _list_volumes(call: Call) -> Answer:
 
 def _create_volume(call: Call) -> Answer:
     body = call.body
-    volume = call.state.create_volume(body["name"], body["size"], body["dataCenter"], body.get("type"))
+    volume = volumes.create_volume(
+        call.state, body["name"], body["size"], body["dataCenter"], body.get("type")
+    )
     return Answer(201, volume_view(volume))
 
 
 def _get_volume(call: Call) -> Answer:
-    return Answer(200, volume_view(call.state.get_volume(call.ids[0])))
+    return Answer(200, volume_view(volumes.get_volume(call.state, call.ids[0])))
 
 
 def _update_volume(call: Call) -> Answer:
     body = call.body
-    return Answer(200, volume_view(call.state.update_volume(call.ids[0], body.get("name"), body.get("size"))))
+    return Answer(
+        200, volume_view(volumes.update_volume(call.state, call.ids[0], body.get("name"), body.get("size")))
+    )
 
 
 def _delete_volume(call: Call) -> Answer:
-    call.state.delete_volume(call.ids[0])
+    volumes.delete_volume(call.state, call.ids[0])
     return Answer(204)
 
 
@@ -712,7 +720,8 @@ def _create_cluster(call: Call) -> Answer:
     compute = body["compute"]
     template = _container(call.state, body, PodRequest(name=body["name"], image_name=body.get("image", "")))
     template.cloud_type = "SECURE"
-    cluster = call.state.create_cluster(
+    created = create_cluster(
+        call.state,
         body["name"],
         body["type"],
         compute["gpuTypeId"],
@@ -722,28 +731,28 @@ def _create_cluster(call: Call) -> Answer:
         list(body.get("dataCenterIds") or []),
     )
     with call.state.lock:
-        return Answer(201, cluster_view(call.state, cluster))
+        return Answer(201, cluster_view(call.state, created))
 
 
 def _get_cluster(call: Call) -> Answer:
     with call.state.lock:
-        return Answer(200, cluster_view(call.state, call.state.cluster(call.ids[0])))
+        return Answer(200, cluster_view(call.state, cluster(call.state, call.ids[0])))
 
 
 def _rename_cluster(call: Call) -> Answer:
-    cluster = call.state.rename_cluster(call.ids[0], call.body["name"])
+    renamed = rename_cluster(call.state, call.ids[0], call.body["name"])
     with call.state.lock:
-        return Answer(200, cluster_view(call.state, cluster))
+        return Answer(200, cluster_view(call.state, renamed))
 
 
 def _delete_cluster(call: Call) -> Answer:
-    call.state.delete_cluster(call.ids[0])
+    delete_cluster(call.state, call.ids[0])
     return Answer(204)
 
 
 def _cluster_pods(call: Call) -> Answer:
     with call.state.lock:
-        pods = call.state.cluster_pods(call.ids[0])
+        pods = cluster_pods(call.state, call.ids[0])
         return Answer(200, {"pods": [pod_view(call.state, pod) for pod in pods]})
 
 
