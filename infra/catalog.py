@@ -51,6 +51,10 @@ class Checkpoint:
     custom: bool = False
     # Where weights_bytes comes from when it is not the hub's own file listing.
     size_note: str = ""
+    # "fp4-fp8" (DeepSeek's MXFP4 experts, FP8 rest) or "nvfp4" (NVIDIA modelopt NVFP4 experts, FP8 rest).
+    precision: str = "fp4-fp8"
+    # GPU families the checkpoint runs on; empty: every family an engine supports.
+    gpu_families: tuple[str, ...] = ()
 
     @property
     def dense_bytes(self) -> int:
@@ -187,6 +191,8 @@ class Engine:
     architectures: tuple[Architectures, ...] = ()
     flags: dict[str, FlagSpellings] = field(default_factory=dict)
     calibration: tuple[Calibration, ...] = ()
+    # The MoE kernel the vLLM recipes add on Blackwell for FP8 (fp4-fp8) checkpoints with expert parallel.
+    blackwell_fp8_moe_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -377,6 +383,7 @@ def _checkpoints(raw: dict[str, dict[str, Any]]) -> dict[str, Checkpoint]:
         merged = {**raw[row["based_on"]], **row} if "based_on" in row else dict(row)
         merged.pop("based_on", None)
         merged["download_minutes"] = tuple(merged["download_minutes"])
+        merged["gpu_families"] = tuple(merged.get("gpu_families", ()))
         out[key] = Checkpoint(key=key, **merged)
     return out
 
@@ -439,7 +446,7 @@ def _engine(key: str, row: dict[str, Any], drivers: dict[str, int]) -> Engine:
         )
         for c in row.get("calibration", ())
     )
-    for name in ("base_args", "tool_args", "hopper_pro_args"):
+    for name in ("base_args", "tool_args", "hopper_pro_args", "blackwell_fp8_moe_args"):
         if name in row:
             row[name] = tuple(str(a) for a in row[name])
     return Engine(key=key, **row)
