@@ -27,3 +27,5 @@ class PlanRequest:
     output_tokens: int = 1024
     interconnect: str = "unknown"  # "infiniband" adds the NCCL settings multi-node traffic needs
     network_interface: str | None = None  # the NIC NCCL and Gloo bind to across nodes, when known
+    # An image without a version (`:latest`, no tag) runs whatever it resolves to that day: refused unless set.
+    allow_floating_image: bool = False

@@ -12,7 +12,17 @@ from functools import lru_cache
 
 from infra.catalog import GIB, Catalog, Checkpoint, Engine, Gpu, Recipe, TargetLimits, load_catalog
 from infra.cost import cost_reason, plan_cost
-from infra.engine_flags import engine_image, engine_spec, version_tuple
+from infra.engine_flags import (
+    catalog_tag,
+    cuda_note,
+    default_tag,
+    default_tags,
+    engine_image,
+    engine_spec,
+    floating_image,
+    refused_spellings,
+    version_tuple,
+)
 from infra.errors import ConfigError, PlanError
 from infra.memory import Layout, Settings, breakdown, cuda_total_bytes, runs, weights_per_gpu
 from infra.plan import (
@@ -52,12 +62,25 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
     ]
     # A run on another GPU does not verify this one, but its flags are the ones known to work.
     donor = recipe or (elsewhere[0] if elsewhere else None)
+    if request.image and floating_image(engine, request.image) and not request.allow_floating_image:
+        raise ConfigError(
+            f"image '{request.image}' names no engine version, so two runs of this stack may run different "
+            f"engines; pin a version tag (e.g. {engine.image}:{default_tag(engine, ckpt).tag}) or a digest, "
+            f"or set allowFloatingImage: true to accept that"
+        )
     image, version = engine_image(engine, ckpt, request.image)
+    tag = catalog_tag(engine, image) if request.image else default_tag(engine, ckpt)
+    reserve = _calibration_bytes(engine, version)
     world = request.gpus_per_node * request.nodes
     ceiling = failed_context(recipe)
     reasons: list[str] = []
 
     blockers = _blockers(request, ckpt, gpu, engine, version, target, ceiling)
+    if ckpt.gpu_families and gpu.family not in ckpt.gpu_families:
+        blockers.append(
+            f"{ckpt.repo_id} is a {ckpt.precision} checkpoint for {', '.join(ckpt.gpu_families)} GPUs ({ckpt.note}); "
+            f"{gpu.key} is {gpu.family}"
+        )
     candidates = _layouts(ckpt, engine, request.gpus_per_node, request.nodes, recipe)
     if request.strategy is not None:
         kept = [lay for lay in candidates if lay.strategy == request.strategy]
@@ -73,11 +96,32 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         )
 
     chosen: tuple[Verdict, Layout, Settings, MemoryBreakdown, tuple[str, ...]] | None = None
+    fallback = ""
     if not blockers:
-        chosen = _fit(ckpt, gpu, engine, request, recipe, candidates, ceiling)
+        chosen = _fit(ckpt, gpu, engine, request, recipe, candidates, ceiling, reserve)
+        if chosen is None and not request.image and tag is not None:
+            # A newer build that reserves more memory may not fit where an older one does: plan that one.
+            for older in default_tags(engine, ckpt)[1:]:
+                older_reserve = _calibration_bytes(engine, older.version)
+                if older_reserve >= reserve:
+                    continue
+                chosen = _fit(ckpt, gpu, engine, request, recipe, candidates, ceiling, older_reserve)
+                if chosen is not None:
+                    fallback = (
+                        f"{engine.image}:{tag.tag} does not fit: {engine.key} {tag.version} reserves "
+                        f"{(reserve - older_reserve) / GIB:.1f} GiB more per GPU; planned with {engine.image}:{older.tag}, "
+                        f"the newest image that fits"
+                    )
+                    image, version, tag, reserve = (
+                        f"{engine.image}:{older.tag}",
+                        older.version,
+                        older,
+                        older_reserve,
+                    )
+                break
     if chosen is None:
         layout = candidates[0] if candidates else Layout("tp-ep", world, 1, True)
-        settings = _default_settings(ckpt, gpu, engine, request, recipe)
+        settings = _default_settings(ckpt, gpu, engine, request, recipe, reserve)
         mem = breakdown(ckpt, gpu, layout, settings, request.nodes)
         verdict: Verdict = "no-fit"
         reduced: tuple[str, ...] = ()
@@ -85,6 +129,8 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
     else:
         verdict, layout, settings, mem, reduced = chosen
         reasons.append(_fit_reason(ckpt, gpu, layout, mem, settings, world))
+        if fallback:
+            reasons.append(fallback)
         if reduced:
             reasons.append("fits only with reduced settings: " + "; ".join(reduced))
 
@@ -104,11 +150,25 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         )
 
     spec = engine_spec(ckpt, gpu, engine, image, version, layout, settings, request.speculative, donor)
+    spec = replace(spec, cuda=tag.cuda if tag else None, min_driver=tag.min_driver if tag else None)
+    refused = refused_spellings(engine, version, spec.args)
+    if refused and verdict != "no-fit":
+        verdict, reasons = "no-fit", [*refused, *reasons]
+    if tag is not None:
+        reasons.append(cuda_note(engine, tag))
+    elif request.image:
+        reasons.append(
+            f"{image} is not a catalog tag: its CUDA, and so the NVIDIA driver it needs, is unknown"
+        )
+    if reserve and verdict != "no-fit":
+        reasons.append(_calibration_reason(engine, version, reserve))
     throughput = estimate(
         cat,
         ckpt,
         gpu,
         world,
+        engine=engine.key,
+        engine_version=version,
         concurrency=request.concurrency,
         max_running=settings.max_num_seqs * layout.data_parallel,
         input_tokens=request.input_tokens,
@@ -287,8 +347,25 @@ def _layouts(
     return layouts
 
 
+def _calibration_bytes(engine: Engine, version: str) -> int:
+    """What this engine version reserves per GPU beyond the versions the memory model is fitted to."""
+    parsed = version_tuple(version)
+    for c in engine.calibration:
+        if parsed and parsed >= version_tuple(c.since):
+            return int(c.extra_reserve_gib * GIB)
+    return 0
+
+
+def _calibration_reason(engine: Engine, version: str, reserve: int) -> str:
+    row = next(c for c in engine.calibration if version_tuple(version) >= version_tuple(c.since))
+    return (
+        f"{engine.key} {version} is planned with {reserve / GIB:.1f} GiB more reserved per GPU than the "
+        f"versions the memory model is fitted to ({engine.key} >= {row.since}: {row.facts[0]})"
+    )
+
+
 def _default_settings(
-    ckpt: Checkpoint, gpu: Gpu, engine: Engine, request: PlanRequest, recipe: Recipe | None
+    ckpt: Checkpoint, gpu: Gpu, engine: Engine, request: PlanRequest, recipe: Recipe | None, reserve: int = 0
 ) -> Settings:
     hopper_pro = gpu.family == "hopper" and ckpt.family == "pro" and engine.key == "vllm"
     util = (recipe.gpu_memory_utilization if recipe and recipe.gpu_memory_utilization else None) or (
@@ -304,7 +381,7 @@ def _default_settings(
         or (recipe.max_model_len if recipe and recipe.max_model_len else None)
         or (200_000 if hopper_pro else ckpt.context_length)
     )
-    return Settings(util, length, seqs, False, cudagraph_decode_only=hopper_pro)
+    return Settings(util, length, seqs, False, cudagraph_decode_only=hopper_pro, engine_reserve_bytes=reserve)
 
 
 def _fit(
@@ -315,8 +392,9 @@ def _fit(
     recipe: Recipe | None,
     layouts: list[Layout],
     ceiling: int | None,
+    reserve: int = 0,
 ) -> tuple[Verdict, Layout, Settings, MemoryBreakdown, tuple[str, ...]] | None:
-    base = _default_settings(ckpt, gpu, engine, request, recipe)
+    base = _default_settings(ckpt, gpu, engine, request, recipe, reserve)
     fixed_len = request.max_model_len is not None or (recipe is not None and recipe.max_model_len is not None)
     lengths = [base.max_model_len] if fixed_len else [n for n in CONTEXT_STEPS if n <= base.max_model_len]
     # A context a published run failed at is not offered, whatever the memory model says.
@@ -344,6 +422,7 @@ def _fit(
                 max_num_seqs=min(base.max_num_seqs, request.max_num_seqs or TIGHT_MAX_NUM_SEQS),
                 enforce_eager=True,
                 max_num_batched_tokens=TIGHT_BATCHED_TOKENS,
+                engine_reserve_bytes=reserve,
             )
             mem = breakdown(ckpt, gpu, layout, settings, request.nodes)
             if runs(mem, length):

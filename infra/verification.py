@@ -1,14 +1,16 @@
 """What the published runs say about a configuration: the evidence listed, and whether it is verified.
 
 Pure, over the catalog's recipes: a plan is verified only where a published run served this GPU, engine,
-context and concurrency; a run that failed to start caps the context the planner may offer.
+context and concurrency; a run that failed to start caps the context the planner may offer. A cell its
+publisher marks verified but publishes no numbers for is "verified by its publisher, no published
+numbers": said so in the plan, distinct from a measured run, and not the plan's verified label.
 """
 
 from __future__ import annotations
 
 from infra.catalog import Checkpoint, Engine, Gpu, Recipe
 from infra.memory import Settings
-from infra.plan import Evidence, Verdict
+from infra.plan import PUBLISHER_ONLY, Evidence, Verdict
 
 
 def failed_context(recipe: Recipe | None) -> int | None:
@@ -35,6 +37,7 @@ def published_evidence(
                     outcome=run.outcome,
                     read=run.read,
                     note=run.note,
+                    engine_version=run.engine_version,
                 )
             )
     return tuple(out)
@@ -66,6 +69,17 @@ def verification(
             )
         return False, "unverified: no published run of this combination; planned by the memory model"
     served = [r for r in recipe.runs if r.outcome == "served"]
+    marked = [r for r in recipe.runs if r.outcome == "marked-verified"]
+    if not served and marked:
+        run = marked[0]
+        measured = ""
+        if elsewhere:
+            gpus = ", ".join(sorted({r.gpu for r in elsewhere}))
+            measured = f"; the measured {engine.key} runs of this shape are on {gpus} ({elsewhere[0].source})"
+        return False, (
+            f"{PUBLISHER_ONLY}: {run.what} ({run.source}, read {run.read}) is marked verified with empty "
+            f"benchmark cells{measured}"
+        )
     covering = [
         r
         for r in served

@@ -36,8 +36,9 @@ def test_flags_every_recipe_requires(stack_model):
 
 
 def test_newer_checkpoints_get_the_newer_image():
-    assert plan(PlanRequest("flash", "H200", 4)).engine.image.endswith(":v0.25.0")
-    assert plan(PlanRequest("pro-0813", "H200", 8)).engine.image == "vllm/vllm-openai:v0.25.0"
+    # v0.31.0 is the newest vLLM image in the catalog (read 2026-12-02); it loads every checkpoint planned.
+    assert plan(PlanRequest("flash", "H200", 4)).engine.image.endswith(":v0.31.0")
+    assert plan(PlanRequest("pro-0813", "H200", 8)).engine.image == "vllm/vllm-openai:v0.31.0"
 
 
 @pytest.mark.parametrize("count", range(1, 17))
@@ -58,7 +59,8 @@ def test_speculative_decoding_is_opt_in_and_checked():
     p = plan(PlanRequest("flash", "H200", 4, speculative="mtp"))
     assert '{"method":"mtp","num_speculative_tokens":1}' in p.engine.args
     assert "--speculative-config" not in plan(PlanRequest("flash", "H200", 4)).engine.args
-    with pytest.raises(ConfigError, match="no draft head"):
+    # -0731 ships a DSpark draft module and no MTP head (vLLM Flash recipe, read 2026-12-02).
+    with pytest.raises(ConfigError, match=r"needs a checkpoint with that draft head.*has a dspark head"):
         plan(PlanRequest("flash-0731", "H200", 4, speculative="mtp"))
 
 

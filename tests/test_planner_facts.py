@@ -49,10 +49,13 @@ def test_a_plan_below_the_recipe_minimum_says_so():
 
 def test_speculative_options_follow_what_each_checkpoint_ships():
     assert CAT.checkpoint("pro-0813").speculative == "dspark"
-    assert CAT.checkpoint("flash-0731").speculative == "none"
-    assert "not confirmed" in CAT.checkpoint("flash-0731").speculative_note
-    with pytest.raises(ConfigError, match="no draft head"):
-        plan(PlanRequest("flash-0731", "H200", 4, speculative="dspark"))
+    # The vLLM Flash recipe (read 2026-12-02) says -0731 carries the same fused DSpark draft module.
+    assert CAT.checkpoint("flash-0731").speculative == "dspark"
+    assert "no MTP head" in CAT.checkpoint("flash-0731").speculative_note
+    with pytest.raises(ConfigError, match="has a dspark head"):
+        plan(PlanRequest("flash-0731", "H200", 4, speculative="mtp"))
+    p = plan(PlanRequest("flash-0731", "H200", 4, speculative="dspark"))
+    assert any('"method":"dspark"' in a for a in p.engine.args)
     p = plan(PlanRequest("pro-0813", "H200", 8, speculative="dspark"))
     assert any('"method":"dspark"' in a for a in p.engine.args)
 

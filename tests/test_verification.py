@@ -10,9 +10,13 @@ from infra.planner import PlanRequest, plan
 CAT = load_catalog()
 
 
+def _measured(recipe):
+    return any(run.outcome == "served" for run in recipe.runs)
+
+
 @pytest.mark.parametrize(
     "recipe",
-    [r for r in CAT.recipes if r.gpu in CAT.gpus],
+    [r for r in CAT.recipes if r.gpu in CAT.gpus and _measured(r)],
     ids=lambda r: f"{r.model}-{r.gpus_per_node}x{r.gpu}x{r.nodes}-{r.engine}",
 )
 def test_every_published_recipe_fits_and_is_verified(recipe):
@@ -24,6 +28,22 @@ def test_every_published_recipe_fits_and_is_verified(recipe):
     assert p.strategy == recipe.strategy
     if recipe.max_model_len:
         assert p.max_model_len == recipe.max_model_len
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [r for r in CAT.recipes if r.gpu in CAT.gpus and not _measured(r)],
+    ids=lambda r: f"{r.model}-{r.gpus_per_node}x{r.gpu}x{r.nodes}-{r.engine}",
+)
+def test_a_cell_marked_verified_without_numbers_is_labelled_so_and_not_verified(recipe):
+    target = "kubernetes" if recipe.nodes > 1 else "runpod"
+    p = plan(PlanRequest(recipe.model, recipe.gpu, recipe.gpus_per_node, recipe.nodes, target, recipe.engine))
+    assert p.verdict == "fits", p.reasons
+    assert not p.verified
+    assert p.verified_detail.startswith("verified by its publisher, no published numbers: ")
+    assert p.verified_detail in p.reasons  # the plan says so
+    assert any(e.outcome == "marked-verified" for e in p.evidence)
+    assert p.strategy == recipe.strategy
 
 
 def test_verified_covers_the_published_context_and_concurrency_only():

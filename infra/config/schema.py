@@ -110,6 +110,12 @@ SCHEMA: tuple[Key, ...] = (
     ),
     Key("acceptTight", "boolean", "Deploy a plan that fits only with reduced settings.", default=False),
     Key(
+        "allowFloatingImage",
+        "boolean",
+        "Accept an image without a version (:latest, no tag): two runs may then run different engines.",
+        default=False,
+    ),
+    Key(
         "gpuPriceUsd",
         "number",
         "$/GPU-hour to use instead of the catalog's price.",

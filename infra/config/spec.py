@@ -49,6 +49,7 @@ class StackSpec:
     speculative: str
     accept_tight: bool
     gpu_price_usd: float | None
+    allow_floating_image: bool
     spot: bool
     data_centers: tuple[str, ...]
     ttl_minutes: int | None
@@ -92,6 +93,7 @@ class StackSpec:
             max_num_seqs=self.max_num_seqs,
             speculative=self.speculative,
             image=self.image,
+            allow_floating_image=self.allow_floating_image,
             spot=self.spot,
             concurrency=self.expected_concurrency,
             input_tokens=self.expected_input_tokens,
@@ -217,6 +219,7 @@ def parse(
         speculative=str(get("speculative")),
         accept_tight=bool(get("acceptTight")),
         gpu_price_usd=get("gpuPriceUsd"),
+        allow_floating_image=bool(get("allowFloatingImage")),
         spot=bool(get("spot")),
         data_centers=dcs,
         ttl_minutes=None if get("permanent") else int(get("ttlMinutes")),
