@@ -16,7 +16,7 @@ from infra.planner import plan
 from infra.targets.base import Credentials, TargetContext
 from infra.targets.runpod import naming
 from infra.targets.runpod.client import RunPodClient, RunPodSettings
-from infra.targets.runpod.cluster_types import ClusterRequest
+from infra.targets.runpod.types import ClusterRequest
 from infra.targets.runpod.target import RunPodTarget
 
 STACK = "pro-2x8xh100"

@@ -71,7 +71,7 @@ class ClusterProvider(ResourceProvider):
         return CheckResult(news, [])
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from infra.targets.runpod.cluster_types import ClusterRequest
+        from infra.targets.runpod.types import ClusterRequest
 
         client = _client(props)
         data_centers = list(props["data_center_ids"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from infra.targets.runpod.client import Pod
+from infra.targets.runpod.types import Pod
 from infra.validate.diagnosis import Diagnosis, diagnose
 
 # The project's start scripts print this first; seeing it twice in one container log is a restart.
