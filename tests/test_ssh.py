@@ -44,7 +44,9 @@ def session(
     return SshSession(target, server.client_key if key is None else key, known_hosts, connect_timeout=30.0)
 
 
-def test_a_pinned_host_runs_commands_and_its_record_is_kept(sshd_server: SshServer, known_hosts: Path) -> None:
+def test_a_pinned_host_runs_commands_and_its_record_is_kept(
+    sshd_server: SshServer, known_hosts: Path
+) -> None:
     pin_server_key(sshd_server, known_hosts)
     pinned = known_hosts.read_text()
     with session(sshd_server, known_hosts) as ssh:
