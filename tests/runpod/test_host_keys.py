@@ -80,7 +80,7 @@ def test_the_key_the_pod_printed_is_pinned_and_the_session_runs(
 ) -> None:
     known_hosts = pod_known_hosts(tmp_path, "pod_abc")
     logs = ScriptedLogs(["starting", _printed(sshd_server), "sshd up"])
-    fingerprints = host_keys.pin_from_log(logs, "pod_abc", _target(sshd_server), known_hosts)  # type: ignore[arg-type]
+    fingerprints = host_keys.pin_from_log(logs, "pod_abc", _target(sshd_server), known_hosts)
     assert len(fingerprints) == 1 and fingerprints[0].startswith("SHA256:")
     with SshSession(_target(sshd_server), sshd_server.client_key, known_hosts) as ssh:
         assert ssh.run("true", timeout=60).ok
@@ -90,7 +90,7 @@ def test_key_lines_that_arrive_late_are_waited_for(sshd_server: SshServer, tmp_p
     waits: list[float] = []
     logs = ScriptedLogs([], ["apt-get ..."], [_printed(sshd_server)])
     known_hosts = pod_known_hosts(tmp_path, "pod_abc")
-    host_keys.pin_from_log(logs, "pod_abc", _target(sshd_server), known_hosts, sleep=waits.append)  # type: ignore[arg-type]
+    host_keys.pin_from_log(logs, "pod_abc", _target(sshd_server), known_hosts, sleep=waits.append)
     assert logs.reads == 3 and waits == [host_keys.POLL_SECONDS] * 2
     assert known_hosts.exists()
 
@@ -104,7 +104,7 @@ def test_no_key_in_the_log_is_waited_on_for_a_bounded_time_then_refused(
     known_hosts = pod_known_hosts(tmp_path, "pod_abc")
     with pytest.raises(HostKeyNotPinnedError) as caught:
         host_keys.pin_from_log(
-            ScriptedLogs(answer),  # type: ignore[arg-type]
+            ScriptedLogs(answer),
             "pod_abc",
             SshTarget("127.0.0.1", 2222),
             known_hosts,
@@ -122,7 +122,7 @@ def test_an_impostor_key_in_the_log_is_refused_at_first_contact(
 ) -> None:
     known_hosts = pod_known_hosts(tmp_path, "pod_abc")
     logs = ScriptedLogs([f"v4infra-hostkey: {IMPOSTOR_KEY}"])
-    host_keys.pin_from_log(logs, "pod_abc", _target(sshd_server), known_hosts)  # type: ignore[arg-type]
+    host_keys.pin_from_log(logs, "pod_abc", _target(sshd_server), known_hosts)
     with pytest.raises(HostKeyChangedError, match="refusing to connect"):
         SshSession(_target(sshd_server), sshd_server.client_key, known_hosts).connect(retries=3, delay=0.01)
 

@@ -51,7 +51,7 @@ def wait_for_runtime(
         if pod.status == "RUNNING" and (not needs_ssh or (pod.ssh is not None and sshd_answers(*pod.ssh))):
             return pod
         if time.monotonic() > deadline:
-            wanted = "an SSH port" if needs_ssh else "a running container"
+            wanted = "SSH port answering" if needs_ssh else "running container"
             raise StartTimeoutError(
                 f"{what} {pod_id} had no {wanted} after {timeout:.0f} s{log_hint(client, pod_id)}",
                 resource=pod_id,
