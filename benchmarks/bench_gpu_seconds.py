@@ -36,11 +36,11 @@ import httpx
 from infra.emulator import Emulator, Faults, Timing
 from infra.emulator import catalog as market
 from infra.emulator.hub import FakeHub
-from infra.errors import V4InfraError
+from infra.errors import CarriedError, V4InfraError
 from infra.plan import Plan
 from infra.planner import PlanRequest, plan
 from infra.ssh import generate_keypair
-from infra.targets.runpod import naming, prefill, providers
+from infra.targets.runpod import naming, providers, runtime
 from infra.targets.runpod.component import CPU_IMAGE
 from infra.targets.runpod.prefill import filler_source
 from infra.targets.runpod.start_script import (
@@ -283,7 +283,7 @@ class Bench:
         for pod in self.emulator.inventory()["pods"]:
             self.http.post(f"{self.emulator.url}/_emulator/pods/{pod['id']}/terminate")
         for volume in self.emulator.inventory()["volumes"]:
-            providers.NetworkVolumeProvider().delete(volume["id"], self.conn)
+            providers.NetworkVolumeProvider().delete(volume["id"], self.volume_props())
 
 
 def filler_prelude(repo: str) -> str:
@@ -505,8 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     deployment = plan(PlanRequest("flash", "H200", 4))
     print(header(deployment, a), flush=True)
     # Poll pods at the benchmark's resolution: the default 2 real seconds would be minutes of simulated time.
-    providers.POLL_SECONDS = POLL_REAL_SECONDS
-    prefill.POLL_SECONDS = POLL_REAL_SECONDS
+    runtime.POLL_SECONDS = POLL_REAL_SECONDS
     rows: list[Row] = []
     crashes: list[CrashRow] = []
     failure: str | None = None
@@ -535,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
             emulator.timing.load_seconds = CRASH_LOAD_SECONDS
             crashes.append(crash_at_load(bench, volume_id, plain=False))
             crashes.append(crash_at_load(bench, volume_id, plain=True))
-        except (ScenarioFailed, V4InfraError) as error:
+        except (ScenarioFailed, V4InfraError, CarriedError) as error:
             failure = str(error)
         finally:
             bench.terminate_everything()

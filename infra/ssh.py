@@ -1,9 +1,10 @@
 """SSH to a serving pod with paramiko: key-only auth, pinned host keys, bounded retries.
 
 Host keys are kept per pod id (`pod_known_hosts`), so a new pod on a reused address starts clean while
-a pod whose key changes is refused. A key is pinned before the first contact when the provider shows it
-(`pin_host_key`, from the `v4infra-hostkey:` lines the start script prints to the container log), and
-otherwise recorded on first contact (trust on first use). Errors name the host:port, never key material.
+a pod whose key changes is refused. A key is pinned before the first contact, from what the provider
+shows (`pin_host_key`, from the `v4infra-hostkey:` lines the start script prints to the container log);
+a server whose key was not pinned is refused (`HostKeyNotPinnedError`): nothing is trusted on first use.
+Errors name the host:port, never key material.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ class SshAuthError(SshError):
 
 
 class HostKeyChangedError(SshError):
-    """The server's host key differs from the one recorded on first use."""
+    """The server's host key differs from the one pinned for it."""
+
+
+class HostKeyNotPinnedError(SshError):
+    """No host key was pinned for the server, so it cannot be told from an impostor."""
 
 
 class SshCommandTimeout(SshError):
@@ -199,23 +204,15 @@ def _save_host_keys(keys: paramiko.HostKeys, path: Path) -> None:
             os.unlink(tmp)
 
 
-class _TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
-    """Record an unknown host's key in the caller's known_hosts; paramiko itself rejects a changed key."""
+class _Unpinned(paramiko.SSHException):
+    """paramiko met a host whose key was never pinned (raised by `_RefuseUnpinned`)."""
 
-    def __init__(self, known_hosts: Path) -> None:
-        self._known_hosts = known_hosts
+
+class _RefuseUnpinned(paramiko.MissingHostKeyPolicy):
+    """Refuse a host with no pinned key; paramiko itself refuses one whose key differs (BadHostKeyException)."""
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        # Re-read the file: another session may have recorded this host since we loaded it.
-        keys = (
-            paramiko.HostKeys(str(self._known_hosts)) if self._known_hosts.exists() else paramiko.HostKeys()
-        )
-        recorded = keys.lookup(hostname)
-        if recorded is not None and len(recorded) > 0:
-            raise paramiko.BadHostKeyException(hostname, key, next(iter(recorded.values())))
-        keys.add(hostname, key.get_name(), key)
-        _save_host_keys(keys, self._known_hosts)
-        client.get_host_keys().add(hostname, key.get_name(), key)
+        raise _Unpinned(hostname)
 
 
 def _connection_lost(exc: paramiko.AuthenticationException) -> bool:
@@ -224,7 +221,7 @@ def _connection_lost(exc: paramiko.AuthenticationException) -> bool:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, paramiko.AuthenticationException | paramiko.BadHostKeyException):
+    if isinstance(exc, paramiko.AuthenticationException | paramiko.BadHostKeyException | _Unpinned):
         return False
     # A name that does not resolve will not start resolving while we wait.
     if isinstance(exc, socket.gaierror):
@@ -270,6 +267,14 @@ class SshSession:
                 return self
             except paramiko.BadHostKeyException as exc:
                 raise self._host_key_changed(exc) from None
+            except _Unpinned:
+                raise HostKeyNotPinnedError(
+                    f"no host key is pinned for {self.target.address} in {self.known_hosts}; refusing to "
+                    "connect (a key is never trusted on first use): pin the key the pod printed "
+                    "(its `v4infra-hostkey:` log lines) first",
+                    host=self.target.host,
+                    port=self.target.port,
+                ) from None
             except paramiko.AuthenticationException as exc:
                 if _connection_lost(exc):
                     raise SshConnectError(
@@ -311,7 +316,7 @@ class SshSession:
         client = paramiko.SSHClient()
         if self.known_hosts.exists():
             client.get_host_keys().load(str(self.known_hosts))
-        client.set_missing_host_key_policy(_TrustOnFirstUse(self.known_hosts))
+        client.set_missing_host_key_policy(_RefuseUnpinned())
         assert isinstance(self.private_key, paramiko.PKey)
         try:
             client.connect(

@@ -9,7 +9,7 @@ import pytest
 from paths import H200_FIXTURES
 from sshd import SshServer
 
-from infra.ssh import SshSession, SshTarget
+from infra.ssh import SshSession, SshTarget, pin_host_key
 from infra.validate.gpu_preflight import (
     GpuExpectation,
     GpuInfo,
@@ -92,7 +92,10 @@ def test_too_little_disk_names_free_and_needed_space() -> None:
 
 
 def _session(server: SshServer, known_hosts: Path) -> SshSession:
-    return SshSession(SshTarget(server.host, server.port, server.user), server.client_key, known_hosts)
+    target = SshTarget(server.host, server.port, server.user)
+    # Pinned before the first contact, as the product pins what a pod printed: nothing is trusted on first use.
+    pin_host_key(known_hosts, target, Path(f"{server.host_key_path}.pub").read_text())
+    return SshSession(target, server.client_key, known_hosts)
 
 
 def test_preflight_passes_for_one_h200_over_ssh(

@@ -267,19 +267,24 @@ def test_an_unversioned_image_the_planner_accepts_is_refused_by_the_policy(
 
 PROBE = """\
 import pulumi
+from infra.targets.runpod.props import PodInputs
 from infra.targets.runpod.resources import Pod
+from infra.targets.runpod.types import RunPodSettings
 
 # The real GPU pod resource with what the planner and the program would never produce.
-Pod("probe-pod", {
-    "name": "v4i-probe-pod",
-    "api_key": "rk-plain-probe",
-    "image": "vllm/vllm-openai:v0.7.0",
-    "gpu_type_ids": ["NVIDIA H200"],
-    "gpu_count": 4,
-    "args": "deepseek-ai/DeepSeek-V4-Flash --data-parallel-size 4",
-    "ttl_seconds": None,
-    "env": {"VLLM_API_KEY": pulumi.Output.secret("k"), "HF_TOKEN": "hf-plain-probe"},
-})
+Pod("probe-pod", PodInputs(
+    connection=RunPodSettings("rk-plain-probe"),
+    name="v4i-probe-pod",
+    image="vllm/vllm-openai:v0.7.0",
+    gpu_type_ids=["NVIDIA H200"],
+    gpu_count=4,
+    data_center_ids=[],
+    args="deepseek-ai/DeepSeek-V4-Flash --data-parallel-size 4",
+    ports=[],
+    container_disk_gb=50,
+    ttl_seconds=None,
+    env={"VLLM_API_KEY": pulumi.Output.secret("k"), "HF_TOKEN": "hf-plain-probe"},
+))
 """
 
 

@@ -12,6 +12,7 @@ from sshd import SshServer, free_port, keygen
 
 from infra.ssh import (
     HostKeyChangedError,
+    HostKeyNotPinnedError,
     SshAuthError,
     SshCommandTimeout,
     SshConnectError,
@@ -27,22 +28,50 @@ from infra.ssh import (
 from infra.targets.runpod.start_script import cpu_start_script
 
 
-def session(server: SshServer, known_hosts: Path, key: paramiko.PKey | str | None = None) -> SshSession:
+def pin_server_key(server: SshServer, known_hosts: Path) -> str:
+    """Pin the server's current host key, as the product pins what a pod printed; its fingerprint."""
+    return pin_host_key(known_hosts, _target(server), Path(f"{server.host_key_path}.pub").read_text())
+
+
+def session(
+    server: SshServer, known_hosts: Path, key: paramiko.PKey | str | None = None, *, pin: bool = True
+) -> SshSession:
+    """A session to `server`; its key is pinned first unless one is pinned already (or `pin` is off)."""
     target = SshTarget(server.host, server.port, server.user)
+    recorded = known_hosts.exists() and target.known_hosts_name in known_hosts.read_text()
+    if pin and not recorded:
+        pin_server_key(server, known_hosts)
     return SshSession(target, server.client_key if key is None else key, known_hosts, connect_timeout=30.0)
 
 
-def test_first_connection_records_the_host_key_and_runs_commands(
+def test_a_pinned_host_runs_commands_and_its_record_is_kept(
     sshd_server: SshServer, known_hosts: Path
 ) -> None:
+    pin_server_key(sshd_server, known_hosts)
+    pinned = known_hosts.read_text()
     with session(sshd_server, known_hosts) as ssh:
         result = ssh.run(["nvidia-smi", "-L"], timeout=60)
     assert result.ok
     assert result.stdout.startswith("GPU 0: NVIDIA H200")
     assert f"[127.0.0.1]:{sshd_server.port} ssh-ed25519 " in known_hosts.read_text()
-    # The recorded key is trusted from now on.
+    # The pinned key is trusted from now on, and the record is left as it was pinned.
     with session(sshd_server, known_hosts) as ssh:
         assert ssh.run("echo again", timeout=60).stdout == "again\n"
+    assert known_hosts.read_text() == pinned
+
+
+def test_an_unpinned_host_is_refused_at_once_and_nothing_is_recorded(
+    sshd_server: SshServer, known_hosts: Path
+) -> None:
+    retried: list[int] = []
+    with pytest.raises(HostKeyNotPinnedError) as caught:
+        session(sshd_server, known_hosts, pin=False).connect(
+            retries=4, delay=0.01, on_retry=lambda attempt, _: retried.append(attempt)
+        )
+    message = str(caught.value)
+    assert f"127.0.0.1:{sshd_server.port}" in message and "never trusted on first use" in message
+    assert "\n" not in message and retried == [], "refused once, not retried"
+    assert not known_hosts.exists(), "the server's key was not recorded"
 
 
 def test_list_arguments_reach_the_program_verbatim(
@@ -76,8 +105,10 @@ def test_a_changed_host_key_is_refused(sshd_server: SshServer, known_hosts: Path
     assert str(known_hosts) in str(caught.value)
     assert known_hosts.read_text() == recorded
 
-    # Forgetting the host (after its pod was torn down) lets the new key be trusted on first use.
+    # Forgetting the host (after its pod was torn down) leaves it unpinned: refused until the new key is pinned.
     forget_host(known_hosts, SshTarget(sshd_server.host, sshd_server.port, sshd_server.user))
+    with pytest.raises(HostKeyNotPinnedError):
+        session(sshd_server, known_hosts, pin=False).connect()
     with session(sshd_server, known_hosts) as ssh:
         assert ssh.run("true", timeout=60).ok
     assert known_hosts.read_text() != recorded
@@ -306,7 +337,9 @@ def test_host_keys_are_kept_per_pod_so_a_new_pod_on_a_reused_address_is_not_refu
     # The same pod answering with another key: refused (validate no longer forgets the entry first).
     with pytest.raises(HostKeyChangedError):
         session(sshd_server, pod_known_hosts(state, "pod_one")).connect(retries=3, delay=0.01)
-    # Another pod that RunPod put on the same host and port: its own record, trusted on first use.
+    # Another pod that RunPod put on the same host and port: its own record, pinned from what it printed.
+    with pytest.raises(HostKeyNotPinnedError):
+        session(sshd_server, pod_known_hosts(state, "pod_two"), pin=False).connect()
     with session(sshd_server, pod_known_hosts(state, "pod_two")) as ssh:
         assert ssh.run("true", timeout=30).ok
 

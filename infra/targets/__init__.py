@@ -36,18 +36,23 @@ def deploy(spec: StackSpec, plan: Plan, secrets: Secrets) -> object | None:
 
 
 def _load_targets() -> None:
-    # Each target package registers itself on import; importing them here keeps the registry explicit.
+    # Each target package registers itself on import; importing them here (inside the Pulumi program
+    # only) keeps the registry explicit and the lifecycle free of Pulumi components.
     import infra.targets.kubernetes
     import infra.targets.runpod  # noqa: F401
 
 
 def _runpod(context: TargetContext) -> Target:
+    # Imported on use: a Kubernetes run never loads the RunPod target (and its client).
+    from infra.targets.runpod.cluster_target import RunPodClusterTarget
     from infra.targets.runpod.target import RunPodTarget
 
-    return RunPodTarget(context)
+    # A multi-node plan is one Instant Cluster; its lifecycle is the cluster's, not the pod's.
+    return RunPodClusterTarget(context) if context.plan.nodes > 1 else RunPodTarget(context)
 
 
 def _kubernetes(context: TargetContext) -> Target:
+    # Imported on use: a RunPod run never loads the Kubernetes client.
     from infra.targets.kubernetes.target import KubernetesTarget
 
     return KubernetesTarget(context)

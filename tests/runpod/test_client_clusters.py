@@ -13,7 +13,7 @@ from v2_fake import FakeRunPod, cluster_view, member_view, problem
 from infra.emulator import Emulator
 from infra.errors import CapacityError, ConfigError, ProviderError
 from infra.targets.runpod.client import RetryPolicy, RunPodClient, RunPodSettings
-from infra.targets.runpod.cluster_types import ClusterRequest
+from infra.targets.runpod.types import ClusterRequest
 
 KEY = "rpa_CLUSTERCANARY0123456789"
 H100 = "NVIDIA H100 80GB HBM3"

@@ -19,9 +19,10 @@ import pytest
 from paths import REPO_ROOT
 
 from infra.emulator import Emulator, Faults
+from infra.errors import CarriedError, PodFailedError, rebuilt
 from infra.planner import PlanRequest, plan
 from infra.ssh import generate_keypair
-from infra.targets.runpod import providers
+from infra.targets.runpod import runtime
 from infra.targets.runpod.cluster_providers import ClusterProvider
 from infra.targets.runpod.start_script import cluster_start_script, json_start_command
 
@@ -39,7 +40,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
 @pytest.fixture
 def props(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("V4INFRA_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(providers, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(runtime, "POLL_SECONDS", 0.05)
     p = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2))
     _, public = generate_keypair("test")
     return {
@@ -121,8 +122,9 @@ def test_one_member_that_fails_to_start_tears_the_whole_cluster_down(
 
     killer = threading.Thread(target=kill_rank_one)
     killer.start()
-    with pytest.raises(RuntimeError, match="disappeared while starting"):
+    with pytest.raises(CarriedError, match="disappeared while starting") as caught:
         ClusterProvider().create(props)
+    assert isinstance(rebuilt(str(caught.value)), PodFailedError)
     killer.join()
     assert nothing_billed(emulator), "the surviving member must not be left billing"
 
@@ -132,8 +134,9 @@ def test_members_that_crash_loop_are_deleted_with_their_cluster(
 ) -> None:
     # Every container dies right after it starts; RunPod restarts them and would bill forever.
     emulator.set_faults(Faults(die_after_seconds=0.5))
-    with pytest.raises(RuntimeError, match="crash-looping"):
+    with pytest.raises(CarriedError, match="crash-looping") as caught:
         ClusterProvider().create(props)
+    assert isinstance(rebuilt(str(caught.value)), PodFailedError)
     assert nothing_billed(emulator)
 
 
@@ -141,8 +144,9 @@ def test_an_image_that_cannot_be_pulled_fails_at_once_and_leaves_no_member(
     emulator: Emulator, props: dict[str, Any]
 ) -> None:
     emulator.set_faults(Faults(unpullable_images=[props["image"]]))
-    with pytest.raises(RuntimeError, match="is ERROR while starting"):
+    with pytest.raises(CarriedError, match="is ERROR while starting") as caught:
         ClusterProvider().create(props)
+    assert isinstance(rebuilt(str(caught.value)), PodFailedError)
     assert nothing_billed(emulator)
 
 

@@ -13,11 +13,13 @@ import pytest
 from infra.config import load_stack
 from infra.emulator import Emulator
 from infra.planner import plan
+from infra.targets import open_target
 from infra.targets.base import Credentials, TargetContext
 from infra.targets.runpod import naming
 from infra.targets.runpod.client import RunPodClient, RunPodSettings
-from infra.targets.runpod.cluster_types import ClusterRequest
-from infra.targets.runpod.target import RunPodTarget
+from infra.targets.runpod.cluster_target import RunPodClusterTarget
+from infra.targets.runpod.props import ClusterStackOutputs
+from infra.targets.runpod.types import ClusterRequest
 
 STACK = "pro-2x8xh100"
 
@@ -30,9 +32,10 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 @pytest.fixture
-def target(emulator: Emulator, tmp_path: Path) -> RunPodTarget:
+def target(emulator: Emulator, tmp_path: Path) -> RunPodClusterTarget:
     spec = load_stack(STACK)
-    return RunPodTarget(
+    # The registry picks the cluster's lifecycle for a multi-node plan.
+    target = open_target(
         TargetContext(
             spec=spec,
             plan=plan(spec.plan_request(), spec.catalog),
@@ -41,6 +44,8 @@ def target(emulator: Emulator, tmp_path: Path) -> RunPodTarget:
             state_dir=tmp_path,
         )
     )
+    assert isinstance(target, RunPodClusterTarget)
+    return target
 
 
 def rent(name: str) -> str:
@@ -57,7 +62,7 @@ def rent(name: str) -> str:
 
 
 def test_billed_counts_this_stacks_cluster_only_and_remove_deletes_it_with_its_members(
-    target: RunPodTarget, emulator: Emulator
+    target: RunPodClusterTarget, emulator: Emulator
 ) -> None:
     ours = rent(naming.for_stack(STACK).name("cluster", "abc123"))
     # A stack whose name shares the slug but not the identity: never ours.
@@ -72,9 +77,26 @@ def test_billed_counts_this_stacks_cluster_only_and_remove_deletes_it_with_its_m
     target.remove(billed[0])  # already gone counts as removed
 
 
-def test_the_stack_is_alive_only_while_every_member_runs(target: RunPodTarget, emulator: Emulator) -> None:
+def test_the_stack_is_alive_only_while_every_member_runs(
+    target: RunPodClusterTarget, emulator: Emulator
+) -> None:
     cluster_id = rent(naming.for_stack(STACK).name("cluster", "abc123"))
-    outputs = {"cluster_id": cluster_id, "pod_id": "unused"}
+    outputs = ClusterStackOutputs(
+        pod_id="unused",
+        pod_name="unused",
+        endpoint="unused",
+        volume_id="unused",
+        weights_skipped=False,
+        weights_bytes_downloaded=0,
+        vllm_api_key="unused",
+        ssh_host=None,
+        ssh_port=None,
+        ssh_private_key="unused",
+        cluster_id=cluster_id,
+        member_pod_ids=[],
+        member_ssh=[],
+        usd_per_hour=None,
+    ).to_props()
     client = RunPodClient(RunPodSettings.from_env())
     wait_for(lambda: [m.pod.status for m in client.cluster_pods(cluster_id)] == ["RUNNING", "RUNNING"])
     assert target.alive(outputs)

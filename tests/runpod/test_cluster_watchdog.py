@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from infra.emulator import Emulator
 from infra.targets.runpod.client import PodRequest, RunPodClient, RunPodSettings
-from infra.targets.runpod.cluster_types import ClusterRequest
 from infra.targets.runpod.start_script import watchdog_command
+from infra.targets.runpod.types import ClusterRequest
 
 NAME = "v4i-test-0123456789-cluster-ttl001"
 

@@ -27,11 +27,11 @@ import pytest
 from infra import config
 from infra.emulator import Emulator, Faults, Timing
 from infra.emulator.hub import FakeHub
-from infra.errors import ProviderError, WeightCacheError
+from infra.errors import CarriedError, ProviderError, WeightCacheError, rebuilt
 from infra.planner import PlanRequest, plan
 from infra.ssh import generate_keypair
 from infra.targets.base import Credentials, TargetContext
-from infra.targets.runpod import naming, providers
+from infra.targets.runpod import naming, providers, runtime
 from infra.targets.runpod.client import RetryPolicy, RunPodClient, RunPodSettings
 from infra.targets.runpod.start_script import cpu_start_script, gpu_start_script, json_start_command
 from infra.targets.runpod.target import RunPodTarget
@@ -137,13 +137,11 @@ def fast_edge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> NoWait:
     # One plain-HTTP transport for every client: loopback needs no TLS context (70 ms to build each time).
     transport = httpx.HTTPTransport()
 
-    def client(props: dict[str, Any]) -> RunPodClient:
-        return RunPodClient(
-            RunPodSettings.from_props(props), retry=RetryPolicy(), sleep=waits, transport=transport
-        )
+    def client(settings: RunPodSettings[str]) -> RunPodClient:
+        return RunPodClient(settings, retry=RetryPolicy(), sleep=waits, transport=transport)
 
-    monkeypatch.setattr(providers, "_client", client)
-    monkeypatch.setattr(providers, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(runtime, "runpod_client", client)
+    monkeypatch.setattr(runtime, "POLL_SECONDS", 0.05)
     monkeypatch.setenv("V4INFRA_STATE_DIR", str(tmp_path / "state"))
     return waits
 
@@ -233,7 +231,10 @@ def run_schedule(
         live = [p["id"] for p in emulator.inventory()["pods"]]
         assert live == [pod.id], f"{context}: up rented {live}, the state records {pod.id}"
         reached = "served"
-    except (ProviderError, WeightCacheError, RuntimeError, TimeoutError) as err:
+    except CarriedError as err:
+        # The provider's error, as the engine rebuilds it: one of the tree's, never a bare one.
+        cause = rebuilt(str(err))
+        assert isinstance(cause, ProviderError | WeightCacheError), f"{context}: {err}"
         # A failed create is not in the state: whatever it rented, it removed itself.
         assert emulator.inventory()["pods"] == [], f"{context}: failed at {reached} ({err}) and left a pod"
 

@@ -16,9 +16,10 @@ import pytest
 
 from infra.emulator import Emulator
 from infra.emulator.hub import FakeHub
+from infra.errors import CapacityError, CarriedError, PodFailedError, WeightCacheError, rebuilt
 from infra.planner import PlanRequest, plan
 from infra.ssh import generate_keypair
-from infra.targets.runpod import providers
+from infra.targets.runpod import providers, runtime
 from infra.targets.runpod.start_script import cpu_start_script, gpu_start_script, json_start_command
 
 REPO = "deepseek-ai/DeepSeek-V4-Flash"
@@ -42,7 +43,7 @@ def hub() -> Iterator[FakeHub]:
 @pytest.fixture
 def conn(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("V4INFRA_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setattr(providers, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr(runtime, "POLL_SECONDS", 0.1)
     return {
         "api_key": emulator.api_key,
         "api_base_url": emulator.url,
@@ -152,8 +153,9 @@ def test_prefill_without_a_token_fails_and_leaves_no_pod(
 ) -> None:
     volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
     props = {**prefill_props(conn, volume_id, hub, keys), "hf_token": None}
-    with pytest.raises(Exception, match="token"):
+    with pytest.raises(CarriedError, match="token") as caught:
         providers.WeightPrefillProvider().create(props)
+    assert isinstance(rebuilt(str(caught.value)), WeightCacheError), "the engine rebuilds its class"
     assert emulator.inventory()["pods"] == []
 
 
@@ -214,15 +216,17 @@ def test_prefill_streams_progress_for_the_up_display(
     emulator: Emulator, conn: dict[str, Any], hub: FakeHub, keys: tuple[str, str]
 ) -> None:
     from infra.targets.runpod.prefill import PROGRESS_FILE, run_prefill
+    from infra.targets.runpod.props import PrefillInputs
 
     volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
     events: list[dict[str, Any]] = []
-    result = run_prefill(prefill_props(conn, volume_id, hub, keys), on_event=events.append)
+    inputs = PrefillInputs.from_props(prefill_props(conn, volume_id, hub, keys))
+    result = run_prefill(inputs, on_event=events.append)
     kinds = [e["event"] for e in events]
     assert "progress" in kinds and kinds[-1] == "done"
     last = [e for e in events if e["event"] == "progress"][-1]
-    assert last["bytes"] == last["total"] == result["bytes_downloaded"]
-    assert not (providers.state_dir("test") / PROGRESS_FILE).exists(), "cleared once the pre-fill is over"
+    assert last["bytes"] == last["total"] == result.bytes_downloaded
+    assert not (runtime.state_dir("test") / PROGRESS_FILE).exists(), "cleared once the pre-fill is over"
 
 
 def test_the_cache_goes_where_the_gpus_are_and_then_pins_the_pod_there(
@@ -261,8 +265,9 @@ def test_up_leaves_no_pod_when_the_container_crash_loops(
 
     volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
     emulator.set_faults(Faults(die_after_seconds=0.5))
-    with pytest.raises(RuntimeError, match="crash-looping"):
+    with pytest.raises(CarriedError, match="crash-looping") as caught:
         providers.PodProvider().create(pod_props(conn, volume_id, keys))
+    assert isinstance(rebuilt(str(caught.value)), PodFailedError)
     assert emulator.inventory()["pods"] == [], "a failed create is not in the state, so nothing may bill"
 
 
@@ -274,8 +279,9 @@ def test_an_image_that_cannot_be_pulled_fails_at_once_and_leaves_nothing(
     volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
     props = pod_props(conn, volume_id, keys)
     emulator.set_faults(Faults(unpullable_images=[props["image"]]))
-    with pytest.raises(RuntimeError, match="is ERROR"):
+    with pytest.raises(CarriedError, match="is ERROR") as caught:
         providers.PodProvider().create(props)
+    assert isinstance(rebuilt(str(caught.value)), PodFailedError)
     assert emulator.inventory()["pods"] == []
 
 
@@ -300,8 +306,9 @@ def test_no_stock_in_the_pinned_data_center_says_where_there_is_and_what_moving_
 ) -> None:
     volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
     emulator.state.set_stock({"EU-RO-1": {"NVIDIA H200": 8}})
-    with pytest.raises(Exception, match="no capacity") as caught:
+    with pytest.raises(CarriedError, match="no capacity") as caught:
         providers.PodProvider().create(pod_props(conn, volume_id, keys))
+    assert isinstance(rebuilt(str(caught.value)), CapacityError)
     message = str(caught.value)
     assert "US-TX-3 (catalog: NONE)" in message
     assert "NVIDIA H200 in EU-RO-1" in message and "cold start" in message and "190 GB" in message

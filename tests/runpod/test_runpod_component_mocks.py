@@ -13,7 +13,8 @@ from infra import config
 from infra.emulator import Emulator
 from infra.errors import ConfigError
 from infra.program import run
-from infra.targets.runpod.component import RunPodEndpoints, check_gpu_types_listed
+from infra.targets.runpod.component import check_gpu_types_listed
+from infra.targets.runpod.types import RunPodSettings
 
 # Single-node presets; the Instant Cluster presets have their own (test_cluster_component_mocks.py).
 RUNPOD_STACKS = [
@@ -86,11 +87,11 @@ def test_a_gpu_type_runpod_does_not_list_is_refused_with_what_it_lists(monkeypat
     spec = dataclasses.replace(spec, catalog=catalog)
     with Emulator() as emulator:
         monkeypatch.setenv("RUNPOD_API_KEY", emulator.api_key)
-        endpoints = RunPodEndpoints(emulator.url, emulator.proxy_url_template)
+        settings = RunPodSettings(emulator.api_key, emulator.url, emulator.proxy_url_template)
         with pytest.raises(
             ConfigError, match=r"RunPod does not list GPU type\(s\) NVIDIA H300; it lists: .*NVIDIA H200"
         ):
-            check_gpu_types_listed(spec, endpoints)
+            check_gpu_types_listed(spec, settings)
         assert emulator.inventory()["pods"] == [] and emulator.inventory()["volumes"] == []
 
 

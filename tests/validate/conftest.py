@@ -20,7 +20,7 @@ from fake_hf_cache import hf_cache
 from infra.emulator.clock import Clock
 from infra.emulator.pod import PodLaunch, PodRuntime
 from infra.planner import PlanRequest, plan
-from infra.ssh import SshSession, SshTarget, generate_keypair
+from infra.ssh import SshSession, SshTarget, generate_keypair, host_keys_in_log, pin_host_key
 from infra.targets.runpod.start_script import docker_args, gpu_start_script
 from infra.validate.engine_health import LogSource
 
@@ -84,9 +84,14 @@ def _launch(
     )
     runtime.start()
     try:
-        session = SshSession(
-            SshTarget("127.0.0.1", runtime.port_map[22]), private_key, known_hosts=root / "known_hosts"
-        )
+        target = SshTarget("127.0.0.1", runtime.port_map[22])
+        # Pinned from the host keys the start script printed, before the first contact (as the product does).
+        deadline = time.monotonic() + 120
+        while not host_keys_in_log(runtime.log_tail(200)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for key in host_keys_in_log(runtime.log_tail(200)):
+            pin_host_key(root / "known_hosts", target, key)
+        session = SshSession(target, private_key, known_hosts=root / "known_hosts")
         session.connect(retries=60, delay=0.1, max_delay=0.25)
     except BaseException:
         runtime.kill()

@@ -4,20 +4,45 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any
+from dataclasses import dataclass, field
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider
+from pulumi.dynamic import Resource
+
+from infra.targets.dynamic import DiffResult, PropsDataclass, TypedProvider
 
 
-class _ApiKeyProvider(ResourceProvider):
+@dataclass(frozen=True)
+class ApiKeyInputs(PropsDataclass):
+    """Nothing: the key depends on no input, so it never changes until the resource is replaced."""
+
+
+@dataclass(frozen=True)
+class ApiKeyOutputs(PropsDataclass):
+    value: str | None = field(default=None, repr=False)
+    """A 256-bit URL-safe key."""
+
+
+class _ApiKeyProvider(TypedProvider[ApiKeyInputs, ApiKeyOutputs]):
     """Creates a random key once; it never changes until the resource is replaced."""
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(id_=uuid.uuid4().hex, outs={"value": secrets.token_urlsafe(32)})
+    inputs = ApiKeyInputs
+    outputs = ApiKeyOutputs
 
-    def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
+    def on_create(self, inputs: ApiKeyInputs) -> tuple[str, ApiKeyOutputs]:
+        return uuid.uuid4().hex, ApiKeyOutputs(value=secrets.token_urlsafe(32))
+
+    def on_diff(self, id: str, olds: ApiKeyInputs, outputs: ApiKeyOutputs, news: ApiKeyInputs) -> DiffResult:
         return DiffResult(changes=False)
+
+    def on_read(
+        self, id: str, inputs: ApiKeyInputs, outputs: ApiKeyOutputs
+    ) -> tuple[ApiKeyInputs, ApiKeyOutputs] | None:
+        # It exists only in the state: what the state holds is what there is.
+        return inputs, outputs
+
+    def on_delete(self, id: str, inputs: ApiKeyInputs, outputs: ApiKeyOutputs) -> None:
+        return None
 
 
 class GeneratedApiKey(Resource):
@@ -27,4 +52,5 @@ class GeneratedApiKey(Resource):
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
         secret = pulumi.ResourceOptions(additional_secret_outputs=["value"])
-        super().__init__(_ApiKeyProvider(), name, {"value": None}, pulumi.ResourceOptions.merge(opts, secret))
+        props = {**ApiKeyOutputs.unset(), **ApiKeyInputs().to_props()}
+        super().__init__(_ApiKeyProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret))

@@ -52,7 +52,7 @@ ASSUMPTIONS = (
         "the JSON start command runs our script, not the image's entrypoint",
         "set `startCommand: plain` (stock vLLM image, plain `vllm serve` arguments, TTL by a CPU watchdog pod)",
     ),
-    Assumption("logs", "pod logs stream (GET /v2/pods/{id}/logs)"),
+    Assumption("logs", "pod logs stream (GET /v2/pods/{id}/logs): SSH host keys are pinned from them"),
     Assumption("volume", "a network volume mounts at the path asked for, is writable and outlives a restart"),
     Assumption("restart", "a command that exits is restarted, and the restart shows (uptime or logs)"),
     Assumption(

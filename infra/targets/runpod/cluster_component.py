@@ -22,6 +22,7 @@ from infra.targets.runpod.component import (
     ttl_watchdog,
     weight_prefill,
 )
+from infra.targets.runpod.props import ClusterInputs, VolumeInputs
 from infra.targets.runpod.resources import Cluster, GeneratedSecret, NetworkVolume, SshKey
 from infra.targets.runpod.start_script import (
     cluster_start_script,
@@ -30,10 +31,13 @@ from infra.targets.runpod.start_script import (
 
 
 class RunPodClusterDeployment(pulumi.ComponentResource):
+    """A cluster stack; its attributes named like `ClusterStackOutputs`' fields are the stack's exports."""
+
     pod_id: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     volume_id: pulumi.Output[str]
     vllm_api_key: pulumi.Output[str]
+    ssh_private_key: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: RunPodDeploymentArgs, opts: pulumi.ResourceOptions | None = None
@@ -44,7 +48,6 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
         ttl = spec.ttl_minutes * 60 if spec.ttl_minutes else None
         gpu = load_catalog().gpu(spec.gpu).runpod_id
         data_centers = list(spec.data_centers) or [DEFAULT_DATA_CENTER]
-        conn = args.connection()
         # A name per stack and plan: a changed plan gets a new cluster name, so orphans are never confused.
         run_id = hashlib.sha256(repr((spec.stack, plan.engine.to_dict(), plan.nodes)).encode()).hexdigest()[
             :6
@@ -59,17 +62,17 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
         size = spec.cache_size_gb or plan.cost.cache_gb
         self.volume = NetworkVolume(
             f"{name}-weight-cache",
-            {
-                **conn,
-                "name": names.name("cache", "v1"),
-                "size_gb": size,
+            VolumeInputs(
+                connection=args.connection,
+                name=names.name("cache", "v1"),
+                size_gb=size,
                 # The cache's data center is the cluster's: chosen by stock of every node's GPUs at creation.
-                "data_center_ids": data_centers,
-                "placement_gpu_type_ids": [gpu],
-                "placement_gpu_count": plan.gpu_count * plan.nodes,
-                "placement_product": "CLUSTER",
-                "volume_type": spec.volume_type,
-            },
+                data_center_ids=data_centers,
+                placement_gpu_type_ids=[gpu],
+                placement_gpu_count=plan.gpu_count * plan.nodes,
+                placement_product="CLUSTER",
+                volume_type=spec.volume_type,
+            ),
             pulumi.ResourceOptions(parent=self, retain_on_delete=spec.keep_cache),
         )
         self.prefill = weight_prefill(
@@ -77,25 +80,25 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
         )
         self.cluster = Cluster(
             f"{name}-cluster",
-            {
-                **conn,
-                "name": cluster_name,
-                "image": plan.engine.image,
-                "gpu_type_ids": [gpu],
-                "gpu_count": plan.gpu_count,
-                "pod_count": plan.nodes,
-                "data_center_ids": [self.volume.data_center_id],
-                "volume_id": self.volume.volume_id,
-                "args": json_start_command(
+            ClusterInputs(
+                connection=args.connection,
+                name=cluster_name,
+                image=plan.engine.image,
+                gpu_type_ids=[gpu],
+                gpu_count=plan.gpu_count,
+                pod_count=plan.nodes,
+                data_center_ids=[self.volume.data_center_id],
+                volume_id=self.volume.volume_id,
+                args=json_start_command(
                     cluster_start_script(plan, stack=spec.stack, cluster_name=cluster_name)
                 ),
-                "ports": ["8000/http", "22/tcp"],
-                "container_disk_gb": 50,
-                "ttl_seconds": ttl,
-                "permanent": spec.permanent,
-                "env": {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": self.api_key_secret.value},
-                "weights_commit": self.prefill.commit,
-            },
+                ports=["8000/http", "22/tcp"],
+                container_disk_gb=50,
+                ttl_seconds=ttl,
+                permanent=spec.permanent,
+                env={"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": self.api_key_secret.value},
+                weights_commit=self.prefill.commit,
+            ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
         )
         if ttl:
@@ -112,6 +115,15 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
         self.endpoint = self.cluster.endpoint
         self.volume_id = self.volume.volume_id
         self.vllm_api_key = pulumi.Output.secret(self.api_key_secret.value)
+        self.weights_skipped = self.prefill.skipped
+        self.weights_bytes_downloaded = self.prefill.bytes_downloaded
+        self.ssh_host = self.cluster.ssh_host
+        self.ssh_port = self.cluster.ssh_port
+        self.ssh_private_key = pulumi.Output.secret(self.ssh_key.private_key)
+        self.cluster_id = self.cluster.cluster_id
+        self.member_pod_ids = self.cluster.member_pod_ids
+        self.member_ssh = self.cluster.member_ssh
+        self.usd_per_hour = self.cluster.usd_per_hour
         outputs: dict[str, Any] = {
             "pod_id": self.pod_id,
             "cluster_id": self.cluster.cluster_id,

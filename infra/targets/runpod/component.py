@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 
@@ -15,8 +13,9 @@ from infra.config import StackSpec
 from infra.errors import AuthError, ConfigError
 from infra.plan import Plan
 from infra.targets.runpod import naming
-from infra.targets.runpod.client import RunPodSettings
-from infra.targets.runpod.resources import GeneratedSecret, NetworkVolume, Pod, SshKey, WeightPrefill
+from infra.targets.runpod.client import RunPodClient
+from infra.targets.runpod.props import PodInputs, PrefillInputs, VolumeInputs
+from infra.targets.runpod.resources import GeneratedSecret, In, NetworkVolume, Pod, SshKey, WeightPrefill
 from infra.targets.runpod.start_script import (
     CACHE_MOUNT,
     cpu_start_script,
@@ -25,26 +24,10 @@ from infra.targets.runpod.start_script import (
     plain_vllm_args,
     watchdog_command,
 )
+from infra.targets.runpod.types import RunPodSettings
 
 DEFAULT_DATA_CENTER = "US-TX-3"
 CPU_IMAGE = "python:3.11-slim"
-
-
-@dataclass(frozen=True)
-class RunPodEndpoints:
-    """Where RunPod's API (REST v2) is: the real one, or the emulator's (from the environment)."""
-
-    api_base_url: str = "https://api.runpod.io"
-    proxy_url_template: str = "https://{pod_id}-{port}.proxy.runpod.net"
-    hf_endpoint: str | None = None
-
-    @classmethod
-    def from_env(cls) -> RunPodEndpoints:
-        return cls(
-            api_base_url=os.environ.get("RUNPOD_API_BASE_URL") or cls.api_base_url,
-            proxy_url_template=os.environ.get("RUNPOD_PROXY_URL_TEMPLATE") or cls.proxy_url_template,
-            hf_endpoint=os.environ.get("HF_ENDPOINT"),
-        )
 
 
 @dataclass(frozen=True)
@@ -53,26 +36,22 @@ class RunPodDeploymentArgs:
     """The validated stack."""
     plan: Plan
     """A deployable plan (fits, or tight with the stack's opt-in)."""
-    api_key: pulumi.Output[str]
-    """RunPod API key, a Pulumi secret."""
+    connection: RunPodSettings[In]
+    """Where RunPod's API is (the real one, or the emulator's) and its key, a Pulumi secret."""
     hf_token: pulumi.Output[str]
     """Hugging Face token for the pre-fill, a Pulumi secret."""
-    endpoints: RunPodEndpoints
-
-    def connection(self) -> dict[str, Any]:
-        """What every RunPod dynamic resource needs to reach the API (see RunPodSettings.from_props)."""
-        return {
-            "api_key": self.api_key,
-            "api_base_url": self.endpoints.api_base_url,
-            "proxy_url_template": self.endpoints.proxy_url_template,
-        }
+    hf_endpoint: str | None = None
+    """The Hugging Face hub to fill from ($HF_ENDPOINT: a local hub in rehearsals); None: huggingface.co."""
 
 
 class RunPodDeployment(pulumi.ComponentResource):
+    """A single-pod stack; its attributes named like `PodStackOutputs`' fields are the stack's exports."""
+
     pod_id: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     volume_id: pulumi.Output[str]
     vllm_api_key: pulumi.Output[str]
+    ssh_private_key: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: RunPodDeploymentArgs, opts: pulumi.ResourceOptions | None = None
@@ -83,7 +62,6 @@ class RunPodDeployment(pulumi.ComponentResource):
         ttl = spec.ttl_minutes * 60 if spec.ttl_minutes else None
         gpus = [load_catalog().gpu(g).runpod_id for g in (spec.gpu, *spec.gpu_fallbacks)]
         data_centers = list(spec.data_centers) or [DEFAULT_DATA_CENTER]
-        conn = args.connection()
         # A name per stack and plan: a changed plan gets a new pod name, so orphans are never confused.
         run_id = hashlib.sha256(repr((spec.stack, plan.engine.to_dict())).encode()).hexdigest()[:6]
         # The names carry a digest of the stack's full identity, so no other stack's names can match.
@@ -96,16 +74,16 @@ class RunPodDeployment(pulumi.ComponentResource):
         size = spec.cache_size_gb or plan.cost.cache_gb
         self.volume = NetworkVolume(
             f"{name}-weight-cache",
-            {
-                **conn,
-                "name": names.name("cache", "v1"),
-                "size_gb": size,
+            VolumeInputs(
+                connection=args.connection,
+                name=names.name("cache", "v1"),
+                size_gb=size,
                 # Where the cache lives decides where the GPU pod runs: chosen by GPU stock at creation.
-                "data_center_ids": data_centers,
-                "placement_gpu_type_ids": gpus,
-                "placement_gpu_count": plan.gpu_count,
-                "volume_type": spec.volume_type,
-            },
+                data_center_ids=data_centers,
+                placement_gpu_type_ids=gpus,
+                placement_gpu_count=plan.gpu_count,
+                volume_type=spec.volume_type,
+            ),
             # Kept on destroy by default so the next validation run starts warm.
             pulumi.ResourceOptions(parent=self, retain_on_delete=spec.keep_cache),
         )
@@ -117,7 +95,7 @@ class RunPodDeployment(pulumi.ComponentResource):
             # The fallback when RunPod refuses the JSON start command: the stock image's `vllm serve`.
             start = plain_vllm_args(plan)
             ports = ["8000/http"]
-            env: dict[str, Any] = {
+            env: dict[str, In] = {
                 **plan.engine.env,
                 "HF_HOME": f"{CACHE_MOUNT}/hf",
                 "VLLM_API_KEY": vllm_key,
@@ -130,23 +108,23 @@ class RunPodDeployment(pulumi.ComponentResource):
             env = {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": vllm_key}
         self.pod = Pod(
             f"{name}-pod",
-            {
-                **conn,
-                "name": pod_name,
-                "image": plan.engine.image,
-                "gpu_type_ids": gpus,
-                "gpu_count": plan.gpu_count,
-                "data_center_ids": [self.volume.data_center_id],
-                "volume_id": self.volume.volume_id,
-                "args": start,
-                "ports": ports,
-                "container_disk_gb": 50,
-                "cache_gb": size,
-                "ttl_seconds": ttl,
-                "permanent": spec.permanent,
-                "env": env,
-                "weights_commit": self.prefill.commit,
-            },
+            PodInputs(
+                connection=args.connection,
+                name=pod_name,
+                image=plan.engine.image,
+                gpu_type_ids=gpus,
+                gpu_count=plan.gpu_count,
+                data_center_ids=[self.volume.data_center_id],
+                volume_id=self.volume.volume_id,
+                args=start,
+                ports=ports,
+                container_disk_gb=50,
+                cache_gb=size,
+                ttl_seconds=ttl,
+                permanent=spec.permanent,
+                env=env,
+                weights_commit=self.prefill.commit,
+            ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
         )
         if spec.start_command == "plain" and ttl:
@@ -164,6 +142,11 @@ class RunPodDeployment(pulumi.ComponentResource):
         self.endpoint = self.pod.endpoint
         self.volume_id = self.volume.volume_id
         self.vllm_api_key = pulumi.Output.secret(self.api_key_secret.value)
+        self.weights_skipped = self.prefill.skipped
+        self.weights_bytes_downloaded = self.prefill.bytes_downloaded
+        self.ssh_host = self.pod.ssh_host
+        self.ssh_port = self.pod.ssh_port
+        self.ssh_private_key = pulumi.Output.secret(self.ssh_key.private_key)
         self.register_outputs(
             {
                 "pod_id": self.pod_id,
@@ -188,22 +171,22 @@ def weight_prefill(
     spec, ttl = args.spec, (args.spec.ttl_minutes * 60 if args.spec.ttl_minutes else None)
     return WeightPrefill(
         f"{name}-prefill",
-        {
-            **args.connection(),
-            "name": pod_name,
-            "stack": spec.stack,
-            "volume_id": volume.volume_id,
-            "data_center_id": volume.data_center_id,
-            "repo_id": args.plan.model,
-            "revision": "main",
-            "cache_dir": f"{CACHE_MOUNT}/hf",
-            "image": CPU_IMAGE,
-            "args": json_start_command(cpu_start_script(stack=spec.stack, ttl_seconds=ttl)),
-            "hf_token": args.hf_token,
-            "hf_endpoint": args.endpoints.hf_endpoint,
-            "private_key": ssh_key.private_key,
-            "public_key": ssh_key.public_key,
-        },
+        PrefillInputs(
+            connection=args.connection,
+            name=pod_name,
+            stack=spec.stack,
+            volume_id=volume.volume_id,
+            data_center_id=volume.data_center_id,
+            repo_id=args.plan.model,
+            revision="main",
+            cache_dir=f"{CACHE_MOUNT}/hf",
+            image=CPU_IMAGE,
+            args=json_start_command(cpu_start_script(stack=spec.stack, ttl_seconds=ttl)),
+            hf_token=args.hf_token,
+            hf_endpoint=args.hf_endpoint,
+            private_key=ssh_key.private_key,
+            public_key=ssh_key.public_key,
+        ),
         opts,
     )
 
@@ -213,51 +196,40 @@ def ttl_watchdog(
     args: RunPodDeploymentArgs,
     pod_name: str,
     volume: NetworkVolume,
-    target: Mapping[str, pulumi.Input[str]],
+    target: Mapping[str, In],
     ttl: int,
     opts: pulumi.ResourceOptions,
 ) -> Pod:
     """A small CPU pod that deletes what `target` names (a GPU pod or a cluster) when the TTL ends."""
     return Pod(
         f"{name}-ttl-watchdog",
-        {
-            **args.connection(),
-            "name": pod_name,
-            "image": CPU_IMAGE,
-            "gpu_type_ids": [],
-            "gpu_count": 0,
-            "data_center_ids": [volume.data_center_id],
-            "volume_id": None,
-            "args": watchdog_command(),
-            "ports": [],
-            "container_disk_gb": 5,
-            "cache_gb": 0,
-            "ttl_seconds": ttl,
-            "permanent": False,
-            "env": {
+        PodInputs(
+            connection=args.connection,
+            name=pod_name,
+            image=CPU_IMAGE,
+            gpu_type_ids=[],
+            gpu_count=0,
+            data_center_ids=[volume.data_center_id],
+            volume_id=None,
+            args=watchdog_command(),
+            ports=[],
+            container_disk_gb=5,
+            cache_gb=0,
+            ttl_seconds=ttl,
+            permanent=False,
+            env={
                 **target,
                 "V4INFRA_TTL_SECONDS": str(ttl),
-                "V4INFRA_RUNPOD_KEY": args.api_key,
-                "RUNPOD_API_BASE_URL": args.endpoints.api_base_url,
+                "V4INFRA_RUNPOD_KEY": args.connection.api_key,
+                "RUNPOD_API_BASE_URL": args.connection.api_base_url,
             },
-            "weights_commit": None,
-        },
+        ),
         opts,
     )
 
 
-def check_gpu_types_listed(spec: StackSpec, endpoints: RunPodEndpoints) -> None:
+def check_gpu_types_listed(spec: StackSpec, settings: RunPodSettings[str]) -> None:
     """Every GPU type the stack may rent must be one RunPod lists; says which ones it does list."""
-    from pulumi.runtime import get_config
-
-    from infra.targets.runpod.client import RunPodClient
-
-    key = get_config("deepseek-v4-infra:runpodApiKey") or os.environ.get("RUNPOD_API_KEY")
-    settings = RunPodSettings(
-        api_key=str(key or ""),
-        api_base_url=endpoints.api_base_url,
-        proxy_url_template=endpoints.proxy_url_template,
-    )
     listed = {g.id for g in RunPodClient(settings).gpu_types()}
     wanted = [spec.catalog.gpu(g).runpod_id for g in (spec.gpu, *spec.gpu_fallbacks)]
     missing = [g for g in wanted if g not in listed]

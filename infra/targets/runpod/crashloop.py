@@ -2,19 +2,15 @@
 
 A crashing vLLM (out of memory at load, a bad flag, an old image) never turns the pod EXITED on its
 own (dstack#1142, shared/reference/runpod.md): the pod stays RUNNING while `runtime.uptime` starts
-again from 0 and the log repeats the failure. Either sign is enough to stop paying for it.
+again from 0 and the log repeats the failure. The younger container is the sign watched here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from infra.targets.runpod.client import Pod
-from infra.validate.diagnosis import Diagnosis, diagnose
-
-# The project's start scripts print this first; seeing it twice in one container log is a restart.
-START_MARKER = "v4infra: start script running"
+from infra.targets.runpod.types import Pod
+from infra.validate.diagnosis import Diagnosis
 
 
 @dataclass
@@ -33,18 +29,6 @@ class RestartWatch:
         if restarted:
             self.restarts += 1
         return restarted
-
-
-def restarts_in_log(lines: Iterable[str]) -> int:
-    """Restarts the accumulated log shows: start markers after the first, or a failure printed twice."""
-    lines = list(lines)
-    starts = sum(1 for line in lines if START_MARKER in line)
-    if starts > 1:
-        return starts - 1
-    diagnosis = diagnose(lines)
-    if diagnosis is None:
-        return 0
-    return max(0, sum(1 for line in lines if diagnosis.line and diagnosis.line in line) - 1)
 
 
 def crash_loop_message(pod_id: str, restarts: int, diagnosis: Diagnosis | None, last_line: str | None) -> str:

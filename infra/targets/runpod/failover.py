@@ -22,7 +22,7 @@ from infra.errors import (
     RefusedError,
     TeardownError,
 )
-from infra.targets.runpod.client import GpuOffer, Pod, PodRequest
+from infra.targets.runpod.types import GpuOffer, Pod, PodRequest
 
 log = logging.getLogger(__name__)
 

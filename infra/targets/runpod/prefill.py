@@ -1,7 +1,10 @@
 """Weight pre-fill: a CPU pod mounts the cache volume and runs `infra/weights.py` over SSH, then goes.
 
 No GPU is billed while 160-900 GB download. The filler skips a complete copy (marker plus sizes), so
-a warm volume costs one short CPU pod. The CPU pod is terminated in every outcome.
+a warm volume costs one short CPU pod. A CPU pod that a crashed pre-fill left under the same name is
+adopted rather than rented twice; its SSH host key is pinned from its log before the session opens
+(an impostor on the port could fake the "done" line, and a GPU pod would be rented for an empty
+cache). The CPU pod is terminated in every outcome.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import WeightCacheError
+from infra.ssh import SshSession, SshTarget, pod_known_hosts
+from infra.targets.runpod import host_keys, runtime
+from infra.targets.runpod.props import PrefillInputs, PrefillOutputs
+from infra.targets.runpod.types import PodRequest
 
 FILL_TIMEOUT_SECONDS = 6 * 3600.0
 FILLER_PATH = "/tmp/v4infra-weights.py"
 # The last progress event of a running pre-fill, for `v4infra up` to show while the engine works.
 PROGRESS_FILE = "prefill-progress.json"
-POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -50,41 +56,36 @@ def filler_source() -> bytes:
 
 
 def run_prefill(
-    props: dict[str, Any], on_event: Callable[[dict[str, Any]], None] | None = None
-) -> dict[str, Any]:
-    from infra.ssh import SshSession, SshTarget, pod_known_hosts
-    from infra.targets.runpod.client import PodRequest
-    from infra.targets.runpod.providers import _client, state_dir, wait_for_runtime
-
-    client = _client(props)
-    env = {"PUBLIC_KEY": props["public_key"]}
-    if props.get("hf_token"):
-        env["HF_TOKEN"] = props["hf_token"]
-    if props.get("hf_endpoint"):
-        env["HF_ENDPOINT"] = props["hf_endpoint"]
+    inputs: PrefillInputs[str], on_event: Callable[[dict[str, Any]], None] | None = None
+) -> PrefillOutputs:
+    client = runtime.runpod_client(inputs.connection)
+    env = {"PUBLIC_KEY": inputs.public_key}
+    if inputs.hf_token:
+        env["HF_TOKEN"] = inputs.hf_token
+    if inputs.hf_endpoint:
+        env["HF_ENDPOINT"] = inputs.hf_endpoint
     request = PodRequest(
-        name=props["name"],
-        image=props["image"],
+        name=inputs.name,
+        image=inputs.image,
         gpu_type_id=None,
         gpu_count=0,
-        network_volume_id=props["volume_id"],
-        data_center_id=props["data_center_id"],
-        args=props["args"],
+        network_volume_id=inputs.volume_id,
+        data_center_id=inputs.data_center_id,
+        args=inputs.args,
         ports=("22/tcp",),
         env=env,
         container_disk_gb=20,
     )
-    pod = client.create_cpu_pod(request)
+    # A crashed pre-fill left its CPU pod under this name: adopt it (the filler resumes) instead of renting another.
+    pod = next(iter(client.pods_named(request.name)), None) or client.create_cpu_pod(request)
     try:
-        try:
-            pod = wait_for_runtime(client, pod.id, needs_ssh=True)
-        except (RuntimeError, TimeoutError) as exc:
-            raise WeightCacheError(f"pre-fill pod: {exc}") from None
-        host, port = pod.ssh
-        stack_state = state_dir(props["stack"])
-        session = SshSession(
-            SshTarget(host, port), props["private_key"], pod_known_hosts(stack_state, pod.id)
-        )
+        pod = runtime.wait_for_runtime(client, pod.id, needs_ssh=True, what="pre-fill pod")
+        assert pod.ssh is not None, "wait_for_runtime returns a pod with ssh.direct when asked"
+        target = SshTarget(*pod.ssh)
+        stack_state = runtime.state_dir(inputs.stack)
+        known_hosts = pod_known_hosts(stack_state, pod.id)
+        host_keys.pin_from_log(client, pod.id, target, known_hosts)
+        session = SshSession(target, inputs.private_key, known_hosts)
         progress = ProgressFile(stack_state / PROGRESS_FILE)
         events: list[dict[str, Any]] = []
         output: list[str] = []
@@ -106,11 +107,11 @@ def run_prefill(
                 FILLER_PATH,
                 "fill",
                 "--cache-dir",
-                props["cache_dir"],
+                inputs.cache_dir,
                 "--repo",
-                props["repo_id"],
+                inputs.repo_id,
                 "--revision",
-                props["revision"],
+                inputs.revision,
                 "--max-workers",
                 "4",
             ]
@@ -121,12 +122,12 @@ def run_prefill(
         )
         if final.get("event") != "done":
             raise WeightCacheError(f"weight pre-fill failed: {final.get('message', 'no result')}")
-        return {
-            "complete": True,
-            "skipped": bool(final["skipped"]),
-            "bytes_downloaded": int(final["bytes_downloaded"]),
-            "commit": str(final["commit"]),
-            "prefill_pod_id": pod.id,
-        }
+        return PrefillOutputs(
+            complete=True,
+            skipped=bool(final["skipped"]),
+            bytes_downloaded=int(final["bytes_downloaded"]),
+            commit=str(final["commit"]),
+            prefill_pod_id=pod.id,
+        )
     finally:
         client.terminate_pod(pod.id)

@@ -1,4 +1,9 @@
-"""The dynamic resources of the RunPod target (typed wrappers over the providers in providers.py)."""
+"""The dynamic resources of the RunPod target, each over its provider and its props.py dataclasses.
+
+A resource registers its inputs with every output key unset (the provider fills them in); the
+annotated `Output` attributes are the outputs the components read, each a field of the outputs
+dataclass (tests/runpod/test_props.py keeps them so).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,30 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
+from infra.targets.dynamic import PropsDataclass
 from infra.targets.runpod import cluster_providers, providers
+from infra.targets.runpod.props import (
+    SECRET_OUTPUTS,
+    ClusterInputs,
+    ClusterOutputs,
+    PodInputs,
+    PodOutputs,
+    PrefillInputs,
+    PrefillOutputs,
+    SecretInputs,
+    SecretOutputs,
+    SshKeyInputs,
+    SshKeyOutputs,
+    VolumeInputs,
+    VolumeOutputs,
+)
 
-SECRET_OUTPUTS = ["api_key", "env", "hf_token", "private_key", "value"]
+In = pulumi.Input[str]
+
+
+def _props(inputs: PropsDataclass, outputs: type[PropsDataclass]) -> dict[str, Any]:
+    # Inputs win over a shared key (the volume's `volume_type`: asked for, then the tier RunPod gave).
+    return {**outputs.unset(), **inputs.to_props()}
 
 
 def _opts(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
@@ -22,13 +48,10 @@ class NetworkVolume(Resource):
     volume_id: pulumi.Output[str]
     data_center_id: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(
-            providers.NetworkVolumeProvider(),
-            name,
-            {**props, "volume_id": None, "data_center_id": None, "adopted": None},
-            _opts(opts),
-        )
+    def __init__(
+        self, name: str, inputs: VolumeInputs[In], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(providers.NetworkVolumeProvider(), name, _props(inputs, VolumeOutputs), _opts(opts))
 
 
 class WeightPrefill(Resource):
@@ -36,15 +59,10 @@ class WeightPrefill(Resource):
     bytes_downloaded: pulumi.Output[int]
     commit: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        outs = {
-            "complete": None,
-            "skipped": None,
-            "bytes_downloaded": None,
-            "commit": None,
-            "prefill_pod_id": None,
-        }
-        super().__init__(providers.WeightPrefillProvider(), name, {**props, **outs}, _opts(opts))
+    def __init__(
+        self, name: str, inputs: PrefillInputs[In], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(providers.WeightPrefillProvider(), name, _props(inputs, PrefillOutputs), _opts(opts))
 
 
 class Pod(Resource):
@@ -56,20 +74,8 @@ class Pod(Resource):
     gpu_type_id: pulumi.Output[str]
     data_center_id: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        outs = {
-            k: None
-            for k in (
-                "pod_id",
-                "endpoint",
-                "ssh_host",
-                "ssh_port",
-                "usd_per_hour",
-                "gpu_type_id",
-                "data_center_id",
-            )
-        }
-        super().__init__(providers.PodProvider(), name, {**props, **outs}, _opts(opts))
+    def __init__(self, name: str, inputs: PodInputs[In], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(providers.PodProvider(), name, _props(inputs, PodOutputs), _opts(opts))
 
 
 class Cluster(Resource):
@@ -85,16 +91,20 @@ class Cluster(Resource):
     usd_per_hour: pulumi.Output[float]
     data_center_id: pulumi.Output[str]
 
-    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
-        outs = dict.fromkeys(cluster_providers.OUTPUT_KEYS)
-        super().__init__(cluster_providers.ClusterProvider(), name, {**props, **outs}, _opts(opts))
+    def __init__(
+        self, name: str, inputs: ClusterInputs[In], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(
+            cluster_providers.ClusterProvider(), name, _props(inputs, ClusterOutputs), _opts(opts)
+        )
 
 
 class GeneratedSecret(Resource):
     value: pulumi.Output[str]
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(providers.GeneratedSecretProvider(), name, {"bytes": 32, "value": None}, _opts(opts))
+        props = _props(SecretInputs(bytes=32), SecretOutputs)
+        super().__init__(providers.GeneratedSecretProvider(), name, props, _opts(opts))
 
 
 class SshKey(Resource):
@@ -102,9 +112,5 @@ class SshKey(Resource):
     public_key: pulumi.Output[str]
 
     def __init__(self, name: str, stack: str, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(
-            providers.SshKeyProvider(),
-            name,
-            {"stack": stack, "private_key": None, "public_key": None},
-            _opts(opts),
-        )
+        props = _props(SshKeyInputs(stack=stack), SshKeyOutputs)
+        super().__init__(providers.SshKeyProvider(), name, props, _opts(opts))

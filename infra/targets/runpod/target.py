@@ -1,13 +1,16 @@
 """The RunPod side of the lifecycle `Target`: the one place outside the Pulumi program that calls RunPod.
 
-The serving pod is reached over SSH (GPU preflight with nvidia-smi, the engine log file); what is
-billed is every pod, Instant Cluster and network volume whose name says it belongs to the stack
-(`naming`). On a cluster stack the serving pod is the leader (rank 0); the GPU preflight runs on every
-member over SSH and reports each node's GPU facts, and the stack is alive while every member runs.
+`RunPodStack` holds what both stack shapes share: the client, what is billed (every pod, Instant
+Cluster and network volume whose name says it belongs to the stack, `naming`), removal, the canary,
+and SSH to a pod with its host keys pinned from the pod's log first. `RunPodTarget` is a single-pod
+stack; `RunPodClusterTarget` (cluster_target.py) an Instant Cluster's. The registry in
+infra/targets/__init__.py picks one by the plan's node count. Both read the stack's exports with
+props.py's dataclasses.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import functools
 import os
@@ -16,36 +19,34 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from infra.catalog import load_catalog
-from infra.errors import NotFoundError, ProviderError
-from infra.ssh import SshConnectError, SshSession, SshTarget, host_keys_in_log, pin_host_key, pod_known_hosts
+from infra.errors import NotFoundError
+from infra.ssh import SshConnectError, SshError, SshSession, SshTarget, pod_known_hosts
 from infra.targets.base import Billed, Endpoint, LineSource, TargetContext
-from infra.targets.runpod import naming
-from infra.targets.runpod.client import RunPodClient, RunPodSettings
+from infra.targets.runpod import canary, host_keys, naming
+from infra.targets.runpod.client import RunPodClient
 from infra.targets.runpod.component import DEFAULT_DATA_CENTER
 from infra.targets.runpod.crashloop import RestartWatch
 from infra.targets.runpod.prefill import PROGRESS_FILE, ProgressFile, filler_source
+from infra.targets.runpod.props import PodStackOutputs
+from infra.targets.runpod.types import RunPodSettings
 from infra.validate.engine_health import LogSource
 from infra.validate.gpu_preflight import GpuExpectation, GpuPreflight
 from infra.validate.stages import StageResult
+from infra.workspace import state_root
 
 FILLER_ON_POD = "/tmp/v4infra-weights.py"
 # sshd comes up a little after RunPod reports the pod running.
 SSH_RETRIES, SSH_DELAY = 20, 1.0
 
 
-class RunPodTarget:
-    """One stack on RunPod, as the lifecycle sees it."""
+class RunPodStack(abc.ABC):
+    """One stack on RunPod, as the lifecycle sees it, whatever its shape (see the two below)."""
 
     provider = "RunPod"
+    up_steps = "volume, weight pre-fill on a CPU pod, GPU pod start"
 
     def __init__(self, context: TargetContext) -> None:
         self.context = context
-        nodes = context.plan.nodes
-        last = f"Instant Cluster of {nodes} GPU pods start" if nodes > 1 else "GPU pod start"
-        self.up_steps = f"volume, weight pre-fill on a CPU pod, {last}"
-        # RunPod restarts a crashed container and keeps the pod RUNNING: a younger container is a dead engine.
-        self._restarts = RestartWatch()
-        self._member_restarts: dict[str, RestartWatch] = {}
 
     @functools.cached_property
     def client(self) -> RunPodClient:
@@ -69,30 +70,43 @@ class RunPodTarget:
         return f"weight pre-fill on a CPU pod: {event['bytes'] / 1e9:,.2f} of {event['total'] / 1e9:,.2f} GB"
 
     def endpoint(self, outputs: Mapping[str, Any]) -> Endpoint:
-        return Endpoint(str(outputs["endpoint"]), str(outputs["vllm_api_key"]))
+        exports = PodStackOutputs.from_props(outputs)
+        return Endpoint(exports.endpoint, exports.vllm_api_key)
 
     @contextlib.contextmanager
     def shell(self, outputs: Mapping[str, Any]) -> Iterator[SshSession]:
-        """An SSH session on the GPU pod (a cluster's leader), with the cache checker uploaded."""
-        address = SshTarget(str(outputs["ssh_host"]), int(outputs["ssh_port"]))
-        with self.pod_shell(str(outputs["pod_id"]), address, outputs) as ssh:
+        """An SSH session on the serving pod (a cluster's leader), with the cache checker uploaded."""
+        exports = PodStackOutputs.from_props(outputs)
+        if exports.ssh_host is None or exports.ssh_port is None:
+            raise SshError(
+                f"pod {exports.pod_id} publishes no SSH port (startCommand: plain runs no sshd); "
+                "its checks that need a shell cannot run",
+            )
+        address = SshTarget(exports.ssh_host, exports.ssh_port)
+        with self.pod_shell(exports.pod_id, address, exports.ssh_private_key, outputs) as ssh:
             yield ssh
 
     @contextlib.contextmanager
-    def pod_shell(self, pod_id: str, target: SshTarget, outputs: Mapping[str, Any]) -> Iterator[SshSession]:
-        """An SSH session on one pod of the stack (the serving pod, or any member of its cluster)."""
+    def pod_shell(
+        self, pod_id: str, address: SshTarget, private_key: str, outputs: Mapping[str, Any]
+    ) -> Iterator[SshSession]:
+        """An SSH session on one pod of the stack (the serving pod, or any member of its cluster).
+
+        Its host keys are pinned from the pod's log before the first contact; a server whose key
+        differs, or a pod that printed none, is refused (never trusted on first use).
+        """
         # One known_hosts per pod: a new pod on a reused address starts clean, a changed key on the same pod is refused.
         known_hosts = pod_known_hosts(self.context.state_dir, pod_id)
-        self._pin_from_log(known_hosts, target, pod_id)
-        session = SshSession(target, str(outputs["ssh_private_key"]), known_hosts)
+        host_keys.pin_from_log(self.client, pod_id, address, known_hosts)
+        session = SshSession(address, private_key, known_hosts)
 
         def stop_if_dead(attempt: int, error: SshConnectError) -> None:
             # A dead pod fails at once on its status, not after minutes of SSH retries.
             if not self.alive(outputs):
                 raise SshConnectError(
                     f"pod {pod_id} stopped before its SSH port answered ({error})",
-                    host=target.host,
-                    port=target.port,
+                    host=address.host,
+                    port=address.port,
                     attempts=attempt,
                 )
 
@@ -100,13 +114,13 @@ class RunPodTarget:
             ssh.run(["bash", "-c", f"cat > {FILLER_ON_POD}"], stdin=filler_source())
             yield ssh
 
-    def gpu_preflight(self, shell: SshSession, outputs: Mapping[str, Any]) -> StageResult:
-        """nvidia-smi, df and the weight-cache check on the pod (on every member of a cluster), against the plan."""
-        if outputs.get("cluster_id"):
-            from infra.targets.runpod.cluster_target import cluster_preflight
+    @abc.abstractmethod
+    def alive(self, outputs: Mapping[str, Any]) -> bool:
+        """False once what serves (the pod, or any member of the cluster) died, restarted or vanished."""
 
-            return cluster_preflight(self, shell, outputs)
-        return self.preflight().run(shell)
+    @abc.abstractmethod
+    def gpu_preflight(self, shell: SshSession, outputs: Mapping[str, Any]) -> StageResult:
+        """nvidia-smi, df and the weight-cache check against the plan, on every node that serves."""
 
     def preflight(self) -> GpuPreflight:
         """The checks one node passes: the plan's GPUs per node, the cache mounted and complete."""
@@ -129,27 +143,7 @@ class RunPodTarget:
 
     def logs(self, shell: SshSession, outputs: Mapping[str, Any]) -> LineSource:
         # The start script writes the engine's output here (templates/runpod/start-gpu.sh.j2).
-        return LogSource(shell, f"/workspace/logs/{outputs['pod_name']}/engine.log")
-
-    def _pin_from_log(self, known_hosts: Any, target: SshTarget, pod_id: str) -> None:
-        """The start script prints the pod's host keys into its log (v2 streams it): pin them before first contact."""
-        try:
-            lines = [
-                entry.line
-                for entry in self.client.pod_logs(pod_id, tail=400, idle_seconds=0.5, max_seconds=5)
-            ]
-        except ProviderError:
-            return  # no log stream: trust on first use, then pinned
-        for key in host_keys_in_log(lines):
-            pin_host_key(known_hosts, target, key)
-
-    def alive(self, outputs: Mapping[str, Any]) -> bool:
-        if outputs.get("cluster_id"):
-            from infra.targets.runpod.cluster_target import cluster_alive
-
-            return cluster_alive(self.client, str(outputs["cluster_id"]), self._member_restarts)
-        pod = self.client.get_pod(str(outputs["pod_id"]))
-        return pod is not None and pod.status == "RUNNING" and not self._restarts.observe(pod)
+        return LogSource(shell, f"/workspace/logs/{PodStackOutputs.from_props(outputs).pod_name}/engine.log")
 
     def billed(self, stack: str, include_cache: bool) -> list[Billed]:
         found = [
@@ -174,9 +168,6 @@ class RunPodTarget:
 
     def contract_check(self, max_age_days: float, say: Callable[[str], None]) -> StageResult | None:
         """The canary, unless it passed on this account, API and project version within `max_age_days`."""
-        from infra.targets.runpod import canary
-        from infra.workspace import state_root
-
         started = time.monotonic()
         key = self.client.settings.api_key
         rehearsal = self.context.rehearsal is not None
@@ -212,3 +203,20 @@ class RunPodTarget:
                 self.client.delete_cluster(item.id)
             else:
                 self.client.delete_volume(item.id)
+
+
+class RunPodTarget(RunPodStack):
+    """A single-pod stack: the GPU pod serves, and the stack is alive while it runs unrestarted."""
+
+    def __init__(self, context: TargetContext) -> None:
+        super().__init__(context)
+        # RunPod restarts a crashed container and keeps the pod RUNNING: a younger container is a dead engine.
+        self._restarts = RestartWatch()
+
+    def gpu_preflight(self, shell: SshSession, outputs: Mapping[str, Any]) -> StageResult:
+        """nvidia-smi, df and the weight-cache check on the pod, against the plan."""
+        return self.preflight().run(shell)
+
+    def alive(self, outputs: Mapping[str, Any]) -> bool:
+        pod = self.client.get_pod(PodStackOutputs.from_props(outputs).pod_id)
+        return pod is not None and pod.status == "RUNNING" and not self._restarts.observe(pod)
