@@ -18,7 +18,7 @@
     │   └── StateError           the stack's state or config cannot be read: nothing is removed by name
     ├── WeightCacheError         the checkpoint could not be downloaded or verified
     ├── SshError                 connecting to or running commands on a pod
-    │   └── SshConnectError, SshAuthError, HostKeyChangedError, SshCommandTimeout (infra.ssh)
+    │   └── SshConnectError, SshAuthError, HostKeyChangedError, HostKeyNotPinnedError, SshCommandTimeout (infra.ssh)
     ├── ValidationFailed         a validation stage failed (carries the stage and cause)
     ├── CanaryFailed             a RunPod assumption did not hold on the user's account: no GPU is rented
     └── TeardownError            resources could not be removed (carries their ids)
