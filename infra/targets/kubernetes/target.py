@@ -6,8 +6,8 @@ discovery) and its allocatable GPUs; engine health reads the pod's status, event
 load checks go through `kubectl port-forward` to the stack's Service. What is billed is every object
 labelled `app.kubernetes.io/part-of=deepseek-v4-infra,app.kubernetes.io/instance=<stack>`.
 
-In a rehearsal (`infra.rehearsal.KubernetesRehearsal`) kwok runs no containers: the checks go to the
-stand-in engine the rehearsal starts locally from the Deployment's own command, args and env.
+In a rehearsal kwok runs no containers: the checks go to a stand-in engine that the rehearsal's
+`local_engines` (infra.targets.base.StandIns) starts locally from the Deployment's own command, args and env.
 """
 
 from __future__ import annotations
@@ -22,11 +22,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from infra.catalog import load_catalog
 from infra.errors import NotFoundError, ProviderError, TransientError
-from infra.targets.base import Billed, Endpoint, LineSource, TargetContext
+from infra.targets.base import (
+    Billed,
+    Endpoint,
+    EngineLaunch,
+    LineSource,
+    LocalEngine,
+    LocalEngines,
+    TargetContext,
+)
 from infra.targets.kubernetes.manifests import (
     API_KEY_KEY,
     API_KEY_SECRET,
@@ -37,9 +45,6 @@ from infra.targets.kubernetes.manifests import (
 )
 from infra.validate.gpu_preflight import GpuExpectation, GpuInfo, check_gpus
 from infra.validate.stages import Finding, StageResult
-
-if TYPE_CHECKING:
-    from infra.rehearsal import KubernetesRehearsal
 
 ENGINE_CONTAINER = "vllm"
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -278,7 +283,9 @@ class KubernetesTarget:
 
     def __init__(self, context: TargetContext) -> None:
         self.context = context
-        self.rehearsal: KubernetesRehearsal | None = context.rehearsal
+        # In a rehearsal: where the stand-in engine runs, since kwok runs no containers.
+        self.stand_ins: LocalEngines | None = context.rehearsal.local_engines if context.rehearsal else None
+        self._stand_in: LocalEngine | None = None
         self._forward: PortForward | None = None
         self.schedule_wait_seconds = SCHEDULE_WAIT_SECONDS
         self.namespace = context.spec.namespace
@@ -307,9 +314,13 @@ class KubernetesTarget:
 
     @contextlib.contextmanager
     def shell(self, outputs: Mapping[str, Any]) -> Iterator[KubeShell]:
-        if self.rehearsal is not None:
-            with self.rehearsal.engine(self, outputs):
-                yield KubeShell(forward=None)
+        if self.stand_ins is not None:
+            with self.stand_ins.run(self._stand_in_launch(outputs)) as engine:
+                self._stand_in = engine
+                try:
+                    yield KubeShell(forward=None)
+                finally:
+                    self._stand_in = None
             return
         self._forward = PortForward(self.kubectl, self.namespace, self.deployment_name).start()
         try:
@@ -320,10 +331,31 @@ class KubernetesTarget:
 
     def endpoint(self, outputs: Mapping[str, Any]) -> Endpoint:
         api_key = str(outputs.get("api_key") or self._api_key())
-        if self.rehearsal is not None:
-            return Endpoint(self.rehearsal.engine_url(), api_key)
+        if self.stand_ins is not None:
+            assert self._stand_in is not None, "the stand-in engine runs inside shell()"
+            return Endpoint(self._stand_in.url, api_key)
         assert self._forward is not None, "the endpoint is reached through shell()'s port-forward"
         return Endpoint(self._forward.url, api_key)
+
+    def _stand_in_launch(self, outputs: Mapping[str, Any]) -> EngineLaunch:
+        """The engine as the Deployment the API server holds describes it, for the rehearsal's stand-in."""
+        deployment = self.kubectl.json("get", "deployment", self.deployment_name, "-n", self.namespace)
+        spec = deployment["spec"]["template"]["spec"]
+        container = next(c for c in spec["containers"] if c["name"] == ENGINE_CONTAINER)
+        pod = self.engine_pod()
+        product = "NVIDIA-" + self.context.plan.gpu
+        if pod is not None and pod.node:
+            node = self.kubectl.json("get", "node", pod.node)
+            product = node["metadata"]["labels"].get(GPU_PRODUCT_LABEL, product)
+        return EngineLaunch(
+            argv=(*container.get("command", [])[1:], *container.get("args", [])),
+            env={e["name"]: e["value"] for e in container.get("env") or [] if "value" in e},
+            image=container["image"],
+            gpu_type=product.replace("-", " "),
+            gpu_count=pod.gpus if pod is not None else self.context.plan.gpu_count,
+            port=int(container["ports"][0]["containerPort"]),
+            api_key=str(outputs.get("api_key") or self._api_key()),
+        )
 
     def _api_key(self) -> str:
         import base64
@@ -401,15 +433,16 @@ class KubernetesTarget:
         return lines[-1] if lines else None
 
     def logs(self, shell: KubeShell, outputs: Mapping[str, Any]) -> LineSource:
-        if self.rehearsal is not None:
-            return self.rehearsal.engine_log()
+        if self.stand_ins is not None:
+            assert self._stand_in is not None, "the stand-in engine runs inside shell()"
+            return self._stand_in.log()
         return PodLogs(self)
 
     def alive(self, outputs: Mapping[str, Any]) -> bool:
         pod = self.engine_pod()
         if pod is None or pod.dead:
             return False
-        return self.rehearsal is None or self.rehearsal.engine_alive()
+        return self.stand_ins is None or (self._stand_in is not None and self._stand_in.alive())
 
     # ---- what is billed, and removing it -----------------------------------------------------------------
 
