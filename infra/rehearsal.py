@@ -25,10 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-import yaml
 from rich.markup import escape
 
-from infra.config import PROJECT, StackSpec
+from infra.config import StackSpec
 from infra.engine_process import die_with_parent
 from infra.errors import ConfigError
 from infra.plan import Plan
@@ -247,18 +246,12 @@ class KubernetesRehearsal:
         return []
 
     def prepare(self, project: Path, stack: str) -> list[str]:
-        """The stack's StorageClass becomes the local control plane's (it has no `efs-sc`)."""
-        from infra.targets.kubernetes.local_cluster import STORAGE_CLASS
+        """The stack's copy fitted to the local control plane (its class, its nodes), and the control plane
+        to the stack (a LeaderWorkerSet controller, GPU nodes and a shared cache for two nodes)."""
+        from infra.targets.kubernetes.rehearsal_cluster import fit_cluster, fit_stack_copy
 
-        path = project / "stacks" / f"Pulumi.{stack}.yaml"
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        key = f"{PROJECT}:storageClass"
-        was = doc["config"].get(key)
-        if was == STORAGE_CLASS:
-            return []
-        doc["config"][key] = STORAGE_CLASS
-        path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-        return [f"storageClass {was or '(default)'} -> {STORAGE_CLASS}, the local control plane's class"]
+        assert self.cluster is not None, "use the rehearsal as a context manager"
+        return fit_stack_copy(project, stack, self.plan) + fit_cluster(self.cluster, self.plan)
 
     def run_cost(self, plan: Plan, seconds: float) -> RunCost:
         # Nothing was billed: the figure is what the plan's GPUs would have cost for this long.
