@@ -27,6 +27,7 @@ import datetime
 import hashlib
 import json
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -391,12 +392,9 @@ class ApiServer:
         context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
         cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])["cluster"]
         user = next(u for u in config["users"] if u["name"] == context["user"])["user"]
-        self.client = httpx.Client(
-            base_url=cluster["server"],
-            verify=cluster["certificate-authority"],
-            cert=(user["client-certificate"], user["client-key"]),
-            timeout=20.0,
-        )
+        tls = ssl.create_default_context(cafile=cluster["certificate-authority"])
+        tls.load_cert_chain(user["client-certificate"], user["client-key"])
+        self.client = httpx.Client(base_url=cluster["server"], verify=tls, timeout=20.0)
 
     def list(self, path: str, selector: str | None = None) -> list[dict[str, Any]]:
         params = {"labelSelector": selector} if selector else {}
@@ -514,11 +512,15 @@ def run(kubeconfig: Path, stop: threading.Event) -> int:
     controller = Controller(ApiServer(kubeconfig))
     controller.say(f"LeaderWorkerSet stand-in controller (LWS v0.8.0 behaviour) watching {kubeconfig}")
     last_answer = time.monotonic()
+    said = ""
     while not stop.wait(POLL_SECONDS):
         try:
             controller.reconcile()
             last_answer = time.monotonic()
         except (httpx.TransportError, httpx.HTTPStatusError) as err:
+            if str(err) != said:  # once per new error: the log says why nothing happens
+                said = str(err)
+                controller.say(f"cannot reconcile: {err}")
             if time.monotonic() - last_answer > GONE_AFTER_SECONDS:
                 controller.say(f"the API server is gone ({err}); stopping")
                 return 0
@@ -557,10 +559,8 @@ def start(cluster: ControlPlane, crd: Path, timeout_s: float = 120.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the LeaderWorkerSet CRD was not Established within {timeout_s:.0f}s")
         time.sleep(0.2)
-    cluster._spawn(
-        PROCESS_NAME,
-        [sys.executable, "-m", "infra.emulator.lws_controller", "--kubeconfig", str(cluster.kubeconfig)],
-    )
+    # Run as a script: it imports nothing of infra (a stand-in shares no code with what it judges).
+    cluster._spawn(PROCESS_NAME, [sys.executable, __file__, "--kubeconfig", str(cluster.kubeconfig)])
     # Recorded with the other components: `kube-local.sh stop` and a later rehearsal stop it by its pid.
     save = getattr(cluster, "_save_state", None)
     if callable(save):
