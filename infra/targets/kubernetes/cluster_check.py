@@ -216,12 +216,12 @@ def refusals(spec: StackSpec, plan: Plan, cluster: Cluster, creates: frozenset[s
 
     `creates`: the Secrets the caller creates itself (`up` creates the API key, and the HF token when set)."""
     found: list[str] = []
-    for check in (_storage, _gpu_nodes, _leaderworkerset):
+    checks = (_storage, _gpu_nodes, _leaderworkerset, lambda s, p, c: _secrets(s, p, c, creates))
+    for check in checks:
         try:
             found += check(spec, plan, cluster)
         except ConfigError as err:
             found.append(str(err))
-    found += _secrets(spec, plan, cluster, creates)
     return found
 
 
@@ -265,7 +265,8 @@ def _gpu_nodes(spec: StackSpec, plan: Plan, cluster: Cluster) -> list[str]:
     labelled = [n for n in cluster.nodes if n.product == product]
     fit = [n for n in labelled if n.gpus >= plan.gpu_count]
     if spec.node_pool == "karpenter":
-        if KARPENTER_CRD in cluster.crds or len(fit) >= plan.nodes:
+        # The engine selects the stack's NodePool by its label: only Karpenter makes such nodes.
+        if KARPENTER_CRD in cluster.crds:
             return []
         return [
             f"nodePool karpenter, but the cluster has no Karpenter (CRD {KARPENTER_CRD} absent) to launch "

@@ -60,9 +60,7 @@ def fit_cluster(cluster: LocalCluster, plan: Plan) -> list[str]:
         )
     added = add_gpu_nodes(cluster, plan.gpu, plan.nodes)
     if added:
-        lines.append(
-            f"fake GPU node(s) {', '.join(added)} added: the group needs one {plan.gpu} node per pod"
-        )
+        lines.append(f"gets fake GPU node(s) {', '.join(added)}: one {plan.gpu} node per pod of the group")
     volume = add_rwx_volume(cluster)
     if volume:
         lines.append(

@@ -347,7 +347,15 @@ class KubernetesTarget:
         or the group leader's own pod (with the LWS_* environment its controller gave it)."""
         pod = self.engine_pod()
         if self.group_name is not None:
-            assert pod is not None, "the GPU preflight waits for the leader before the engine is started"
+            # `up` does not await a LeaderWorkerSet: its controller makes the leader shortly after.
+            deadline = time.monotonic() + self.schedule_wait_seconds
+            while (pod is None or pod.node is None) and time.monotonic() < deadline:
+                time.sleep(2.0)
+                pod = self.engine_pod()
+            if pod is None or pod.node is None:
+                raise ProviderError(
+                    self._scheduling_event() or _unplaced(self.engine_group()), provider="kubernetes"
+                )
             spec = self.kubectl.json("get", "pod", pod.name, "-n", self.namespace)["spec"]
         else:
             deployment = self.kubectl.json("get", "deployment", self.deployment_name, "-n", self.namespace)
