@@ -410,13 +410,17 @@ class ApiServer:
         answer.raise_for_status()
         return True
 
-    def delete(self, path: str, propagation: str = "Foreground") -> None:
-        answer = self.client.request(
-            "DELETE",
-            path,
-            json={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
-        )
-        if answer.status_code != 404:
+    def delete(self, path: str, uid: str | None = None, propagation: str = "Foreground") -> None:
+        """Delete (foreground: dependents first); with `uid`, only that object, not a successor of its name."""
+        options: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        answer = self.client.request("DELETE", path, json=options)
+        if answer.status_code not in (404, 409):  # gone, or already replaced (the uid precondition)
             answer.raise_for_status()
 
     def patch_status(self, path: str, status: Mapping[str, Any]) -> None:
@@ -503,7 +507,7 @@ class Controller:
             if not self.api.create(path, action.pod):
                 return
         else:
-            self.api.delete(f"{path}/{name}")
+            self.api.delete(f"{path}/{name}", uid=action.pod["metadata"].get("uid"))
         self.say(f"{group.namespace}/{group.name}: {action.verb} pod {name}: {action.reason}")
 
 
