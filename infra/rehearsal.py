@@ -19,20 +19,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-import yaml
 from rich.markup import escape
 
-from infra.config import PROJECT, StackSpec
+from infra.config import StackSpec
 from infra.engine_process import die_with_parent
 from infra.errors import ConfigError
 from infra.plan import Plan
 from infra.progress import Progress
+from infra.targets.base import EngineLaunch, LocalEngines
 from infra.validate.redact import Redactor
 from infra.validate.report import RunCost
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from infra.emulator import Emulator
     from infra.emulator.hub import FakeHub
     from infra.emulator.local_cluster import LocalCluster
-    from infra.targets.kubernetes.target import KubernetesTarget
 
 # One real second stands for ten simulated minutes: a 40-minute load bills as such and takes 4 s.
 TIME_SCALE = 600.0
@@ -70,6 +69,11 @@ class Rehearsal(Protocol):
 
     def after_teardown(self) -> tuple[str, bool]:
         """What the stand-in still holds after teardown, and whether that is nothing billable."""
+        ...
+
+    @property
+    def local_engines(self) -> LocalEngines | None:
+        """What a target asks of the rehearsal (infra.targets.base.StandIns)."""
         ...
 
 
@@ -112,6 +116,11 @@ class RunPodRehearsal:
     emulator: Emulator | None = None
     hub: FakeHub | None = None
     tag: str = "rehearsal: RunPod emulator"
+
+    @property
+    def local_engines(self) -> None:
+        # The emulator runs each pod's stand-in engine itself.
+        return None
 
     def __enter__(self) -> RunPodRehearsal:
         from infra.emulator import Emulator, Timing
@@ -195,8 +204,14 @@ class KubernetesRehearsal:
     time_scale: float = TIME_SCALE
     cluster: LocalCluster | None = None
     tag: str = "rehearsal: local control plane, stand-in engine run locally (kwok runs no containers)"
-    _engine: subprocess.Popen[bytes] | None = None
-    _port: int = 0
+    _engines: StandInEngines | None = None
+
+    @property
+    def local_engines(self) -> StandInEngines:
+        if self._engines is None:
+            load_seconds = self.plan.load_minutes * 60 / self.time_scale
+            self._engines = StandInEngines(self.state_dir, self.time_scale, load_seconds)
+        return self._engines
 
     def __enter__(self) -> KubernetesRehearsal:
         from infra.emulator.local_cluster import LocalCluster, ToolsMissing
@@ -218,7 +233,8 @@ class KubernetesRehearsal:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._stop_engine()
+        if self._engines is not None:
+            self._engines.stop_all()
         if self.cluster is not None:
             self.cluster.stop()
 
@@ -230,18 +246,12 @@ class KubernetesRehearsal:
         return []
 
     def prepare(self, project: Path, stack: str) -> list[str]:
-        """The stack's StorageClass becomes the local control plane's (it has no `efs-sc`)."""
-        from infra.emulator.local_cluster import STORAGE_CLASS
+        """The stack's copy fitted to the local control plane (its class, its nodes), and the control plane
+        to the stack (a LeaderWorkerSet controller, GPU nodes and a shared cache for two nodes)."""
+        from infra.targets.kubernetes.rehearsal_cluster import fit_cluster, fit_stack_copy
 
-        path = project / "stacks" / f"Pulumi.{stack}.yaml"
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        key = f"{PROJECT}:storageClass"
-        was = doc["config"].get(key)
-        if was == STORAGE_CLASS:
-            return []
-        doc["config"][key] = STORAGE_CLASS
-        path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-        return [f"storageClass {was or '(default)'} -> {STORAGE_CLASS}, the local control plane's class"]
+        assert self.cluster is not None, "use the rehearsal as a context manager"
+        return fit_stack_copy(project, stack, self.plan) + fit_cluster(self.cluster, self.plan)
 
     def run_cost(self, plan: Plan, seconds: float) -> RunCost:
         # Nothing was billed: the figure is what the plan's GPUs would have cost for this long.
@@ -259,45 +269,75 @@ class KubernetesRehearsal:
             time.sleep(1.0)
         return f"pods of the stack left on the local control plane: {', '.join(left) or 'none'}", not left
 
-    # ---- the stand-in engine -------------------------------------------------------------------------
+
+@dataclass
+class RunningEngine:
+    """One stand-in engine process, its local URL and its log."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_file: LogFile
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> LogFile:
+        return self.log_file
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class StandInEngines:
+    """The stand-in engine (infra.emulator.fake_vllm) run locally from a target's `EngineLaunch`."""
+
+    state_dir: Path
+    time_scale: float
+    load_seconds: float
+    """Real seconds the stand-in takes to "load" the model: the plan's budget, scaled."""
+    _running: list[RunningEngine] = field(default_factory=list)
 
     @contextlib.contextmanager
-    def engine(self, target: KubernetesTarget, outputs: Mapping[str, Any]) -> Iterator[None]:
-        """Start the stand-in engine from the Deployment the API server holds; stop it on exit."""
-        from infra.targets.kubernetes.target import ENGINE_CONTAINER, GPU_PRODUCT_LABEL, _free_port
+    def run(self, launch: EngineLaunch) -> Iterator[RunningEngine]:
+        """Start the stand-in engine as the launch describes; stop it on exit."""
+        # Loads pulumi (the package's __init__): only a Kubernetes rehearsal pays for it.
+        from infra.emulator.local_cluster import free_port
 
-        deployment = target.kubectl.json("get", "deployment", target.deployment_name, "-n", target.namespace)
-        spec = deployment["spec"]["template"]["spec"]
-        container = next(c for c in spec["containers"] if c["name"] == ENGINE_CONTAINER)
-        pod = target.engine_pod()
-        product = "NVIDIA-" + self.plan.gpu
-        if pod is not None and pod.node:
-            node = target.kubectl.json("get", "node", pod.node)
-            product = node["metadata"]["labels"].get(GPU_PRODUCT_LABEL, product)
-        env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
-        self._port = _free_port()
+        port = free_port()
+        env = dict(launch.env)
         env.update(
             {
                 "PATH": os.environ.get("PATH", ""),
                 "PYTHONPATH": os.pathsep.join(sys.path),
-                "EMULATOR_IMAGE": container["image"],
-                "EMULATOR_GPU_TYPE": product.replace("-", " "),
-                "EMULATOR_GPU_COUNT": str(pod.gpus if pod is not None else self.plan.gpu_count),
-                "EMULATOR_LOAD_SECONDS": str(self.plan.load_minutes * 60 / self.time_scale),
+                "EMULATOR_IMAGE": launch.image,
+                "EMULATOR_GPU_TYPE": launch.gpu_type,
+                "EMULATOR_GPU_COUNT": str(launch.gpu_count),
+                "EMULATOR_LOAD_SECONDS": str(self.load_seconds),
                 "EMULATOR_TIME_SCALE": str(self.time_scale),
-                f"EMULATOR_PORT_{container['ports'][0]['containerPort']}": str(self._port),
-                "VLLM_API_KEY": str(outputs.get("api_key") or target._api_key()),
+                f"EMULATOR_PORT_{launch.port}": str(port),
+                "VLLM_API_KEY": launch.api_key,
                 # kwok ran no download Job, so the cache is empty: the stand-in may fetch (it downloads nothing).
                 "HF_HUB_OFFLINE": "0",
                 "HF_HOME": str(self.state_dir / "engine-hf"),
             }
         )
-        argv = [*container.get("command", [])[1:], *container.get("args", [])]
         log_path = self.state_dir / "engine.log"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as log:
-            self._engine = subprocess.Popen(
-                [sys.executable, "-m", "infra.emulator.fake_vllm", *argv],
+            process = subprocess.Popen(
+                [sys.executable, "-m", "infra.emulator.fake_vllm", *launch.argv],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -305,28 +345,15 @@ class KubernetesRehearsal:
                 # SIGTERM when this process dies, even by kill -9: no stand-in engine outlives its rehearsal.
                 preexec_fn=functools.partial(die_with_parent, signal.SIGTERM),
             )
-        self._log = LogFile(log_path)
+        engine = RunningEngine(process, port, LogFile(log_path))
+        self._running.append(engine)
         try:
-            yield
+            yield engine
         finally:
-            self._stop_engine()
+            engine.stop()
+            self._running.remove(engine)
 
-    def engine_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
-
-    def engine_log(self) -> LogFile:
-        return self._log
-
-    def engine_alive(self) -> bool:
-        return self._engine is not None and self._engine.poll() is None
-
-    def _stop_engine(self) -> None:
-        proc, self._engine = self._engine, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    def stop_all(self) -> None:
+        """Every engine still running (a rehearsal that ends while a check holds one)."""
+        for engine in list(self._running):
+            engine.stop()

@@ -12,6 +12,9 @@
 
 Strays and orphans are `billed()` minus what the Pulumi state owns, computed once in the lifecycle.
 `Secrets` (the program's secret Outputs) lives here too, so targets never import the program.
+
+In a rehearsal a target sees the stand-ins through `StandIns` only (infra.rehearsal implements it), so
+no target imports the rehearsal and the rehearsal imports no target.
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ class TargetContext:
     """This stack's private directory (known_hosts, progress files)."""
     stack_config: Mapping[str, str] = field(default_factory=dict)
     """The stack's plain config values of other providers (e.g. `kubernetes:context`); never secrets."""
-    rehearsal: Any = None
+    rehearsal: StandIns | None = None
     """The running rehearsal (infra.rehearsal) when the stand-ins, not the real service, are the target."""
 
 
@@ -106,6 +109,55 @@ class LineSource(Protocol):
     """New lines of the engine's log since the last call ([] while there is none yet)."""
 
     def read_new(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class EngineLaunch:
+    """An engine a rehearsal runs locally in place of the provider's, as the target read it."""
+
+    argv: tuple[str, ...]
+    """The engine's arguments after its program name (the container's command[1:] and args)."""
+    env: Mapping[str, str]
+    """The container's plain environment (values given by reference, e.g. from a Secret, are not in it)."""
+    image: str
+    gpu_type: str
+    """As the engine's GPUs name themselves: `NVIDIA H200`."""
+    gpu_count: int
+    port: int
+    """The port the engine listens on inside its container."""
+    api_key: str
+
+    def __repr__(self) -> str:
+        # Never printed, even in a traceback's locals.
+        return f"EngineLaunch(image={self.image!r}, gpu={self.gpu_count}x {self.gpu_type}, api_key=[secret])"
+
+
+class LocalEngine(Protocol):
+    """A stand-in engine running on this machine until its context ends."""
+
+    @property
+    def url(self) -> str:
+        """Its OpenAI-compatible API, base URL without /v1."""
+        ...
+
+    def log(self) -> LineSource: ...
+
+    def alive(self) -> bool: ...
+
+
+class LocalEngines(Protocol):
+    """Starts stand-in engines on this machine, for stand-in providers that run no containers (kwok)."""
+
+    def run(self, launch: EngineLaunch) -> AbstractContextManager[LocalEngine]: ...
+
+
+class StandIns(Protocol):
+    """A running rehearsal as a target sees it: stand-ins answer in place of the real service."""
+
+    @property
+    def local_engines(self) -> LocalEngines | None:
+        """Where the stand-in provider runs no containers, the engines run here; None where it runs its own."""
+        ...
 
 
 class Target(Protocol):

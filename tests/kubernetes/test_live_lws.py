@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from kube import delete_namespace, stack_copy, wait_for
 
 from infra.cli import main
-from infra.emulator.local_cluster import LocalCluster
+from infra.emulator import lws_controller
+from infra.emulator.local_cluster import LocalCluster, gpu_node_name
+from infra.targets.kubernetes.rehearsal_cluster import RWX_CLASS, add_gpu_nodes, add_rwx_volume
 
 pytestmark = [pytest.mark.kube, pytest.mark.timeout(1200)]
 STACK = "k8s-pro-2x8xh100"
@@ -104,3 +108,108 @@ def test_the_rendered_two_node_stack_is_accepted_server_side_by_an_api_server_wi
     finally:
         delete_namespace(kube_cluster, namespace)
         kube_cluster.kubectl("delete", "storageclass", "nfs-csi", "--ignore-not-found")
+
+
+@pytest.fixture
+def lws_cluster(kube_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """The session's control plane with the stand-in LWS controller, two fake H100 nodes and a shared
+    volume; the class and its volumes are removed after (other tests count the cluster's classes)."""
+    lws_controller.start(kube_cluster, LWS_CRD)
+    add_gpu_nodes(kube_cluster, "H100-SXM", 2)
+    add_rwx_volume(kube_cluster)
+    try:
+        yield kube_cluster
+    finally:
+        remove_rwx(kube_cluster)
+
+
+def remove_rwx(cluster: LocalCluster) -> None:
+    cluster.kubectl("delete", "storageclass", RWX_CLASS, "--ignore-not-found")
+    for pv in cluster.get_json("persistentvolumes").get("items") or []:
+        if pv["spec"].get("storageClassName") == RWX_CLASS:
+            cluster.kubectl(
+                "delete", "persistentvolume", pv["metadata"]["name"], "--ignore-not-found", "--wait=false"
+            )
+
+
+def group_pods(cluster: LocalCluster, namespace: str) -> dict[str, dict[str, Any]]:
+    found = cluster.get_json("pods", "-n", namespace, "-l", f"{lws_controller.NAME_LABEL}=vllm-group")
+    return {p["metadata"]["name"]: p for p in found.get("items") or []}
+
+
+def running(cluster: LocalCluster, namespace: str, names: set[str]) -> bool:
+    pods = group_pods(cluster, namespace)
+    return set(pods) == names and all(
+        p.get("status", {}).get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+        for p in pods.values()
+    )
+
+
+def test_the_stand_in_controller_runs_the_rendered_group_on_two_gpu_nodes_and_recreates_it_when_a_worker_fails(
+    lws_cluster: LocalCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    namespace = "lws-group"
+    stack_copy(
+        tmp_path,
+        monkeypatch,
+        STACK,
+        {"storageClass": RWX_CLASS, "namespace": namespace, "nodePool": "existing"},
+    )
+    monkeypatch.setenv("KUBECONFIG", str(lws_cluster.kubeconfig))
+    out = tmp_path / "rendered"
+    try:
+        assert main(["render", STACK, "--out", str(out), "--check-cluster"]) == 0
+        lws_cluster.kubectl("apply", "--server-side", "-k", str(out))
+        members = {"vllm-group-0", "vllm-group-0-1"}
+        wait_for("the leader and its worker Running", lambda: running(lws_cluster, namespace, members))
+        pods = group_pods(lws_cluster, namespace)
+        leader, worker = pods["vllm-group-0"], pods["vllm-group-0-1"]
+        # The real scheduler honoured the render's anti-affinity: one pod per H100 node.
+        nodes = {leader["spec"]["nodeName"], worker["spec"]["nodeName"]}
+        assert nodes == {gpu_node_name("H100-SXM"), gpu_node_name("H100-SXM").removesuffix("-0") + "-1"}
+        env = {e["name"]: e.get("value") for e in worker["spec"]["containers"][0]["env"]}
+        assert env["LWS_LEADER_ADDRESS"] == f"vllm-group-0.vllm-group.{namespace}"
+        assert env["LWS_WORKER_INDEX"] == "1" and env["LWS_GROUP_SIZE"] == "2"
+        assert (
+            worker["metadata"]["labels"]["leaderworkerset.sigs.k8s.io/group-key"]
+            == (leader["metadata"]["labels"]["leaderworkerset.sigs.k8s.io/group-key"])
+        )
+        headless = lws_cluster.get_json("service", "vllm-group", "-n", namespace)
+        assert headless["spec"]["clusterIP"] == "None"
+
+        def available() -> bool:
+            status = (
+                lws_cluster.get_json("leaderworkerset", "vllm-group", "-n", namespace).get("status") or {}
+            )
+            conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
+            return conditions.get("Available") == "True" and status.get("readyReplicas") == 1
+
+        # The status the controller writes is judged by LWS's CRD (status subresource) on its way in.
+        wait_for("the LeaderWorkerSet Available", available)
+
+        # The engine Service (the API's) selects the leader alone. (kwok gives these pods no IP, so the
+        # endpoints controller lists none: the selector is asked directly, as that controller would.)
+        service = lws_cluster.get_json("service", "vllm", "-n", namespace)
+        selector = ",".join(f"{k}={v}" for k, v in service["spec"]["selector"].items())
+        selected = lws_cluster.get_json("pods", "-n", namespace, "-l", selector)["items"]
+        assert [p["metadata"]["name"] for p in selected] == ["vllm-group-0"]
+
+        before = {n: p["metadata"]["uid"] for n, p in pods.items()}
+        lws_cluster.kubectl(
+            "patch", "pod", "vllm-group-0-1", "-n", namespace, "--subresource=status", "--type=merge",
+            "-p", json.dumps({"status": {"phase": "Failed"}}),
+        )  # fmt: skip
+
+        def recreated() -> bool:
+            now = group_pods(lws_cluster, namespace)
+            return running(lws_cluster, namespace, members) and all(
+                now[n]["metadata"]["uid"] != before[n] for n in members
+            )
+
+        # RecreateGroupOnPodRestart: the worker's failure replaced the leader too.
+        wait_for("the group recreated after its worker failed", recreated)
+
+        lws_cluster.kubectl("delete", "leaderworkerset", "vllm-group", "-n", namespace, "--wait=true")
+        wait_for("no group pod left", lambda: not group_pods(lws_cluster, namespace))
+    finally:
+        delete_namespace(lws_cluster, namespace)

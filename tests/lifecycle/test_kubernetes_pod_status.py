@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.targets.kubernetes.target import EnginePod
+from infra.targets.kubernetes.engine_pods import EnginePod
 
 
 def pod(

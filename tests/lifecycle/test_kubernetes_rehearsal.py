@@ -1,6 +1,7 @@
-"""`v4infra validate k8s-flash-4xh200 --rehearse`: the real pulumi-kubernetes provider applies the stack to
-a local kube-apiserver with kwok GPU nodes, the checks run against a stand-in engine started locally from
-the Deployment the API server holds, teardown runs, and nothing is left behind.
+"""`v4infra validate STACK --rehearse`: the real pulumi-kubernetes provider applies the stack to a local
+kube-apiserver with kwok GPU nodes, the checks run against a stand-in engine started locally from the
+engine the API server holds (the Deployment, or the LeaderWorkerSet leader the stand-in LWS controller
+made), teardown runs, and nothing is left behind.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from infra.config import project_root
 from infra.emulator.local_cluster import KubeTools, ToolsMissing
 
 pytestmark = [pytest.mark.kube, pytest.mark.engine]
-STACK = "k8s-flash-4xh200"
 # A progress line: elapsed seconds, then the text.
 EVENT = re.compile(r"^\s*\d+\.\ds (?P<text>.*)$")
 
@@ -36,8 +36,26 @@ def tools() -> None:
 
 
 @pytest.mark.timeout(1800)  # a control plane, the provider's awaits and a teardown, on a busy machine
+@pytest.mark.parametrize(
+    ("stack", "product", "preflight", "setup"),
+    [
+        (
+            "k8s-flash-4xh200",
+            "NVIDIA-H200",
+            "node kwok-h200-0: 4x NVIDIA-H200",
+            "storageClass efs-sc -> standard",
+        ),
+        (
+            # Two nodes: the preflight judges both pods; the stand-in serves as the leader.
+            "k8s-pro-2x8xh100",
+            "NVIDIA-H100-80GB-HBM3",
+            "2 nodes, one pod each: leader vllm-group-0 on kwok-h100-sxm-",
+            "runs under a stand-in LeaderWorkerSet controller",
+        ),
+    ],
+)
 def test_validate_rehearsal_on_the_local_control_plane_passes_and_leaves_nothing(
-    tools: None, tmp_path: Path
+    tools: None, tmp_path: Path, stack: str, product: str, preflight: str, setup: str
 ) -> None:
     drop = ("PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL", "KUBECONFIG", "CI")
     env = {k: v for k, v in os.environ.items() if k not in drop}
@@ -48,7 +66,7 @@ def test_validate_rehearsal_on_the_local_control_plane_passes_and_leaves_nothing
         COLUMNS="300",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "infra", "validate", STACK, "--rehearse"],
+        [sys.executable, "-m", "infra", "validate", stack, "--rehearse"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -64,11 +82,12 @@ def test_validate_rehearsal_on_the_local_control_plane_passes_and_leaves_nothing
         text for text in events if not text.startswith("[rehearsal: local control plane, stand-in engine")
     ]
     assert not untagged, f"rehearsal lines that do not say so: {untagged}"
-    assert any("PASS gpu-preflight" in e and "NVIDIA-H200" in e for e in events), output
+    assert any("PASS gpu-preflight" in e and product in e and preflight in e for e in events), output
+    assert any(f"the rehearsal's copy of the stack: {setup}" in e for e in events), output
     assert any("PASS engine-health" in e for e in events) and any("PASS load" in e for e in events), output
     assert any("pods of the stack left on the local control plane: none" in e for e in events), output
 
-    (report,) = tmp_path.glob(f"reports/{STACK}/*/report.json")
+    (report,) = tmp_path.glob(f"reports/{stack}/*/report.json")
     data = json.loads(report.read_text())
     assert data["passed"] and data["rehearsal"] and data["teardown"]["ok"], data
     assert "local Kubernetes control plane" in report.with_suffix(".md").read_text()

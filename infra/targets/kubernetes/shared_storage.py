@@ -46,7 +46,9 @@ RWO_ONLY_CLASSES = frozenset(
     }
 )
 # Block-storage provisioners (CSI and in-tree names): a class behind one of these attaches to one node,
-# whatever it is called. `--check-cluster` reads the class's provisioner and refuses these.
+# whatever it is called. `--check-cluster` and `up` read the class's provisioner and refuse these. The
+# in-tree hostPath provisioner makes a directory on one node, which no other node sees (its plugin offers
+# ReadWriteOnce only: kubernetes v1.37.2 pkg/volume/hostpath/host_path.go, GetAccessModes).
 RWO_PROVISIONERS = frozenset(
     {
         "ebs.csi.aws.com",
@@ -55,8 +57,12 @@ RWO_PROVISIONERS = frozenset(
         "kubernetes.io/gce-pd",
         "disk.csi.azure.com",
         "kubernetes.io/azure-disk",
+        "kubernetes.io/host-path",
     }
 )
+# A class for volumes made in advance (kubernetes.io/docs/concepts/storage/storage-classes, "Local"):
+# it provisions nothing, so a claim binds only to an existing PersistentVolume of the class.
+STATIC_PROVISIONER = "kubernetes.io/no-provisioner"
 
 
 def rwx_hint() -> str:
@@ -93,8 +99,10 @@ def check_multi_node_cache(spec: StackSpec, nodes: int) -> None:
 def check_class_provisioner(spec: StackSpec, nodes: int, name: str, provisioner: str) -> None:
     """Refuse a cluster's class whose provisioner is block storage when several nodes mount the cache."""
     if nodes > 1 and provisioner in RWO_PROVISIONERS:
+        # hostPath is one node's directory, not block storage, but it is as unshared.
+        what = "one node's directory" if provisioner == "kubernetes.io/host-path" else "block storage"
         raise ConfigError(
             f"{spec.source}: {nodes} nodes read the weight cache at once, but the cluster's StorageClass "
-            f"'{name}' is provisioned by {provisioner}, block storage offering ReadWriteOnce only. Set "
+            f"'{name}' is provisioned by {provisioner}, {what} offering ReadWriteOnce only. Set "
             f"'{PROJECT}:storageClass' to {rwx_hint()}."
         )

@@ -1,13 +1,15 @@
 """The Kubernetes side of the lifecycle `Target`: the stack's objects, read and removed through kubectl.
 
 kubectl is the client (it speaks every kubeconfig auth: certificates, tokens, exec plugins for EKS and
-GKE). The GPU preflight reads the engine pod's node from the API: its GPU product label (GPU feature
-discovery) and its allocatable GPUs; engine health reads the pod's status, events and logs; the API and
-load checks go through `kubectl port-forward` to the stack's Service. What is billed is every object
-labelled `app.kubernetes.io/part-of=deepseek-v4-infra,app.kubernetes.io/instance=<stack>`.
+GKE). The engine is one Deployment pod, or for a two-node stack a LeaderWorkerSet group: the leader and
+its workers (engine_pods.py). The GPU preflight reads every engine pod's node from the API: its GPU
+product label (GPU feature discovery) and its allocatable GPUs; engine health reads the pods' status,
+events and logs; the API and load checks go through `kubectl port-forward` to the stack's Service,
+which selects the leader alone. What is billed is every object labelled
+`app.kubernetes.io/part-of=deepseek-v4-infra,app.kubernetes.io/instance=<stack>`, a group's pods included.
 
-In a rehearsal (`infra.rehearsal.KubernetesRehearsal`) kwok runs no containers: the checks go to the
-stand-in engine the rehearsal starts locally from the Deployment's own command, args and env.
+In a rehearsal kwok runs no containers: the checks go to a stand-in engine that the rehearsal's
+`local_engines` (infra.targets.base.StandIns) starts locally from the Deployment's own command, args and env.
 """
 
 from __future__ import annotations
@@ -21,33 +23,42 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from infra.catalog import load_catalog
 from infra.errors import NotFoundError, ProviderError, TransientError
-from infra.targets.base import Billed, Endpoint, LineSource, TargetContext
+from infra.targets.base import (
+    Billed,
+    Endpoint,
+    EngineLaunch,
+    LineSource,
+    LocalEngine,
+    LocalEngines,
+    TargetContext,
+)
+from infra.targets.kubernetes.engine_pods import (
+    ENGINE_CONTAINER,
+    GPU_RESOURCE,
+    LWS_NAME_LABEL,
+    EngineGroup,
+    EnginePod,
+    kubelet_expand,
+)
 from infra.targets.kubernetes.manifests import (
     API_KEY_KEY,
     API_KEY_SECRET,
     MANAGED_BY,
     PART_OF,
     SERVICE_PORT,
+    group_name,
     service_name,
 )
-from infra.validate.gpu_preflight import GpuExpectation, GpuInfo, check_gpus
+from infra.targets.kubernetes.node_gpus import GPU_PRODUCT_LABEL, NodeGpus, judge_node
 from infra.validate.stages import Finding, StageResult
 
-if TYPE_CHECKING:
-    from infra.rehearsal import KubernetesRehearsal
-
-ENGINE_CONTAINER = "vllm"
-GPU_RESOURCE = "nvidia.com/gpu"
-# GPU feature discovery's labels (NVIDIA gpu-feature-discovery README): product, memory in MiB, count.
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
-GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
-# The driver: nvidia.com/cuda.driver-version.full, or nvidia.com/cuda.driver.{major,minor,rev} (older GFD).
-# How long the preflight waits for the engine pod to be placed on a node.
+__all__ = ["ENGINE_CONTAINER", "GPU_PRODUCT_LABEL", "GPU_RESOURCE", "EnginePod", "KubernetesTarget"]
+# How long the preflight waits for the engine's pods to be placed on nodes.
 SCHEDULE_WAIT_SECONDS = 600.0
 # What `billed` lists, as kubectl names them; pods only when nothing owns them (owned ones go with their owner).
 KINDS: dict[str, str] = {
@@ -65,7 +76,10 @@ KINDS: dict[str, str] = {
     "Pod": "pods",
 }
 # CRDs a stack may use; a cluster without them simply has none.
-OPTIONAL_KINDS: dict[str, str] = {"NodePool": "nodepools.karpenter.sh"}
+OPTIONAL_KINDS: dict[str, str] = {
+    "NodePool": "nodepools.karpenter.sh",
+    "LeaderWorkerSet": "leaderworkersets.leaderworkerset.x-k8s.io",
+}
 # Kept between runs with the weight cache (keepCache): the PVC and the namespace that holds it.
 CACHE_KINDS = ("PersistentVolumeClaim", "Namespace")
 _TRANSIENT = re.compile(
@@ -73,15 +87,6 @@ _TRANSIENT = re.compile(
     r"|the server is currently unable|etcdserver|EOF",
     re.IGNORECASE,
 )
-
-
-def _driver_version(labels: Mapping[str, str]) -> str | None:
-    """The driver version GPU feature discovery labels the node with (full, or major.minor.rev)."""
-    full = labels.get("nvidia.com/cuda.driver-version.full")
-    if full:
-        return full
-    parts = [labels.get(f"nvidia.com/cuda.driver.{p}") for p in ("major", "minor", "rev")]
-    return ".".join(p for p in parts if p) if parts[0] else None
 
 
 class Kubectl:
@@ -169,72 +174,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass
-class EnginePod:
-    """The engine pod as its status says (None fields while it is not scheduled or not started)."""
-
-    name: str
-    node: str | None
-    phase: str
-    restarts: int
-    waiting: str | None
-    terminated: str | None
-    gpus: int
-
-    @classmethod
-    def from_api(cls, item: Mapping[str, Any]) -> EnginePod:
-        spec, status = item.get("spec") or {}, item.get("status") or {}
-        container: Mapping[str, Any] = next(
-            (c for c in spec.get("containers") or [] if c.get("name") == ENGINE_CONTAINER), {}
-        )
-        limits = (container.get("resources") or {}).get("limits") or {}
-        state: Mapping[str, Any] = next(
-            (s for s in status.get("containerStatuses") or [] if s.get("name") == ENGINE_CONTAINER), {}
-        )
-        current = state.get("state") or {}
-        last = (state.get("lastState") or {}).get("terminated")
-        ended = current.get("terminated") or last
-        return cls(
-            name=str(item["metadata"]["name"]),
-            node=spec.get("nodeName"),
-            phase=str(status.get("phase") or "Pending"),
-            restarts=int(state.get("restartCount") or 0),
-            waiting=(current.get("waiting") or {}).get("reason"),
-            terminated=None
-            if not ended
-            else f"{ended.get('reason') or 'exited'} (exit code {ended.get('exitCode', '?')})",
-            gpus=int(limits.get(GPU_RESOURCE) or 0),
-        )
-
-    @property
-    def dead(self) -> bool:
-        """The engine stopped: it exited or crashed (vLLM's start failures repeat; a restart is no cure)."""
-        return (
-            self.phase in ("Failed", "Succeeded")
-            or self.terminated is not None
-            or (
-                self.waiting
-                in ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError")
-            )
-        )
-
-
 class PodLogs:
-    """New lines of the engine pod's log and its Warning events (`event Reason: message`)."""
+    """New lines of the engine pods' logs (a worker's prefixed with its pod name), their Warning events
+    (`event Reason: message`) and, for a group, what happened to its members (GroupNotes)."""
 
     def __init__(self, target: KubernetesTarget) -> None:
         self.target = target
         self.seen_lines: dict[str, int] = {}
         self.seen_events: set[str] = set()
+        self.notes = GroupNotes(target)
 
     def read_new(self) -> list[str]:
-        lines = self._events()
-        pod = self.target.engine_pod()
-        if pod is None or pod.phase == "Pending":
-            return lines
+        lines = self._events() + self.notes.read_new()
+        group = self.target.engine_group()
+        for pod in group.live if self.target.context.plan.nodes > 1 else (group.leader,):
+            if pod is not None and pod.phase != "Pending":
+                prefix = "" if pod.worker_index in (0, None) else f"[{pod.name}] "
+                lines += [prefix + line for line in self._pod_lines(pod)]
+        return lines
+
+    def _pod_lines(self, pod: EnginePod) -> list[str]:
         kubectl, ns = self.target.kubectl, self.target.namespace
+        lines: list[str] = []
         for previous in ([True] if pod.restarts else []) + [False]:
-            key = f"{pod.name}/{pod.restarts - 1 if previous else pod.restarts}"
+            key = f"{pod.uid or pod.name}/{pod.restarts - 1 if previous else pod.restarts}"
             try:
                 text = kubectl(
                     "logs", "-n", ns, pod.name, "-c", ENGINE_CONTAINER, *(["--previous"] if previous else [])
@@ -264,6 +227,44 @@ class PodLogs:
         return lines
 
 
+class GroupNotes:
+    """For a LeaderWorkerSet group, once each: a member that stopped, and a group whose pods were replaced
+    (RecreateGroupOnPodRestart) since the GPU preflight judged them. The leader's log cannot say either."""
+
+    def __init__(self, target: KubernetesTarget) -> None:
+        self.target = target
+        self.said: set[str] = set()
+
+    def read_new(self) -> list[str]:
+        if self.target.context.plan.nodes < 2:
+            return []
+        group = self.target.engine_group()
+        lines = []
+        for pod in group.pods:
+            if (pod.dead or pod.deleting) and pod.uid not in self.said:
+                self.said.add(pod.uid)
+                why = pod.why_dead() if pod.dead else "deleted"
+                lines.append(f"event MemberStopped: {pod.role} pod {pod.name}: {why}")
+        judged = self.target.judged_members
+        if judged and group.uids() != judged and "recreated" not in self.said:
+            self.said.add("recreated")
+            lines.append(
+                f"event GroupRecreated: the LeaderWorkerSet replaced the group's pods "
+                f"({len(group.live)} of {group.size} back): the engine restarted from scratch"
+            )
+        return lines
+
+
+class JoinedLines:
+    """Several line sources read as one, in order."""
+
+    def __init__(self, *sources: LineSource) -> None:
+        self.sources = sources
+
+    def read_new(self) -> list[str]:
+        return [line for source in self.sources for line in source.read_new()]
+
+
 @dataclass
 class KubeShell:
     """The 'shell' of a Kubernetes stack: its namespace through the API, and the port-forward to it."""
@@ -274,15 +275,25 @@ class KubeShell:
 class KubernetesTarget:
     """One stack on a Kubernetes cluster, as the lifecycle sees it."""
 
-    up_steps = "namespace, weight cache, download Job, engine Deployment (awaited)"
-
     def __init__(self, context: TargetContext) -> None:
         self.context = context
-        self.rehearsal: KubernetesRehearsal | None = context.rehearsal
+        # In a rehearsal: where the stand-in engine runs, since kwok runs no containers.
+        self.stand_ins: LocalEngines | None = context.rehearsal.local_engines if context.rehearsal else None
+        self._stand_in: LocalEngine | None = None
         self._forward: PortForward | None = None
         self.schedule_wait_seconds = SCHEDULE_WAIT_SECONDS
         self.namespace = context.spec.namespace
         self.deployment_name = service_name(context.plan)
+        # A two-node engine is a LeaderWorkerSet group (manifests.py); one node, a Deployment.
+        self.group_name = group_name(context.plan) if context.plan.nodes > 1 else None
+        engine = (
+            "LeaderWorkerSet (its pods awaited by the GPU preflight)"
+            if self.group_name
+            else "Deployment (awaited)"
+        )
+        self.up_steps = f"namespace, weight cache, download Job, engine {engine}"
+        self.judged_members: frozenset[str] = frozenset()
+        """The group's pods the GPU preflight judged: other pods later mean the group was recreated."""
         self.kube_context = context.stack_config.get("kubernetes:context") or None
         self.provider = f"the cluster (context {self.kube_context})" if self.kube_context else "the cluster"
 
@@ -293,24 +304,29 @@ class KubernetesTarget:
     def progress_line(self) -> str | None:
         return None
 
-    # ---- the serving pod --------------------------------------------------------------------------------
+    # ---- the serving pods -------------------------------------------------------------------------------
 
-    def engine_pod(self) -> EnginePod | None:
+    def engine_group(self) -> EngineGroup:
+        """Every engine pod of the stack: the Deployment's, or the LeaderWorkerSet group's (leader first)."""
         selector = f"app.kubernetes.io/instance={self.context.spec.stack},app.kubernetes.io/component=server"
         found = self.kubectl.json("get", "pods", "-n", self.namespace, "-l", selector)
-        pods = [
-            EnginePod.from_api(p)
-            for p in found.get("items") or []
-            if not p["metadata"].get("deletionTimestamp")
-        ]
-        return pods[0] if pods else None
+        return EngineGroup.of(found.get("items") or [], self.context.plan.nodes)
+
+    def engine_pod(self) -> EnginePod | None:
+        """The pod that serves the API: the Deployment's, or the group's leader."""
+        return self.engine_group().leader
 
     @contextlib.contextmanager
     def shell(self, outputs: Mapping[str, Any]) -> Iterator[KubeShell]:
-        if self.rehearsal is not None:
-            with self.rehearsal.engine(self, outputs):
-                yield KubeShell(forward=None)
+        if self.stand_ins is not None:
+            with self.stand_ins.run(self._stand_in_launch(outputs)) as engine:
+                self._stand_in = engine
+                try:
+                    yield KubeShell(forward=None)
+                finally:
+                    self._stand_in = None
             return
+        # The Service selects the leader alone, so the checks reach the pod that serves the API.
         self._forward = PortForward(self.kubectl, self.namespace, self.deployment_name).start()
         try:
             yield KubeShell(forward=self._forward)
@@ -320,10 +336,49 @@ class KubernetesTarget:
 
     def endpoint(self, outputs: Mapping[str, Any]) -> Endpoint:
         api_key = str(outputs.get("api_key") or self._api_key())
-        if self.rehearsal is not None:
-            return Endpoint(self.rehearsal.engine_url(), api_key)
+        if self.stand_ins is not None:
+            assert self._stand_in is not None, "the stand-in engine runs inside shell()"
+            return Endpoint(self._stand_in.url, api_key)
         assert self._forward is not None, "the endpoint is reached through shell()'s port-forward"
         return Endpoint(self._forward.url, api_key)
+
+    def _stand_in_launch(self, outputs: Mapping[str, Any]) -> EngineLaunch:
+        """The engine as the API server holds it, for the rehearsal's stand-in: the Deployment's template,
+        or the group leader's own pod (with the LWS_* environment its controller gave it)."""
+        pod = self.engine_pod()
+        if self.group_name is not None:
+            # `up` does not await a LeaderWorkerSet: its controller makes the leader shortly after.
+            deadline = time.monotonic() + self.schedule_wait_seconds
+            while (pod is None or pod.node is None) and time.monotonic() < deadline:
+                time.sleep(2.0)
+                pod = self.engine_pod()
+            if pod is None or pod.node is None:
+                raise ProviderError(
+                    self._scheduling_event() or _unplaced(self.engine_group()), provider="kubernetes"
+                )
+            spec = self.kubectl.json("get", "pod", pod.name, "-n", self.namespace)["spec"]
+        else:
+            deployment = self.kubectl.json("get", "deployment", self.deployment_name, "-n", self.namespace)
+            spec = deployment["spec"]["template"]["spec"]
+        container = next(c for c in spec["containers"] if c["name"] == ENGINE_CONTAINER)
+        product = "NVIDIA-" + self.context.plan.gpu
+        if pod is not None and pod.node:
+            node = self.kubectl.json("get", "node", pod.node)
+            product = node["metadata"]["labels"].get(GPU_PRODUCT_LABEL, product)
+        env: dict[str, str] = {}
+        for e in container.get("env") or []:
+            if "value" in e:  # the kubelet expands a value with the variables defined before it
+                env[e["name"]] = kubelet_expand(str(e["value"]), env)
+        words = (*container.get("command", [])[1:], *container.get("args", []))
+        return EngineLaunch(
+            argv=tuple(kubelet_expand(str(w), env) for w in words),
+            env=env,
+            image=container["image"],
+            gpu_type=product.replace("-", " "),
+            gpu_count=pod.gpus if pod is not None else self.context.plan.gpu_count,
+            port=int(container["ports"][0]["containerPort"]),
+            api_key=str(outputs.get("api_key") or self._api_key()),
+        )
 
     def _api_key(self) -> str:
         import base64
@@ -332,68 +387,48 @@ class KubernetesTarget:
         return base64.b64decode(secret["data"][API_KEY_KEY]).decode()
 
     def gpu_preflight(self, shell: KubeShell, outputs: Mapping[str, Any]) -> StageResult:
-        """The engine pod's node through the API: GPU product label and allocatable GPUs, against the plan."""
+        """Every engine pod's node through the API (GPU product label, allocatable GPUs), against the plan."""
         started = time.monotonic()
         plan = self.context.plan
         gpu = load_catalog().gpu(plan.gpu)
         deadline = started + self.schedule_wait_seconds
-        pod = self.engine_pod()
-        while (pod is None or pod.node is None) and time.monotonic() < deadline:
+        group = self.engine_group()
+        while not _placed(group) and time.monotonic() < deadline:
             time.sleep(2.0)
-            pod = self.engine_pod()
-        if pod is None or pod.node is None:
-            why = self._scheduling_event() or "no engine pod was placed on a node"
+            group = self.engine_group()
+        if not _placed(group):
+            why = self._scheduling_event() or _unplaced(group)
             return StageResult("gpu-preflight", False, time.monotonic() - started, why, {})
-        node = self.kubectl.json("get", "node", pod.node)
-        labels = node["metadata"].get("labels") or {}
-        allocatable = int((node.get("status") or {}).get("allocatable", {}).get(GPU_RESOURCE) or 0)
-        product = labels.get(GPU_PRODUCT_LABEL)
-        memory = labels.get(GPU_MEMORY_LABEL)
-        details: dict[str, object] = {
-            "node": pod.node,
-            "product_label": product,
-            "allocatable_gpus": allocatable,
-            "pod_gpus": pod.gpus,
-            "memory_label_mib": memory,
-        }
-        findings: list[Finding] = []
-        if product is None:
+        pods = [p for p in group.live if p.node] if plan.nodes > 1 else [group.leader]
+        judged: list[tuple[EnginePod, NodeGpus]] = []
+        for pod in pods:
+            assert pod is not None and pod.node is not None
+            judged.append(
+                (pod, judge_node(self.kubectl.json("get", "node", pod.node), pod, gpu, plan.gpu_count))
+            )
+        findings = [f for _, j in judged for f in j.findings]
+        nodes = [str(p.node) for p, _ in judged]
+        if len(set(nodes)) < len(nodes):
             findings.append(
                 Finding(
-                    "driver",
-                    f"node {pod.node} has no {GPU_PRODUCT_LABEL} label (is GPU feature discovery running?)",
+                    "count", f"the group's pods share a node ({', '.join(sorted(nodes))}): each needs its own"
                 )
             )
-        if allocatable < plan.gpu_count:
-            findings.append(
-                Finding(
-                    "count",
-                    f"node {pod.node} offers {allocatable} allocatable {GPU_RESOURCE}; the plan needs {plan.gpu_count}",
-                )
-            )
-        if product is not None:
-            # The label is the product name with dashes: NVIDIA-H200 is "NVIDIA H200".
-            driver = _driver_version(labels)
-            size = int(memory) if memory and memory.isdigit() else gpu.memory_mib
-            gpus = [GpuInfo(i, product.replace("-", " "), size, driver, None) for i in range(pod.gpus)]
-            found = check_gpus(gpus, GpuExpectation(gpu.product_name, plan.gpu_count, gpu.memory_mib))
-            # Without GFD's driver labels the device plugin's allocatable GPUs are the driver's evidence.
-            findings += [f for f in found if f.check != "driver" or driver is not None]
-            details["gpus"] = [asdict(g) for g in gpus]
-            details["driver_version"] = driver
+        details = dict(judged[0][1].details)
+        if plan.nodes > 1:
+            details["nodes"] = [j.details for _, j in judged]
+            self.judged_members = group.uids()
         details["findings"] = [f.message for f in findings]
         seconds = time.monotonic() - started
         if findings:
             more = f" (+{len(findings) - 1} more)" if len(findings) > 1 else ""
             return StageResult("gpu-preflight", False, seconds, findings[0].message + more, details)
-        memory_note = f", {memory} MiB each" if memory else " (memory not labelled by the node)"
-        memory_note += f", driver {details['driver_version']}" if details.get("driver_version") else ""
+        if plan.nodes < 2:
+            pod, verdict = judged[0]
+            return StageResult("gpu-preflight", True, seconds, f"node {pod.node}: {verdict.summary}", details)
+        each = "; ".join(f"{p.role} {p.name} on {p.node}: {j.summary}" for p, j in judged)
         return StageResult(
-            "gpu-preflight",
-            True,
-            seconds,
-            f"node {pod.node}: {pod.gpus}x {product}{memory_note}, {allocatable} allocatable",
-            details,
+            "gpu-preflight", True, seconds, f"{len(judged)} nodes, one pod each: {each}", details
         )
 
     def _scheduling_event(self) -> str | None:
@@ -401,15 +436,23 @@ class KubernetesTarget:
         return lines[-1] if lines else None
 
     def logs(self, shell: KubeShell, outputs: Mapping[str, Any]) -> LineSource:
-        if self.rehearsal is not None:
-            return self.rehearsal.engine_log()
+        if self.stand_ins is not None:
+            assert self._stand_in is not None, "the stand-in engine runs inside shell()"
+            # The stand-in serves as the leader; the workers' fate is read from the API server.
+            return JoinedLines(self._stand_in.log(), GroupNotes(self))
         return PodLogs(self)
 
     def alive(self, outputs: Mapping[str, Any]) -> bool:
-        pod = self.engine_pod()
-        if pod is None or pod.dead:
+        """False once the engine pod died, or for a group once any member died, is missing or was replaced."""
+        group = self.engine_group()
+        if self.group_name is not None:
+            if not group.complete or group.dead_member() is not None:
+                return False
+            if self.judged_members and group.uids() != self.judged_members:
+                return False
+        elif group.leader is None or group.leader.dead:
             return False
-        return self.rehearsal is None or self.rehearsal.engine_alive()
+        return self.stand_ins is None or (self._stand_in is not None and self._stand_in.alive())
 
     # ---- what is billed, and removing it -----------------------------------------------------------------
 
@@ -424,10 +467,17 @@ class KubernetesTarget:
         found = []
         for item in items:
             meta = item["metadata"]
+            labels = meta.get("labels") or {}
+            if labels.get("app.kubernetes.io/managed-by") not in (MANAGED_BY, None):
+                continue
+            if item["kind"] == "Pod" and labels.get(LWS_NAME_LABEL):
+                # A group's pod holds a GPU node until it is gone, deleting or not. It is billed under its
+                # LeaderWorkerSet, which the state records: left over once that is destroyed.
+                owner = f"{meta['namespace']}/{labels[LWS_NAME_LABEL]}"
+                found.append(Billed("Pod", owner, str(meta["name"])))
+                continue
             if (item["kind"] == "Pod" and meta.get("ownerReferences")) or meta.get("deletionTimestamp"):
                 continue  # goes with its owner, or is already on its way out
-            if (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") not in (MANAGED_BY, None):
-                continue
             namespace = meta.get("namespace")
             rid = f"{namespace}/{meta['name']}" if namespace else str(meta["name"])
             cache = item["kind"] in CACHE_KINDS and self.context.spec.keep_cache
@@ -441,6 +491,25 @@ class KubernetesTarget:
 
     def remove(self, item: Billed) -> None:
         kind = KINDS.get(item.kind) or OPTIONAL_KINDS.get(item.kind) or item.kind
-        namespace, _, name = item.id.rpartition("/")
+        # The id names the namespace; the name is the object's own (a group's pod is billed under its LWS).
+        namespace = item.id.rpartition("/")[0]
         where = ["-n", namespace] if namespace else []
-        self.kubectl("delete", kind, name, *where, "--ignore-not-found", "--wait=false")
+        self.kubectl("delete", kind, item.name, *where, "--ignore-not-found", "--wait=false")
+
+
+def _placed(group: EngineGroup) -> bool:
+    """Every pod the plan runs exists and is on a node."""
+    if group.size < 2:
+        return group.leader is not None and group.leader.node is not None
+    return group.complete and all(p.node for p in group.live)
+
+
+def _unplaced(group: EngineGroup) -> str:
+    if group.size < 2:
+        return "no engine pod was placed on a node"
+    placed = [p.name for p in group.live if p.node]
+    return (
+        f"{len(placed)} of the group's {group.size} pods placed on a node"
+        + (f" ({', '.join(placed)})" if placed else "")
+        + "; is the LeaderWorkerSet controller installed (lws.sigs.k8s.io/docs/installation)?"
+    )
