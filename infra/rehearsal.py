@@ -34,13 +34,19 @@ from infra.errors import ConfigError
 from infra.plan import Plan
 from infra.progress import Progress
 from infra.targets.base import EngineLaunch, LocalEngines
+from infra.targets.kubernetes.local_cluster import (
+    STORAGE_CLASS,
+    LocalCluster,
+    ToolsMissing,
+    _stop_dir,
+    free_port,
+)
 from infra.validate.redact import Redactor
 from infra.validate.report import RunCost
 
 if TYPE_CHECKING:
     from infra.emulator import Emulator
     from infra.emulator.hub import FakeHub
-    from infra.targets.kubernetes.local_cluster import LocalCluster
 
 # One real second stands for ten simulated minutes: a 40-minute load bills as such and takes 4 s.
 TIME_SCALE = 600.0
@@ -124,6 +130,7 @@ class RunPodRehearsal:
         return None
 
     def __enter__(self) -> RunPodRehearsal:
+        # The emulator and hub (schemas, servers) load only for a RunPod rehearsal.
         from infra.emulator import Emulator, Timing
         from infra.emulator.hub import FakeHub
 
@@ -215,12 +222,8 @@ class KubernetesRehearsal:
         return self._engines
 
     def __enter__(self) -> KubernetesRehearsal:
-        from infra.targets.kubernetes.local_cluster import LocalCluster, ToolsMissing
-
         workdir = self.state_dir / "cluster"
         if (workdir / "cluster.json").exists():
-            from infra.targets.kubernetes.local_cluster import _stop_dir
-
             _stop_dir(workdir)  # a control plane a killed rehearsal left behind
         # A fresh world each time: the cluster's etcd and the Pulumi state that describes it go together.
         for old in (workdir, self.state_dir / "backend"):
@@ -248,8 +251,6 @@ class KubernetesRehearsal:
 
     def prepare(self, project: Path, stack: str) -> list[str]:
         """The stack's StorageClass becomes the local control plane's (it has no `efs-sc`)."""
-        from infra.targets.kubernetes.local_cluster import STORAGE_CLASS
-
         path = project / "stacks" / f"Pulumi.{stack}.yaml"
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         key = f"{PROJECT}:storageClass"
@@ -319,9 +320,6 @@ class StandInEngines:
     @contextlib.contextmanager
     def run(self, launch: EngineLaunch) -> Iterator[RunningEngine]:
         """Start the stand-in engine as the launch describes; stop it on exit."""
-        # Loads pulumi (the package's __init__): only a Kubernetes rehearsal pays for it.
-        from infra.targets.kubernetes.local_cluster import free_port
-
         port = free_port()
         env = dict(launch.env)
         env.update(

@@ -52,6 +52,12 @@ class Credentials:
     runpod_api_key: str | None = None
     hf_token: str | None = None
 
+    @classmethod
+    def resolve(cls, stored: Mapping[str, str], env: Mapping[str, str]) -> Credentials:
+        """Each secret from `stored` (the stack's config, keys without the project prefix), else `env`."""
+        # Pulumi.yaml declares "" as the unset placeholder: only a real value beats the environment.
+        return cls(**{attr: stored.get(key) or env.get(name) for attr, (key, name) in SECRET_SOURCES.items()})
+
     def values(self) -> list[str]:
         """Every value set, for redaction."""
         return [v for v in (self.runpod_api_key, self.hf_token) if v]
