@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import json
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -281,26 +282,42 @@ class Interrupts:
 
     Inside `interruptible()` each raises (KeyboardInterrupt, Terminated) so that the work stops and
     `finally` blocks (the teardown) run. Everywhere else the work is shielded: a press before the
-    `stop_at`-th calls `warn(presses, what)` and the work carries on; from the `stop_at`-th on, Ctrl-C
+    `stop_at`-th is answered with `say(notice(presses, what))` and the work carries on; from the
+    `stop_at`-th on, Ctrl-C
     raises KeyboardInterrupt. SIGTERM counts as a first press only, so it never stops shielded work.
     Shielding starts the moment `interruptible()` ends, so no press falls between the two.
+
+    The notice is written when the press comes (what it says is true then) and said by a thread of its
+    own, in order: a handler that printed could re-enter the console in the middle of a line the main
+    thread (or the previous notice) was writing, and write that line twice.
     """
 
-    def __init__(self, warn: Callable[[int, str], None], stop_at: int) -> None:
-        self.warn = warn
+    def __init__(self, notice: Callable[[int, str], str], say: Callable[[str], None], stop_at: int) -> None:
+        self.notice = notice
+        self.say = say
         self.stop_at = stop_at
         self.presses = 0
         self._interruptible = False
         self._held = False
+        # SimpleQueue.put is reentrant: safe to call from a signal handler.
+        self._notices: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[Interrupts]:
+        printer = threading.Thread(target=self._print_notices, daemon=True)
+        printer.start()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield self
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self._notices.put(None)
+            printer.join(timeout=10)
+
+    def _print_notices(self) -> None:
+        while (notice := self._notices.get()) is not None:
+            self.say(notice)
 
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
@@ -329,7 +346,7 @@ class Interrupts:
         if self._held:
             return
         if self.presses < self.stop_at:
-            self.warn(self.presses, "SIGTERM" if terminated else "Ctrl-C")
+            self._notices.put(self.notice(self.presses, "SIGTERM" if terminated else "Ctrl-C"))
         elif not terminated:
             raise KeyboardInterrupt
 

@@ -16,6 +16,7 @@ the state cannot be read.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -409,7 +410,8 @@ class Lifecycle:
         teardown: Teardown | None = None
         error: BaseException | None = None
         outputs: dict[str, Any] = {}
-        interrupts = Interrupts(self._carry_on, stop_at=STOP_PRESS)
+        say = functools.partial(self.out.event, style="bold yellow")
+        interrupts = Interrupts(self._carry_on, say, stop_at=STOP_PRESS)
         with interrupts.installed():
             try:
                 with interrupts.interruptible():  # a press stops the work; from here on, teardown is shielded
@@ -491,9 +493,10 @@ class Lifecycle:
             ok=True, removed=["every pod of this stack", *(["the weight cache"] if purge_cache else [])]
         )
 
-    def _carry_on(self, presses: int, what: str) -> None:
+    def _carry_on(self, presses: int, what: str) -> str:
+        """What a press that teardown outlives is answered with (written in the signal handler: no I/O)."""
         until = billing_until(self.spec.ttl_minutes, self._made_by(), self.clock.time())
-        self.out.event(carry_on_notice(what, presses, self._removing, self.stack, until), "bold yellow")
+        return carry_on_notice(what, presses, self._removing, self.stack, until)
 
     def _stopped(self, purge_cache: bool) -> Teardown:
         """Teardown stopped by the third press: what is left, until when it bills, and how to finish."""

@@ -381,6 +381,7 @@ def test_ctrl_c_twice_during_teardown_names_what_is_removed_and_until_when_and_t
     shown = capsys.readouterr().out
     assert f"Ctrl-C: teardown carries on, still removing {POD.label()}." in shown
     assert "A third Ctrl-C stops it and leaves that billing until its time-to-live at 12:00 UTC" in shown
+    assert shown.count("teardown carries on") == 2, "each press is answered once"
     assert report.teardown is not None and report.teardown.ok and world.provider.left() == []
     assert "teardown confirmed" in shown
 
