@@ -34,6 +34,7 @@ lint: venv
 	$(BIN)/ruff check infra tests benchmarks policy __main__.py
 	$(BIN)/ruff format --check infra tests benchmarks policy __main__.py
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: venv system-deps tools lint
 	$(PULUMI_ENV) && $(BIN)/pytest -q -p no:cacheprovider

@@ -49,6 +49,12 @@ class Checkpoint:
     speculative_note: str = ""
     note: str = ""
     custom: bool = False
+    # Where weights_bytes comes from when it is not the hub's own file listing.
+    size_note: str = ""
+    # "fp4-fp8" (DeepSeek's MXFP4 experts, FP8 rest) or "nvfp4" (NVIDIA modelopt NVFP4 experts, FP8 rest).
+    precision: str = "fp4-fp8"
+    # GPU families the checkpoint runs on; empty: every family an engine supports.
+    gpu_families: tuple[str, ...] = ()
 
     @property
     def dense_bytes(self) -> int:
@@ -77,6 +83,9 @@ class Gpu:
     aws_instance_8x: str | None = None
     aws_instance_8x_alt: str | None = None
     aliases: tuple[str, ...] = ()
+    # Where memory_mib and hbm_gbps come from (nvidia-smi as published, or a spec sheet, labelled).
+    memory_source: str = ""
+    hbm_source: str = ""
 
     @property
     def memory_bytes(self) -> int:
@@ -85,8 +94,70 @@ class Gpu:
 
 @dataclass(frozen=True)
 class EngineTag:
+    """One image tag: the engine version it ships, the CUDA it is built for and the driver that CUDA needs."""
+
     tag: str
     version: str
+    cuda: str
+    min_driver: int
+    source: str
+    read: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """An engine version published without an image tag any source confirms."""
+
+    version: str
+    why: str
+    read: str
+
+
+@dataclass(frozen=True)
+class Architectures:
+    """The model architectures an engine registers from `since` on."""
+
+    since: str
+    names: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A spelling one engine version must not be given, and why."""
+
+    args: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """The arguments that say one thing to an engine from `since` on, and the spellings that version refuses."""
+
+    since: str
+    args: tuple[str, ...]
+    refused: tuple[Refused, ...]
+    source: str
+    read: str
+
+
+@dataclass(frozen=True)
+class FlagSpellings:
+    """One setting whose command-line spelling changed between engine versions, newest spelling first."""
+
+    key: str
+    what: str
+    spellings: tuple[Spelling, ...]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Memory an engine version reserves per GPU before it sizes the KV cache, with the facts behind it."""
+
+    since: str
+    extra_reserve_gib: float
+    facts: tuple[str, ...]
+    read: str
 
 
 @dataclass(frozen=True)
@@ -116,6 +187,12 @@ class Engine:
     dp_rpc_port: int | None = None
     master_port: int | None = None
     dist_init_port: int | None = None
+    releases_without_image: tuple[Release, ...] = ()
+    architectures: tuple[Architectures, ...] = ()
+    flags: dict[str, FlagSpellings] = field(default_factory=dict)
+    calibration: tuple[Calibration, ...] = ()
+    # The MoE kernel the vLLM recipes add on Blackwell for FP8 (fp4-fp8) checkpoints with expert parallel.
+    blackwell_fp8_moe_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,9 +203,13 @@ class Run:
     source: str
     context: int | None
     concurrency: int | None
-    outcome: str  # "served" or "failed"
+    outcome: str  # "served", "failed" or "marked-verified" (the publisher's mark, no published numbers)
     read: str
     note: str = ""
+    engine_version: str | None = None  # the engine version the run used, where the source says
+    input_tokens: int | None = None  # the benchmark workload, where the run is a benchmark
+    output_tokens: int | None = None
+    marked_verified: bool = False  # the publisher marks this cell verified
 
 
 @dataclass(frozen=True)
@@ -161,6 +242,9 @@ class ThroughputPoint:
     output_tokens: int | None
     output_tok_s: float
     source: str
+    engine: str | None = None  # what the measurement ran; None: the source does not say
+    engine_version: str | None = None
+    derived: str = ""  # how output_tok_s was derived from the published figure, when it was
 
 
 @dataclass(frozen=True)
@@ -199,6 +283,8 @@ class Catalog:
     targets: dict[str, TargetLimits] = field(default_factory=dict)
     # Known open checkpoints the planner does not cover: repo id -> (why, source).
     not_planned: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The RunPod data center ids a stack may name (runpod_data_centers.yaml).
+    runpod_data_centers: tuple[str, ...] = ()
 
     def checkpoint(self, name: str) -> Checkpoint:
         """Look a checkpoint up by short name (`flash`) or repo id (`deepseek-ai/DeepSeek-V4-Flash`)."""
@@ -297,8 +383,73 @@ def _checkpoints(raw: dict[str, dict[str, Any]]) -> dict[str, Checkpoint]:
         merged = {**raw[row["based_on"]], **row} if "based_on" in row else dict(row)
         merged.pop("based_on", None)
         merged["download_minutes"] = tuple(merged["download_minutes"])
+        merged["gpu_families"] = tuple(merged.get("gpu_families", ()))
         out[key] = Checkpoint(key=key, **merged)
     return out
+
+
+def _engine(key: str, row: dict[str, Any], drivers: dict[str, int]) -> Engine:
+    def driver(cuda: str) -> int:
+        major = cuda.split(".")[0]
+        if major not in drivers:
+            raise CatalogError(
+                f"engines.yaml: {key} names CUDA {cuda}, but cuda_drivers has no CUDA {major}.x row"
+            )
+        return drivers[major]
+
+    row["tags"] = tuple(
+        EngineTag(
+            str(t["tag"]),
+            str(t["version"]),
+            str(t["cuda"]),
+            driver(str(t["cuda"])),
+            str(t["source"]),
+            str(t["read"]),
+        )
+        for t in row["tags"]
+    )
+    row["unsupported_families"] = {
+        fam: Unsupported(str(u["fact"]), tuple(u["sources"]), str(u["read"]))
+        for fam, u in row.get("unsupported_families", {}).items()
+    }
+    row["releases_without_image"] = tuple(
+        Release(str(r["version"]), " ".join(str(r["why"]).split()), str(r["read"]))
+        for r in row.get("releases_without_image", ())
+    )
+    row["architectures"] = tuple(
+        Architectures(str(a["from"]), tuple(str(n) for n in a["names"]), str(a["source"]))
+        for a in row.get("architectures", ())
+    )
+    row["flags"] = {
+        name: FlagSpellings(
+            name,
+            str(f["what"]),
+            tuple(
+                Spelling(
+                    str(sp["from"]),
+                    tuple(str(a) for a in sp["args"]),
+                    tuple(
+                        Refused(tuple(str(a) for a in r["args"]), str(r["why"]))
+                        for r in sp.get("refused", ())
+                    ),
+                    str(sp["source"]),
+                    str(sp["read"]),
+                )
+                for sp in f["spellings"]
+            ),
+        )
+        for name, f in row.get("flags", {}).items()
+    }
+    row["calibration"] = tuple(
+        Calibration(
+            str(c["from"]), float(c["extra_reserve_gib"]), tuple(str(x) for x in c["facts"]), str(c["read"])
+        )
+        for c in row.get("calibration", ())
+    )
+    for name in ("base_args", "tool_args", "hopper_pro_args", "blackwell_fp8_moe_args"):
+        if name in row:
+            row[name] = tuple(str(a) for a in row[name])
+    return Engine(key=key, **row)
 
 
 @cache
@@ -311,21 +462,19 @@ def load_catalog() -> Catalog:
     }
     gpu_data = _load("gpus.yaml")
     gpus = {
-        k: Gpu(key=k, price_date=str(gpu_data["price_date"]), **{**v, "aliases": tuple(v.get("aliases", ()))})
+        k: Gpu(
+            key=k,
+            **{
+                "price_date": str(gpu_data["price_date"]),
+                **v,
+                "aliases": tuple(v.get("aliases", ())),
+            },
+        )
         for k, v in gpu_data["gpus"].items()
     }
-    engines: dict[str, Engine] = {}
-    for key, row in _load("engines.yaml")["engines"].items():
-        row = dict(row)
-        row["tags"] = tuple(EngineTag(**t) for t in row["tags"])
-        row["unsupported_families"] = {
-            fam: Unsupported(str(u["fact"]), tuple(u["sources"]), str(u["read"]))
-            for fam, u in row.get("unsupported_families", {}).items()
-        }
-        for name in ("base_args", "tool_args", "hopper_pro_args"):
-            if name in row:
-                row[name] = tuple(str(a) for a in row[name])
-        engines[key] = Engine(key=key, **row)
+    engine_data = _load("engines.yaml")
+    drivers = {str(major): int(driver) for major, driver in engine_data["cuda_drivers"].items()}
+    engines = {key: _engine(key, dict(row), drivers) for key, row in engine_data["engines"].items()}
     recipes = []
     for row in _load("recipes.yaml")["recipes"]:
         row = dict(row)
@@ -361,4 +510,5 @@ def load_catalog() -> Catalog:
         apis=apis,
         targets=targets,
         not_planned=not_planned,
+        runpod_data_centers=tuple(str(dc) for dc in _load("runpod_data_centers.yaml")["data_centers"]),
     )

@@ -5,6 +5,7 @@
                  TP x DP + EP across nodes: dense part / TP (replicated per node) + experts / GPUs
     reserve    = CUDA context + NCCL buffers + activations for one batch + CUDA graphs (0 when eager)
                  + the long-context workspace of one max-length request
+                 + the engine version's calibration (what a newer profiler reserves first; engines.yaml)
     KV cache   = usable - weights - reserve, in tokens at the FP8 per-token figure
 
 A configuration runs when the KV cache holds at least one max-length sequence (vLLM refuses to
@@ -48,6 +49,8 @@ class Settings:
     enforce_eager: bool
     max_num_batched_tokens: int = 8192
     cudagraph_decode_only: bool = False
+    # The engine version's calibration: memory it reserves per GPU before sizing the KV cache.
+    engine_reserve_bytes: int = 0
 
 
 def cuda_total_bytes(gpu: Gpu) -> int:
@@ -88,7 +91,14 @@ def breakdown(ckpt: Checkpoint, gpu: Gpu, layout: Layout, settings: Settings, no
         graphs = CUDAGRAPH_BASE_BYTES + settings.max_num_seqs * per_seq
     workspace = ckpt.workspace_bytes_per_token * settings.max_model_len
     kv_free = (
-        usable - weights - CUDA_CONTEXT_BYTES - nccl_bytes(world, nodes) - activations - graphs - workspace
+        usable
+        - weights
+        - CUDA_CONTEXT_BYTES
+        - nccl_bytes(world, nodes)
+        - activations
+        - graphs
+        - workspace
+        - settings.engine_reserve_bytes
     )
     per_token = kv_bytes_per_token(ckpt)
     window = ckpt.window_bytes_per_seq_per_layer * ckpt.layers
@@ -108,6 +118,7 @@ def breakdown(ckpt: Checkpoint, gpu: Gpu, layout: Layout, settings: Settings, no
         kv_cache_bytes=max(0, kv_free),
         kv_bytes_per_token=per_token,
         kv_tokens=int(kv_tokens),
+        engine_reserve_bytes=settings.engine_reserve_bytes,
     )
 
 

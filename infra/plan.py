@@ -11,6 +11,10 @@ GIB = 1024**3
 LEADER_ADDRESS = "LEADER_ADDRESS"
 
 
+# The evidence label of a cell its publisher marks verified but publishes no numbers for.
+PUBLISHER_ONLY = "verified by its publisher, no published numbers"
+
+
 @dataclass(frozen=True)
 class MemoryBreakdown:
     """Per-GPU memory in bytes; see the memory model in the README."""
@@ -28,6 +32,8 @@ class MemoryBreakdown:
     kv_cache_bytes: int
     kv_bytes_per_token: int
     kv_tokens: int
+    # What this engine version reserves beyond the versions the model is fitted to (its calibration).
+    engine_reserve_bytes: int = 0
 
     @property
     def reserve_bytes(self) -> int:
@@ -37,6 +43,7 @@ class MemoryBreakdown:
             + self.activation_bytes
             + self.cudagraph_bytes
             + self.workspace_bytes
+            + self.engine_reserve_bytes
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +64,9 @@ class EngineSpec:
     args: tuple[str, ...]
     env: dict[str, str]
     port: int
+    # The CUDA the image is built for and the oldest NVIDIA driver that runs it (None: not a catalog tag).
+    cuda: str | None = None
+    min_driver: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +77,8 @@ class EngineSpec:
             "args": list(self.args),
             "env": dict(sorted(self.env.items())),
             "port": self.port,
+            "cuda": self.cuda,
+            "min_driver": self.min_driver,
         }
 
 
@@ -109,15 +121,18 @@ class Evidence:
     engine: str
     context: int | None
     concurrency: int | None
-    outcome: str  # "served" or "failed"
+    outcome: str  # "served", "failed" or "marked-verified" (the publisher's mark, no published numbers)
     read: str
     note: str = ""
+    engine_version: str | None = None  # the engine version the run used, where the source says
 
     def label(self) -> str:
         ctx = f"context {self.context:,}" if self.context else "context not stated"
         conc = f"concurrency {self.concurrency}" if self.concurrency else "concurrency not stated"
         note = f"; {self.note}" if self.note else ""
-        return f"{self.outcome}: {self.what} on {self.gpu} ({self.source}; {ctx}, {conc}{note}; read {self.read})"
+        outcome = PUBLISHER_ONLY if self.outcome == "marked-verified" else self.outcome
+        ran = f" {self.engine} {self.engine_version}" if self.engine_version else ""
+        return f"{outcome}: {self.what} on {self.gpu}{ran} ({self.source}; {ctx}, {conc}{note}; read {self.read})"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from infra.plan import GIB, Plan
+from infra.plan import GIB, PUBLISHER_ONLY, Plan
 
 VERDICT_STYLE = {"fits": "bold green", "tight": "bold yellow", "no-fit": "bold red"}
 
@@ -21,9 +21,7 @@ def plan_panel(p: Plan, title: str | None = None) -> Panel:
     nodes = f" x {p.nodes} nodes" if p.nodes > 1 else ""
     head.add_row("model", p.model)
     head.add_row("hardware", f"{p.gpu_count}x {p.gpu}{nodes} on {p.target}")
-    head.add_row(
-        "verdict", Text(p.verdict + ("" if p.verified else " (unverified)"), VERDICT_STYLE[p.verdict])
-    )
+    head.add_row("verdict", Text(p.verdict + evidence_suffix(p), VERDICT_STYLE[p.verdict]))
     head.add_row("evidence", p.verified_detail or p.source)
     for e in p.evidence:
         head.add_row("", e.label())
@@ -35,7 +33,12 @@ def plan_panel(p: Plan, title: str | None = None) -> Panel:
             f"max-model-len {p.max_model_len:,}, max-num-seqs {p.max_num_seqs}"
             + (", eager" if p.enforce_eager else ""),
         )
-        head.add_row("image", p.engine.image)
+        needs = (
+            f" (CUDA {p.engine.cuda}: NVIDIA driver >= {p.engine.min_driver})"
+            if p.engine.cuda
+            else " (CUDA unknown)"
+        )
+        head.add_row("image", p.engine.image + needs)
         if p.roles:
             for role in p.roles:
                 env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(role.env.items()))
@@ -98,6 +101,15 @@ def plan_panel(p: Plan, title: str | None = None) -> Panel:
     return Panel(Group(*parts), title=title or f"{p.model} on {p.gpu_count}x {p.gpu}", expand=False)
 
 
+def evidence_suffix(p: Plan) -> str:
+    """The evidence label beside a verdict: nothing when verified, else which kind of unverified."""
+    if p.verified:
+        return ""
+    if p.verified_detail.startswith(PUBLISHER_ONLY):
+        return f" ({PUBLISHER_ONLY})"
+    return " (unverified)"
+
+
 def stacks_table(rows: list[tuple[str, Plan]]) -> Table:
     table = Table(show_header=True, header_style="bold")
     for col in ("stack", "target", "model", "GPUs", "verdict", "layout", "context", "$/hour"):
@@ -108,10 +120,7 @@ def stacks_table(rows: list[tuple[str, Plan]]) -> Table:
             p.target,
             p.model.split("/")[-1],
             f"{p.gpu_count}x {p.gpu}" + (f" x{p.nodes}" if p.nodes > 1 else ""),
-            Text(
-                p.verdict + ("" if p.verified or p.verdict == "no-fit" else " (unverified)"),
-                VERDICT_STYLE[p.verdict],
-            ),
+            Text(p.verdict + ("" if p.verdict == "no-fit" else evidence_suffix(p)), VERDICT_STYLE[p.verdict]),
             p.strategy,
             f"{p.max_model_len:,}",
             f"{p.cost.usd_per_hour:.2f}" if p.cost.usd_per_hour is not None else "?",

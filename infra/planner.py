@@ -6,27 +6,35 @@ why); `require_deployable()` turns a plan that must not be deployed into a `Plan
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 
 from infra.catalog import GIB, Catalog, Checkpoint, Engine, Gpu, Recipe, TargetLimits, load_catalog
+from infra.cost import cost_reason, plan_cost
+from infra.engine_flags import (
+    catalog_tag,
+    cuda_note,
+    default_tag,
+    default_tags,
+    engine_image,
+    engine_spec,
+    floating_image,
+    refused_spellings,
+    version_tuple,
+)
 from infra.errors import ConfigError, PlanError
 from infra.memory import Layout, Settings, breakdown, cuda_total_bytes, runs, weights_per_gpu
 from infra.plan import (
     Alternative,
-    ApiComparison,
-    Cost,
-    EngineSpec,
-    Evidence,
     MemoryBreakdown,
     Plan,
-    Throughput,
     Verdict,
 )
+from infra.plan_request import PlanRequest  # re-exported: callers build their requests from infra.planner
 from infra.roles import role_commands
 from infra.throughput import estimate
+from infra.verification import failed_context, published_evidence, verification
 
 FP8_BLOCK = 128
 STRATEGIES = ("tp-ep", "dp-ep", "tp-dp-ep", "tp")
@@ -35,31 +43,6 @@ TIGHT_CONTEXT_STEPS = (16_384, 8_192, 4_096)
 TIGHT_UTILIZATION = 0.98
 TIGHT_MAX_NUM_SEQS = 8
 TIGHT_BATCHED_TOKENS = 2048
-CACHE_HEADROOM = 1.15
-VOLUME_USD_PER_GB_MONTH = 0.07
-VOLUME_USD_PER_GB_MONTH_LARGE = 0.05  # at 1 TB and above
-
-
-@dataclass(frozen=True)
-class PlanRequest:
-    model: str
-    gpu: str
-    gpus_per_node: int
-    nodes: int = 1
-    target: str = "runpod"
-    engine: str = "vllm"
-    max_model_len: int | None = None
-    max_num_seqs: int | None = None
-    speculative: str = "none"  # "none", "mtp" or "dspark"
-    image: str | None = None  # full image reference overriding the catalog's choice
-    spot: bool = False
-    strategy: str | None = None  # force a layout ("tp-ep", "dp-ep", "tp-dp-ep", "tp"); default: the best
-    # The load the stack declares: concurrent streams and tokens per request (the throughput estimate).
-    concurrency: int = 8
-    input_tokens: int = 8192
-    output_tokens: int = 1024
-    interconnect: str = "unknown"  # "infiniband" adds the NCCL settings multi-node traffic needs
-    network_interface: str | None = None  # the NIC NCCL and Gloo bind to across nodes, when known
 
 
 def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: bool = True) -> Plan:
@@ -79,12 +62,25 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
     ]
     # A run on another GPU does not verify this one, but its flags are the ones known to work.
     donor = recipe or (elsewhere[0] if elsewhere else None)
-    image, version = _image(engine, ckpt, request.image)
+    if request.image and floating_image(engine, request.image) and not request.allow_floating_image:
+        raise ConfigError(
+            f"image '{request.image}' names no engine version, so two runs of this stack may run different "
+            f"engines; pin a version tag (e.g. {engine.image}:{default_tag(engine, ckpt).tag}) or a digest, "
+            f"or set allowFloatingImage: true to accept that"
+        )
+    image, version = engine_image(engine, ckpt, request.image)
+    tag = catalog_tag(engine, image) if request.image else default_tag(engine, ckpt)
+    reserve = _calibration_bytes(engine, version)
     world = request.gpus_per_node * request.nodes
-    ceiling = _failed_context(recipe)
+    ceiling = failed_context(recipe)
     reasons: list[str] = []
 
     blockers = _blockers(request, ckpt, gpu, engine, version, target, ceiling)
+    if ckpt.gpu_families and gpu.family not in ckpt.gpu_families:
+        blockers.append(
+            f"{ckpt.repo_id} is a {ckpt.precision} checkpoint for {', '.join(ckpt.gpu_families)} GPUs ({ckpt.note}); "
+            f"{gpu.key} is {gpu.family}"
+        )
     candidates = _layouts(ckpt, engine, request.gpus_per_node, request.nodes, recipe)
     if request.strategy is not None:
         kept = [lay for lay in candidates if lay.strategy == request.strategy]
@@ -100,11 +96,32 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         )
 
     chosen: tuple[Verdict, Layout, Settings, MemoryBreakdown, tuple[str, ...]] | None = None
+    fallback = ""
     if not blockers:
-        chosen = _fit(ckpt, gpu, engine, request, recipe, candidates, ceiling)
+        chosen = _fit(ckpt, gpu, engine, request, recipe, candidates, ceiling, reserve)
+        if chosen is None and not request.image and tag is not None:
+            # A newer build that reserves more memory may not fit where an older one does: plan that one.
+            for older in default_tags(engine, ckpt)[1:]:
+                older_reserve = _calibration_bytes(engine, older.version)
+                if older_reserve >= reserve:
+                    continue
+                chosen = _fit(ckpt, gpu, engine, request, recipe, candidates, ceiling, older_reserve)
+                if chosen is not None:
+                    fallback = (
+                        f"{engine.image}:{tag.tag} does not fit: {engine.key} {tag.version} reserves "
+                        f"{(reserve - older_reserve) / GIB:.1f} GiB more per GPU; planned with {engine.image}:{older.tag}, "
+                        f"the newest image that fits"
+                    )
+                    image, version, tag, reserve = (
+                        f"{engine.image}:{older.tag}",
+                        older.version,
+                        older,
+                        older_reserve,
+                    )
+                break
     if chosen is None:
         layout = candidates[0] if candidates else Layout("tp-ep", world, 1, True)
-        settings = _default_settings(ckpt, gpu, engine, request, recipe)
+        settings = _default_settings(ckpt, gpu, engine, request, recipe, reserve)
         mem = breakdown(ckpt, gpu, layout, settings, request.nodes)
         verdict: Verdict = "no-fit"
         reduced: tuple[str, ...] = ()
@@ -112,11 +129,13 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
     else:
         verdict, layout, settings, mem, reduced = chosen
         reasons.append(_fit_reason(ckpt, gpu, layout, mem, settings, world))
+        if fallback:
+            reasons.append(fallback)
         if reduced:
             reasons.append("fits only with reduced settings: " + "; ".join(reduced))
 
-    evidence = _evidence(recipe, elsewhere, [r for r in recipes if r.engine != engine.key])
-    verified, detail = _verification(ckpt, gpu, engine, recipe, elsewhere, recipes, settings, verdict)
+    evidence = published_evidence(recipe, elsewhere, [r for r in recipes if r.engine != engine.key])
+    verified, detail = verification(ckpt, gpu, engine, recipe, elsewhere, recipes, settings, verdict)
     source = recipe.source if recipe is not None else detail
     if not verified and verdict != "no-fit":
         reasons.append(detail)
@@ -130,21 +149,35 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
             f"{world}x {gpu.key} have {total_gib:,.0f} GiB"
         )
 
-    spec = _engine_spec(ckpt, gpu, engine, image, version, layout, settings, request, donor)
+    spec = engine_spec(ckpt, gpu, engine, image, version, layout, settings, request.speculative, donor)
+    spec = replace(spec, cuda=tag.cuda if tag else None, min_driver=tag.min_driver if tag else None)
+    refused = refused_spellings(engine, version, spec.args)
+    if refused and verdict != "no-fit":
+        verdict, reasons = "no-fit", [*refused, *reasons]
+    if tag is not None:
+        reasons.append(cuda_note(engine, tag))
+    elif request.image:
+        reasons.append(
+            f"{image} is not a catalog tag: its CUDA, and so the NVIDIA driver it needs, is unknown"
+        )
+    if reserve and verdict != "no-fit":
+        reasons.append(_calibration_reason(engine, version, reserve))
     throughput = estimate(
         cat,
         ckpt,
         gpu,
         world,
+        engine=engine.key,
+        engine_version=version,
         concurrency=request.concurrency,
         max_running=settings.max_num_seqs * layout.data_parallel,
         input_tokens=request.input_tokens,
         output_tokens=request.output_tokens,
         tight=verdict == "tight",
     )
-    cost = _cost(cat, ckpt, gpu, world, verdict, request.spot, throughput)
+    cost = plan_cost(cat, ckpt, gpu, world, verdict, request.spot, throughput)
     if cost.usd_per_hour is not None and cost.usd_per_million_output is not None and verdict != "no-fit":
-        reasons.append(_cost_reason(cost, throughput))
+        reasons.append(cost_reason(cost, throughput))
     if cost.api.newer_than_checkpoint:
         reasons.append(cost.api.newer_than_checkpoint)
     alts: tuple[Alternative, ...] = ()
@@ -184,81 +217,6 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         verified_detail=detail,
         throughput=throughput,
         roles=roles,
-    )
-
-
-def _failed_context(recipe: Recipe | None) -> int | None:
-    """The smallest context a published run of this configuration failed to start at."""
-    failed = [r.context for r in (recipe.runs if recipe else ()) if r.outcome == "failed" and r.context]
-    return min(failed) if failed else None
-
-
-def _evidence(
-    recipe: Recipe | None, elsewhere: list[Recipe], other_engines: list[Recipe]
-) -> tuple[Evidence, ...]:
-    out: list[Evidence] = []
-    for r in [*([recipe] if recipe else []), *elsewhere, *other_engines]:
-        for run in r.runs:
-            out.append(
-                Evidence(
-                    what=run.what,
-                    source=run.source,
-                    gpu=r.gpu,
-                    engine=r.engine,
-                    context=run.context,
-                    concurrency=run.concurrency,
-                    outcome=run.outcome,
-                    read=run.read,
-                    note=run.note,
-                )
-            )
-    return tuple(out)
-
-
-def _verification(
-    ckpt: Checkpoint,
-    gpu: Gpu,
-    engine: Engine,
-    recipe: Recipe | None,
-    elsewhere: list[Recipe],
-    recipes: list[Recipe],
-    s: Settings,
-    verdict: Verdict,
-) -> tuple[bool, str]:
-    """Verified only where a published run served this configuration at this context and concurrency."""
-    if recipe is None:
-        if elsewhere:
-            gpus = ", ".join(sorted({r.gpu for r in elsewhere}))
-            return False, (
-                f"unverified on {gpu.key}: the published {engine.key} runs of {ckpt.key} on "
-                f"{elsewhere[0].nodes} node(s) x {elsewhere[0].gpus_per_node} GPUs are on {gpus} ({elsewhere[0].source})"
-            )
-        others = [r for r in recipes if r.engine != engine.key]
-        if others:
-            return (
-                False,
-                f"unverified with {engine.key}; published with {others[0].engine}: {others[0].source}",
-            )
-        return False, "unverified: no published run of this combination; planned by the memory model"
-    served = [r for r in recipe.runs if r.outcome == "served"]
-    covering = [
-        r
-        for r in served
-        if (r.context is None or s.max_model_len <= r.context)
-        and (r.concurrency is None or s.max_num_seqs <= r.concurrency)
-    ]
-    if verdict == "fits" and covering and not s.enforce_eager:
-        run = covering[0]
-        ctx = f"context {run.context:,}" if run.context else "context not stated by the source"
-        conc = f"concurrency {run.concurrency}" if run.concurrency else "concurrency not stated by the source"
-        return True, f"verified: {run.what} ({run.source}) served {ctx}, {conc}"
-    shown = "; ".join(
-        f"{r.what} served context {r.context or 'not stated'}, concurrency {r.concurrency or 'not stated'} ({r.source})"
-        for r in served
-    )
-    return False, (
-        f"unverified at max-model-len {s.max_model_len:,} and max-num-seqs {s.max_num_seqs}"
-        f"{' in eager mode' if s.enforce_eager else ''}: the published runs show only {shown or 'nothing that served'}"
     )
 
 
@@ -308,25 +266,6 @@ def _check_request(request: PlanRequest, ckpt: Checkpoint) -> None:
         raise ConfigError(f"max-model-len must be between 1024 and {ckpt.context_length} for {ckpt.repo_id}")
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
-
-
-def _image(engine: Engine, ckpt: Checkpoint, override: str | None) -> tuple[str, str]:
-    minimum = ckpt.min_vllm if engine.key == "vllm" else ckpt.min_sglang
-    if override:
-        tag = override.rsplit(":", 1)[1] if ":" in override.rsplit("/", 1)[-1] else "latest"
-        known = {t.tag: t.version for t in engine.tags}
-        version = known.get(tag) or tag.lstrip("v")
-        if tag.startswith("deepseekv4-"):
-            version = "0.20.0"  # vLLM's day-0 V4 tags
-        return override, version
-    for t in engine.tags:
-        if _version_tuple(t.version) >= _version_tuple(minimum):
-            return f"{engine.image}:{t.tag}", t.version
-    raise ConfigError(f"the catalog has no {engine.key} image at or above {minimum} for {ckpt.repo_id}")
-
-
 def _blockers(
     request: PlanRequest,
     ckpt: Checkpoint,
@@ -338,8 +277,8 @@ def _blockers(
 ) -> list[str]:
     out: list[str] = []
     minimum = ckpt.min_vllm if engine.key == "vllm" else ckpt.min_sglang
-    parsed = _version_tuple(version)
-    if parsed and parsed < _version_tuple(minimum):
+    parsed = version_tuple(version)
+    if parsed and parsed < version_tuple(minimum):
         out.append(
             f"{engine.key} {version} cannot load {ckpt.repo_id} (architecture DeepseekV4ForCausalLM "
             f"needs {engine.key} >= {minimum}); use {engine.image}:v{minimum} or later"
@@ -408,8 +347,25 @@ def _layouts(
     return layouts
 
 
+def _calibration_bytes(engine: Engine, version: str) -> int:
+    """What this engine version reserves per GPU beyond the versions the memory model is fitted to."""
+    parsed = version_tuple(version)
+    for c in engine.calibration:
+        if parsed and parsed >= version_tuple(c.since):
+            return int(c.extra_reserve_gib * GIB)
+    return 0
+
+
+def _calibration_reason(engine: Engine, version: str, reserve: int) -> str:
+    row = next(c for c in engine.calibration if version_tuple(version) >= version_tuple(c.since))
+    return (
+        f"{engine.key} {version} is planned with {reserve / GIB:.1f} GiB more reserved per GPU than the "
+        f"versions the memory model is fitted to ({engine.key} >= {row.since}: {row.facts[0]})"
+    )
+
+
 def _default_settings(
-    ckpt: Checkpoint, gpu: Gpu, engine: Engine, request: PlanRequest, recipe: Recipe | None
+    ckpt: Checkpoint, gpu: Gpu, engine: Engine, request: PlanRequest, recipe: Recipe | None, reserve: int = 0
 ) -> Settings:
     hopper_pro = gpu.family == "hopper" and ckpt.family == "pro" and engine.key == "vllm"
     util = (recipe.gpu_memory_utilization if recipe and recipe.gpu_memory_utilization else None) or (
@@ -425,7 +381,7 @@ def _default_settings(
         or (recipe.max_model_len if recipe and recipe.max_model_len else None)
         or (200_000 if hopper_pro else ckpt.context_length)
     )
-    return Settings(util, length, seqs, False, cudagraph_decode_only=hopper_pro)
+    return Settings(util, length, seqs, False, cudagraph_decode_only=hopper_pro, engine_reserve_bytes=reserve)
 
 
 def _fit(
@@ -436,8 +392,9 @@ def _fit(
     recipe: Recipe | None,
     layouts: list[Layout],
     ceiling: int | None,
+    reserve: int = 0,
 ) -> tuple[Verdict, Layout, Settings, MemoryBreakdown, tuple[str, ...]] | None:
-    base = _default_settings(ckpt, gpu, engine, request, recipe)
+    base = _default_settings(ckpt, gpu, engine, request, recipe, reserve)
     fixed_len = request.max_model_len is not None or (recipe is not None and recipe.max_model_len is not None)
     lengths = [base.max_model_len] if fixed_len else [n for n in CONTEXT_STEPS if n <= base.max_model_len]
     # A context a published run failed at is not offered, whatever the memory model says.
@@ -465,6 +422,7 @@ def _fit(
                 max_num_seqs=min(base.max_num_seqs, request.max_num_seqs or TIGHT_MAX_NUM_SEQS),
                 enforce_eager=True,
                 max_num_batched_tokens=TIGHT_BATCHED_TOKENS,
+                engine_reserve_bytes=reserve,
             )
             mem = breakdown(ckpt, gpu, layout, settings, request.nodes)
             if runs(mem, length):
@@ -529,181 +487,6 @@ def _no_fit_reason(
         f"needs about {_gib(need)} with the runtime reserve and one sequence of KV cache, "
         f"more than the {_gib(mem.usable_bytes)} usable even in eager mode."
     )
-
-
-def _engine_spec(
-    ckpt: Checkpoint,
-    gpu: Gpu,
-    engine: Engine,
-    image: str,
-    version: str,
-    layout: Layout,
-    s: Settings,
-    request: PlanRequest,
-    recipe: Recipe | None,
-) -> EngineSpec:
-    env = dict(engine.env)
-    if recipe is not None:
-        env.update(recipe.env)
-    if engine.key == "sglang":
-        command: tuple[str, ...] = ("python3", "-m", "sglang.launch_server")
-        args = [
-            "--model-path",
-            ckpt.repo_id,
-            "--served-model-name",
-            ckpt.repo_id,
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(engine.port),
-            *engine.base_args,
-            "--tp",
-            str(layout.tensor_parallel),
-            "--context-length",
-            str(s.max_model_len),
-            "--mem-fraction-static",
-            str(s.gpu_memory_utilization),
-            "--max-running-requests",
-            str(s.max_num_seqs),
-        ]
-        if s.enforce_eager:
-            args.append("--disable-cuda-graph")
-        args += list(recipe.extra_args if recipe else ())
-        return EngineSpec(engine.key, image, version, command, tuple(args), env, engine.port)
-
-    args = [
-        "--served-model-name",
-        ckpt.repo_id,
-        "--host",
-        "0.0.0.0",
-        "--port",
-        str(engine.port),
-        *engine.base_args,
-        "--tensor-parallel-size",
-        str(layout.tensor_parallel),
-    ]
-    if layout.data_parallel > 1:
-        args += ["--data-parallel-size", str(layout.data_parallel)]
-    if layout.expert_parallel:
-        args.append("--enable-expert-parallel")
-    args += [
-        "--max-model-len",
-        str(s.max_model_len),
-        "--max-num-seqs",
-        str(s.max_num_seqs),
-        "--gpu-memory-utilization",
-        str(s.gpu_memory_utilization),
-    ]
-    hopper_pro = gpu.family == "hopper" and ckpt.family == "pro"
-    if s.enforce_eager:
-        args += ["--enforce-eager", "--max-num-batched-tokens", str(s.max_num_batched_tokens)]
-    elif hopper_pro and engine.compilation_hopper_pro:
-        args += [*engine.hopper_pro_args, "--compilation-config", engine.compilation_hopper_pro]
-    elif engine.compilation_default:
-        args += ["--compilation-config", engine.compilation_default]
-    args += list(engine.tool_args)
-    if request.speculative == "mtp":
-        tokens = 1 if gpu.family == "hopper" and ckpt.family == "flash" else 2
-        args += [
-            "--speculative-config",
-            json.dumps({"method": "mtp", "num_speculative_tokens": tokens}, separators=(",", ":")),
-        ]
-    elif request.speculative == "dspark":
-        args += [
-            "--speculative-config",
-            json.dumps(
-                {"method": "dspark", "num_speculative_tokens": 7, "draft_sample_method": "probabilistic"},
-                separators=(",", ":"),
-            ),
-        ]
-    args += list(recipe.extra_args if recipe else ())
-    return EngineSpec(
-        engine.key, image, version, ("vllm", "serve", ckpt.repo_id), tuple(args), env, engine.port
-    )
-
-
-def cache_size_gb(ckpt: Checkpoint) -> int:
-    """Network volume / PVC size: weights plus headroom for the HF cache layout and logs."""
-    return int(math.ceil(ckpt.weights_bytes * CACHE_HEADROOM / 1e9 / 10) * 10)
-
-
-def _api(cat: Catalog, ckpt: Checkpoint, per_hour: float | None) -> ApiComparison:
-    api = cat.api_for(ckpt)
-    newer = ""
-    if api.open_checkpoint != ckpt.repo_id:
-        if api.open_checkpoint:
-            newer = (
-                f"the API's {api.name} serves {api.serves}, a newer release than {ckpt.repo_id}; "
-                f"its open weights are {api.open_checkpoint}"
-            )
-        else:
-            newer = (
-                f"the API's {api.name} serves {api.serves}, newer than any open checkpoint in this catalog"
-                + (
-                    f" (open weights of an earlier release: {api.newer_open_weights})"
-                    if api.newer_open_weights
-                    else ""
-                )
-            )
-    return ApiComparison(
-        api_model=api.name,
-        serves=api.serves,
-        peak_usd_per_million_output=api.peak_output,
-        off_peak_usd_per_million_output=api.off_peak_output,
-        break_even_peak_million_per_hour=round(per_hour / api.peak_output, 2)
-        if per_hour is not None
-        else None,
-        break_even_off_peak_million_per_hour=(
-            round(per_hour / api.off_peak_output, 2) if per_hour is not None else None
-        ),
-        peak_hours=api.peak_hours,
-        price_date=api.read,
-        source=api.source,
-        newer_than_checkpoint=newer,
-    )
-
-
-def _cost(
-    cat: Catalog, ckpt: Checkpoint, gpu: Gpu, world: int, verdict: Verdict, spot: bool, throughput: Throughput
-) -> Cost:
-    price = gpu.usd_per_gpu_hour_spot if spot else gpu.usd_per_gpu_hour
-    per_hour = round(price * world, 2) if price is not None else None
-    tok_s = throughput.output_tokens_per_s if verdict != "no-fit" else 0.0
-    per_million = round(per_hour / (tok_s * 3600 / 1e6), 2) if per_hour is not None and tok_s else None
-    size = cache_size_gb(ckpt)
-    rate = VOLUME_USD_PER_GB_MONTH_LARGE if size >= 1000 else VOLUME_USD_PER_GB_MONTH
-    return Cost(
-        usd_per_gpu_hour=price,
-        usd_per_hour=per_hour,
-        price_date=gpu.price_date,
-        spot=spot,
-        est_output_tokens_per_s=tok_s,
-        usd_per_million_output=per_million,
-        api=_api(cat, ckpt, per_hour),
-        cache_gb=size,
-        cache_usd_per_month=round(size * rate, 2),
-    )
-
-
-def _cost_reason(cost: Cost, t: Throughput) -> str:
-    assert cost.usd_per_hour is not None and cost.usd_per_million_output is not None
-    api = cost.api
-    capacity = cost.est_output_tokens_per_s * 3600 / 1e6
-    line = (
-        f"${cost.usd_per_hour:.2f}/hour; at an estimated {cost.est_output_tokens_per_s:,.0f} output tokens/s "
-        f"for {t.concurrency} concurrent streams of {t.input_tokens:,} in / {t.output_tokens:,} out, that is "
-        f"${cost.usd_per_million_output:.2f} per 1M output tokens against {api.api_model}'s "
-        f"${api.peak_usd_per_million_output:.2f} peak / ${api.off_peak_usd_per_million_output:.2f} off-peak "
-        f"(read {api.price_date})"
-    )
-    peak, off = api.break_even_peak_million_per_hour, api.break_even_off_peak_million_per_hour
-    assert peak is not None and off is not None
-    verdicts = [
-        f"{tier} it breaks even above {need:,.1f}M output tokens/hour"
-        + ("" if capacity >= need else f", more than this setup's estimated {capacity:,.2f}M")
-        for tier, need in (("at peak", peak), ("off-peak", off))
-    ]
-    return line + "; " + "; ".join(verdicts) + "."
 
 
 @lru_cache(maxsize=256)

@@ -34,19 +34,13 @@ from infra.errors import ConfigError
 from infra.plan import Plan
 from infra.progress import Progress
 from infra.targets.base import EngineLaunch, LocalEngines
-from infra.targets.kubernetes.local_cluster import (
-    STORAGE_CLASS,
-    LocalCluster,
-    ToolsMissing,
-    _stop_dir,
-    free_port,
-)
 from infra.validate.redact import Redactor
 from infra.validate.report import RunCost
 
 if TYPE_CHECKING:
     from infra.emulator import Emulator
     from infra.emulator.hub import FakeHub
+    from infra.emulator.local_cluster import LocalCluster
 
 # One real second stands for ten simulated minutes: a 40-minute load bills as such and takes 4 s.
 TIME_SCALE = 600.0
@@ -130,7 +124,7 @@ class RunPodRehearsal:
         return None
 
     def __enter__(self) -> RunPodRehearsal:
-        # The emulator and hub (schemas, servers) load only for a RunPod rehearsal.
+        # The stand-ins (infra.emulator: its server and schemas) load only for a rehearsal.
         from infra.emulator import Emulator, Timing
         from infra.emulator.hub import FakeHub
 
@@ -222,6 +216,9 @@ class KubernetesRehearsal:
         return self._engines
 
     def __enter__(self) -> KubernetesRehearsal:
+        # The stand-ins (infra.emulator: its server and schemas) load only for a rehearsal.
+        from infra.emulator.local_cluster import LocalCluster, ToolsMissing, _stop_dir
+
         workdir = self.state_dir / "cluster"
         if (workdir / "cluster.json").exists():
             _stop_dir(workdir)  # a control plane a killed rehearsal left behind
@@ -251,6 +248,9 @@ class KubernetesRehearsal:
 
     def prepare(self, project: Path, stack: str) -> list[str]:
         """The stack's StorageClass becomes the local control plane's (it has no `efs-sc`)."""
+        # As in __enter__: the stand-ins load only for a rehearsal.
+        from infra.emulator.local_cluster import STORAGE_CLASS
+
         path = project / "stacks" / f"Pulumi.{stack}.yaml"
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         key = f"{PROJECT}:storageClass"
@@ -320,6 +320,9 @@ class StandInEngines:
     @contextlib.contextmanager
     def run(self, launch: EngineLaunch) -> Iterator[RunningEngine]:
         """Start the stand-in engine as the launch describes; stop it on exit."""
+        # As in __enter__: the stand-ins load only for a rehearsal.
+        from infra.emulator.local_cluster import free_port
+
         port = free_port()
         env = dict(launch.env)
         env.update(

@@ -31,6 +31,8 @@ def estimate(
     input_tokens: int,
     output_tokens: int,
     tight: bool,
+    engine: str | None = None,
+    engine_version: str | None = None,
 ) -> Throughput:
     """Output tokens/s for `concurrency` streams of `input_tokens` in / `output_tokens` out."""
     running = max(1, min(concurrency, max_running))
@@ -80,6 +82,12 @@ def estimate(
         ratio = hw / (p.gpus * p.hbm_gbps)
         if p.gpu != gpu.key or p.gpus != world:
             notes.append(f"{p.gpus}x {p.gpu} carried to {world}x {gpu.key} by HBM bandwidth ({ratio:.2f}x)")
+        if engine is not None and (p.engine, p.engine_version) != (engine, engine_version):
+            # An anchor belongs to the engine build that measured it (~10% between SGLang 0.5.12 and 0.5.15).
+            ran = f"{p.engine or 'an engine the source does not name'} {p.engine_version or '(version not stated)'}"
+            notes.append(
+                f"a point from another engine build: it ran {ran}, the plan runs {engine} {engine_version}"
+            )
         lengths = f"{_k(p.input_tokens)} in / {_k(p.output_tokens)} out"
         if (p.input_tokens, p.output_tokens) != (input_tokens, output_tokens):
             notes.append(

@@ -6,6 +6,9 @@ client, in the standard cache layout that vLLM reads with `HF_HOME=<cache_dir>` 
     <cache_dir>/hub/models--<org>--<name>/blobs/, snapshots/<commit>/, refs/<revision>
     <cache_dir>/.v4infra/complete-<org>--<name>.json    written last, only after every file checked out
 
+A dataset the validation needs offline (`openai/gsm8k` for the accuracy stage) is cached beside it the
+same way with `--repo-type dataset`: `hub/datasets--<org>--<name>/`, marker `complete-dataset-<org>--<name>.json`.
+
 A later fill compares the hub's file list and sizes with the disk and the marker, and downloads nothing
 when they agree.
 
@@ -14,6 +17,7 @@ also runs inside pods where this package is not installed:
 
     python3 - fill --cache-dir /workspace/hf --repo deepseek-ai/DeepSeek-V4-Flash < infra/weights.py
     python3 -m infra.weights check --cache-dir /workspace/hf --repo deepseek-ai/DeepSeek-V4-Flash
+    python3 - fill --cache-dir /workspace/hf --repo openai/gsm8k --repo-type dataset < infra/weights.py
 
 The command line prints one JSON object per line (`progress`, then `done` or `error`) and exits 0 or 1;
 the token comes from `HF_TOKEN` and is never printed.
@@ -57,6 +61,7 @@ class WeightAccessError(WeightCacheError):
 
 
 MARKER_DIR = ".v4infra"
+REPO_TYPES = ("model", "dataset")
 _MARKER_FORMAT = 1
 _HASH_CHUNK = 8 * 1024 * 1024
 
@@ -89,6 +94,7 @@ class CheckpointManifest:
     revision: str
     commit_sha: str
     files: tuple[ManifestFile, ...]
+    repo_type: str = "model"
 
     @property
     def total_bytes(self) -> int:
@@ -161,21 +167,26 @@ class FillResult:
 # -- layout ------------------------------------------------------------------------------------------
 
 
-def repo_storage_dir(cache_dir: str | Path, repo_id: str) -> Path:
-    """`<cache_dir>/hub/models--<org>--<name>`, where huggingface_hub keeps a model's blobs and snapshots."""
-    return Path(cache_dir) / "hub" / ("models--" + repo_id.replace("/", "--"))
+def repo_storage_dir(cache_dir: str | Path, repo_id: str, repo_type: str = "model") -> Path:
+    """`<cache_dir>/hub/models--<org>--<name>` (or `datasets--`), where huggingface_hub keeps a repo's files."""
+    return Path(cache_dir) / "hub" / (f"{repo_type}s--" + repo_id.replace("/", "--"))
 
 
-def marker_path(cache_dir: str | Path, repo_id: str) -> Path:
-    """The completeness marker of a repo in a cache directory."""
-    return Path(cache_dir) / MARKER_DIR / f"complete-{repo_id.replace('/', '--')}.json"
+def marker_path(cache_dir: str | Path, repo_id: str, repo_type: str = "model") -> Path:
+    """The completeness marker of a repo in a cache directory (models keep their original name)."""
+    kind = "" if repo_type == "model" else f"{repo_type}-"
+    return Path(cache_dir) / MARKER_DIR / f"complete-{kind}{repo_id.replace('/', '--')}.json"
 
 
 # -- the hub's side ----------------------------------------------------------------------------------
 
 
 def expected_files(
-    repo_id: str, revision: str = "main", token: str | None = None, endpoint: str | None = None
+    repo_id: str,
+    revision: str = "main",
+    token: str | None = None,
+    endpoint: str | None = None,
+    repo_type: str = "model",
 ) -> CheckpointManifest:
     """Ask the hub which files (names, sizes, sha256 of LFS files) make up `repo_id` at `revision`.
 
@@ -184,7 +195,12 @@ def expected_files(
     """
     api = huggingface_hub.HfApi(endpoint=endpoint)
     with _hub_errors(repo_id, revision, token):
-        info = api.model_info(repo_id, revision=revision, files_metadata=True, token=token or False)
+        if repo_type == "dataset":
+            info: Any = api.dataset_info(
+                repo_id, revision=revision, files_metadata=True, token=token or False
+            )
+        else:
+            info = api.model_info(repo_id, revision=revision, files_metadata=True, token=token or False)
     if not info.sha or info.siblings is None:
         raise WeightCacheError(f"the hub's answer for {repo_id}@{revision} lacks a commit or a file list")
     files = []
@@ -193,7 +209,8 @@ def expected_files(
             raise WeightCacheError(f"the hub did not report the size of {repo_id}/{sibling.rfilename}")
         sha256 = sibling.lfs.sha256 if sibling.lfs is not None else None
         files.append(ManifestFile(sibling.rfilename, int(sibling.size), sha256, sibling.blob_id))
-    return CheckpointManifest(repo_id, revision, info.sha, tuple(sorted(files, key=lambda f: f.path)))
+    ordered = tuple(sorted(files, key=lambda f: f.path))
+    return CheckpointManifest(repo_id, revision, info.sha, ordered, repo_type)
 
 
 @contextlib.contextmanager
@@ -243,7 +260,7 @@ def verify_cache(
     Checking sizes reads no file contents, so it is quick even for a 900 GB checkpoint; `check_hashes`
     reads every byte.
     """
-    storage = repo_storage_dir(cache_dir, manifest.repo_id)
+    storage = repo_storage_dir(cache_dir, manifest.repo_id, manifest.repo_type)
     problems = _check_files(storage, manifest, manifest.files, check_hashes, max_workers)
     return CacheStatus(
         repo_id=manifest.repo_id,
@@ -307,7 +324,7 @@ def _ref_ok(storage: Path, manifest: CheckpointManifest) -> bool:
 
 
 def _marker_matches(cache_dir: str | Path, manifest: CheckpointManifest) -> bool:
-    recorded = read_marker(cache_dir, manifest.repo_id)
+    recorded = read_marker(cache_dir, manifest.repo_id, manifest.repo_type)
     return (
         recorded is not None
         and recorded.commit_sha == manifest.commit_sha
@@ -315,26 +332,29 @@ def _marker_matches(cache_dir: str | Path, manifest: CheckpointManifest) -> bool
     )
 
 
-def read_marker(cache_dir: str | Path, repo_id: str) -> CheckpointManifest | None:
+def read_marker(cache_dir: str | Path, repo_id: str, repo_type: str = "model") -> CheckpointManifest | None:
     """The manifest recorded by the last verified fill of `repo_id`, or None (absent or unreadable)."""
     try:
-        data = json.loads(marker_path(cache_dir, repo_id).read_text())
+        data = json.loads(marker_path(cache_dir, repo_id, repo_type).read_text())
         if data.get("format") != _MARKER_FORMAT or data.get("repo_id") != repo_id:
+            return None
+        if data.get("repo_type", "model") != repo_type:
             return None
         files = tuple(
             ManifestFile(f["path"], int(f["size"]), f.get("sha256"), f.get("blob_id")) for f in data["files"]
         )
-        return CheckpointManifest(repo_id, str(data["revision"]), str(data["commit_sha"]), files)
+        return CheckpointManifest(repo_id, str(data["revision"]), str(data["commit_sha"]), files, repo_type)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def _write_marker(cache_dir: str | Path, manifest: CheckpointManifest) -> Path:
     """Write the marker atomically: a reader sees either no marker or a whole one."""
-    path = marker_path(cache_dir, manifest.repo_id)
+    path = marker_path(cache_dir, manifest.repo_id, manifest.repo_type)
     record = {
         "format": _MARKER_FORMAT,
         "repo_id": manifest.repo_id,
+        "repo_type": manifest.repo_type,
         "revision": manifest.revision,
         "commit_sha": manifest.commit_sha,
         "total_bytes": manifest.total_bytes,
@@ -398,6 +418,7 @@ def fill_cache(
     *,
     attempts: int = 3,
     check_hashes: bool = True,
+    repo_type: str = "model",
 ) -> FillResult:
     """Make `cache_dir` hold a verified copy of `repo_id` at `revision`, downloading only what is missing.
 
@@ -406,9 +427,9 @@ def fill_cache(
     every byte once) hash, throws away and re-fetches bad ones for up to `attempts` rounds, then writes
     the ref and, last, the marker. Raises WeightAccessError on 401/403, WeightCacheError when files stay bad.
     """
-    manifest = expected_files(repo_id, revision, token, endpoint)
-    marker = marker_path(cache_dir, repo_id)
-    storage = repo_storage_dir(cache_dir, repo_id)
+    manifest = expected_files(repo_id, revision, token, endpoint, repo_type)
+    marker = marker_path(cache_dir, repo_id, repo_type)
+    storage = repo_storage_dir(cache_dir, repo_id, repo_type)
     status = verify_cache(cache_dir, manifest)
     if status.marker_matches and not (status.missing or status.wrong_size):
         _write_ref(storage, manifest)  # the same commit may have been filled under another revision name
@@ -491,6 +512,7 @@ def _download(
     with _hub_errors(manifest.repo_id, manifest.revision, token), meter.round(appeared) as bar_class:
         huggingface_hub.snapshot_download(
             manifest.repo_id,
+            repo_type=manifest.repo_type,
             revision=manifest.commit_sha,  # the commit the manifest describes, even if the branch moves meanwhile
             cache_dir=storage.parent,
             token=token or False,
@@ -590,6 +612,9 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--revision", default="main")
         sub.add_argument("--endpoint", default=None, help="default: HF_ENDPOINT, else huggingface.co")
         sub.add_argument("--max-workers", type=int, default=4)
+        sub.add_argument(
+            "--repo-type", choices=REPO_TYPES, default="model", help="a dataset is cached beside"
+        )
     commands.choices["fill"].add_argument(
         "--sizes-only", action="store_true", help="after downloading, check sizes but do not hash every byte"
     )
@@ -631,6 +656,7 @@ def _cli_fill(args: argparse.Namespace, token: str | None) -> int:
         args.max_workers,
         progress=report,
         check_hashes=not args.sizes_only,
+        repo_type=args.repo_type,
     )
     _emit(
         {
@@ -649,11 +675,11 @@ def _cli_fill(args: argparse.Namespace, token: str | None) -> int:
 
 def _cli_check(args: argparse.Namespace, token: str | None) -> int:
     if args.offline:
-        manifest = read_marker(args.cache_dir, args.repo)
+        manifest = read_marker(args.cache_dir, args.repo, args.repo_type)
         if manifest is None:
             raise WeightCacheError(f"no completeness marker for {args.repo} under {args.cache_dir}")
     else:
-        manifest = expected_files(args.repo, args.revision, token, args.endpoint)
+        manifest = expected_files(args.repo, args.revision, token, args.endpoint, args.repo_type)
     status = verify_cache(args.cache_dir, manifest, check_hashes=args.hashes, max_workers=args.max_workers)
     _emit(
         {

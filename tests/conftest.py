@@ -10,7 +10,7 @@ from kube import start_local_cluster
 from paths import H200_FIXTURES
 from sshd import SshServer
 
-from infra.targets.kubernetes.local_cluster import LocalCluster
+from infra.emulator.local_cluster import LocalCluster
 
 # --- Real OpenSSH server (tests/sshd.py) --------------------------------------------------------------
 # Debian's sshd on 127.0.0.1 with an nvidia-smi stand-in that prints the captured H200 outputs.

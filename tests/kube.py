@@ -1,4 +1,4 @@
-"""The local Kubernetes control plane for tests (infra/targets/kubernetes/local_cluster.py).
+"""The local Kubernetes control plane for tests (infra/emulator/local_cluster.py).
 
 One control plane per test session; each test works in its own namespaces. Without the tools built, a
 developer's run skips these tests with the command that builds them; under CI (`CI=true`) it fails.
@@ -14,7 +14,7 @@ from typing import NoReturn
 import pytest
 import yaml
 
-from infra.targets.kubernetes.local_cluster import LocalCluster, ToolsMissing
+from infra.emulator.local_cluster import LocalCluster, ToolsMissing
 
 
 def tools_missing(message: str) -> NoReturn:

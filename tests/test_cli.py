@@ -82,11 +82,21 @@ def test_stacks_lists_every_preset_with_verdict_and_price():
         "pro-2x8xh100",
         "pro-2x8xh200",
         "k8s-pro-2x8xh100",
+        "pro-8xb200",
+        "flash-4xb200",
     }
     assert rows["flash-2xh100"]["verdict"] == "tight"
     # Two nodes of 8x H100 on a RunPod Instant Cluster: the path for Pro on H100s.
     assert rows["pro-2x8xh100"]["verdict"] == "fits" and rows["pro-2x8xh100"]["nodes"] == 2
     assert rows["pro-2x8xh100"]["cost"]["usd_per_hour"] == pytest.approx(43.04)
     assert rows["pro-8xh200"]["cost"]["usd_per_hour"] == pytest.approx(28.72)
+    # Blackwell presets: 8x B200 at $6.79/GPU-h (RunPod, 2026-10-07); verdicts follow the evidence rule.
+    assert rows["pro-8xb200"]["verdict"] == "fits" and rows["pro-8xb200"]["verified"]
+    assert rows["pro-8xb200"]["cost"]["usd_per_hour"] == pytest.approx(54.32)
+    assert rows["flash-4xb200"]["verdict"] == "fits" and not rows["flash-4xb200"]["verified"]
+    assert rows["flash-4xb200"]["verified_detail"].startswith(
+        "verified by its publisher, no published numbers"
+    )
     table = v4infra("stacks")
     assert "k8s-pro-8xh200" in table.stdout and "28.72" in table.stdout
+    assert "publisher" in table.stdout  # flash-4xb200's label

@@ -72,6 +72,49 @@ CASES = {
         "the host's NVIDIA driver is older than the image's CUDA",
     ),
     "engine-core-failed": (ENGINE_CORE, "the vLLM engine core failed to start"),
+    # vllm#42741 / sglang#34092: the AttributeError as both issues print it.
+    "transformers-config-rename": (
+        "(Worker_TP0 pid=902) AttributeError: 'DeepseekV4Config' object has no attribute 'compress_ratios'. "
+        "Did you mean: 'compress_rates'?",
+        "transformers >= 4.57 renamed DeepSeek V4 config keys ('compress_ratios' is gone; vllm#42741, sglang#34092)"
+        " — run the transformers the engine image ships",
+    ),
+    # SGLang's registry message (sglang/srt/models/registry.py, 0.5.20 wheel) for a V4.1 checkpoint.
+    "v41-unregistered": (
+        "ValueError: Model architectures ['DeepseekV41ForCausalLM'] are not supported for now. "
+        "Supported architectures: dict_keys(['DeepseekV4ForCausalLM', 'DeepseekV4ForCausalLMDSpark'])",
+        "this engine does not register DeepSeek V4.1 (DeepseekV41ForCausalLM)",
+    ),
+    # vLLM's stats line format (vllm/v1/metrics/loggers.py, 0.33.0 wheel) while nothing moves (vllm#58233).
+    "no-first-token": (
+        "(APIServer pid=754) INFO 09-23 10:00:01 [loggers.py:271] Engine 000: Avg prompt throughput: 0.0 tokens/s, "
+        "Avg generation throughput: 0.0 tokens/s, Running: 8 reqs, Waiting: 0 reqs, GPU KV cache usage: 2.1%",
+        "requests are running but the engine emits no tokens (no first token under concurrency, vllm#58233)",
+    ),
+    # The same stats line with VLLM_COMPUTE_NANS_IN_LOGITS=1 ("Corrupted: %d reqs", vllm/v1/metrics/loggers.py).
+    "garbled-output": (
+        "(APIServer pid=754) INFO 09-23 10:00:11 [loggers.py:271] Engine 000: Avg prompt throughput: 812.4 tokens/s, "
+        "Avg generation throughput: 96.0 tokens/s, Running: 8 reqs, Waiting: 0 reqs, GPU KV cache usage: 4.0%, "
+        "Corrupted: 3 reqs",
+        "the engine produced corrupted (NaN) logits: garbled output (vllm#43416, vllm#41331)",
+    ),
+}
+
+# More real lines per signature: the NVIDIA container runtime refusing a CUDA 13 image on a 570 driver.
+MORE = {
+    "driver-too-old": [
+        "docker: Error response from daemon: failed to create task for container: failed to create shim task: "
+        "OCI runtime create failed: runc create failed: unable to start container process: error during container "
+        "init: error running prestart hook #0: exit status 1, stdout: , stderr: Auto-detected mode as 'legacy' "
+        "nvidia-container-cli: requirement error: unsatisfied condition: cuda>=13.0, please update your driver "
+        "to a newer version, or use an earlier cuda container: unknown",
+        "RuntimeError: CUDA driver version is insufficient for CUDA runtime version",
+    ],
+    "v41-unregistered": [
+        "ValueError: The checkpoint you are trying to load has model type `deepseek_v41` but Transformers does not "
+        "recognize this architecture. This could be because of an issue with the checkpoint, or because your "
+        "version of Transformers is out of date.",
+    ],
 }
 
 
@@ -125,3 +168,36 @@ def test_colour_codes_are_ignored_and_tokens_are_masked() -> None:
     assert diagnosis.signature == "hub-auth"
     assert token not in diagnosis.line
     assert diagnosis.line.startswith("ERROR 401 Client Error")
+
+
+@pytest.mark.parametrize(("name", "line"), [(n, line) for n, lines in sorted(MORE.items()) for line in lines])
+def test_other_real_lines_of_a_signature_map_to_it(name: str, line: str) -> None:
+    diagnosis = diagnose([*PREAMBLE, line])
+    assert diagnosis is not None and diagnosis.signature == name
+
+
+def test_the_driver_fix_names_the_cu129_tag_and_driver_580() -> None:
+    diagnosis = diagnose([CASES["driver-too-old"][0]])
+    assert diagnosis is not None
+    assert "-cu129" in diagnosis.fix and ">= 580" in diagnosis.fix
+
+
+def test_a_v4_architecture_error_is_not_taken_for_v41_and_back() -> None:
+    v4 = diagnose([CASES["unsupported-architecture"][0]])
+    v41 = diagnose([CASES["v41-unregistered"][0]])
+    assert v4 is not None and v4.signature == "unsupported-architecture"
+    assert v41 is not None and v41.signature == "v41-unregistered"
+
+
+def test_a_busy_or_idle_stats_line_is_no_stall_and_no_corruption() -> None:
+    busy = CASES["no-first-token"][0].replace(
+        "Avg generation throughput: 0.0", "Avg generation throughput: 41.3"
+    )
+    idle = CASES["no-first-token"][0].replace("Running: 8 reqs", "Running: 0 reqs")
+    clean = CASES["garbled-output"][0].replace("Corrupted: 3 reqs", "Corrupted: 0 reqs")
+    assert diagnose([*PREAMBLE, busy, idle, clean]) is None
+
+
+def test_a_root_cause_outranks_the_stall_it_causes() -> None:
+    diagnosis = diagnose([CASES["no-first-token"][0], CASES["nccl"][0]])
+    assert diagnosis is not None and diagnosis.signature == "nccl"

@@ -11,4 +11,4 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${V4INFRA_PYTHON:-$root/.venv/bin/python}"
 [[ -x "$python" ]] || { echo "kube-local: no $python; run 'make venv' first" >&2; exit 1; }
-exec "$python" -m infra.targets.kubernetes.local_cluster "$@"
+exec "$python" -m infra.emulator.local_cluster "$@"

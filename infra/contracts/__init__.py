@@ -51,11 +51,6 @@ def _rebase_ref(value: Any) -> Any:
     return _DOC_URI + value if isinstance(value, str) and value.startswith("#") else value
 
 
-def component_errors(name: str, instance: Any) -> list[str]:
-    """Violations of `#/components/schemas/<name>`, one line each (empty when valid)."""
-    return schema_errors({"$ref": f"#/components/schemas/{name}"}, instance)
-
-
 def schema_errors(schema: dict[str, Any], instance: Any) -> list[str]:
     """Violations of any schema taken from the document (its `#/...` refs resolve there), one line each."""
     validator = _validator(schema)

@@ -4,6 +4,10 @@
 prints vLLM-like log lines, fails with vLLM's real error lines where a real launch would
 (old image, too few GPUs, weights not in an offline cache, pipeline parallelism, TP16, injected
 faults), otherwise "loads" for EMULATOR_LOAD_SECONDS and serves on 127.0.0.1:$EMULATOR_PORT_<port>.
+`vllm bench serve ...` is the stand-in benchmark client (infra/emulator/fake_bench.py).
+
+Serving faults (EMULATOR_ENGINE_FAULT): `garbled` answers GSM8K wrongly, `slow` decodes SLOW_FACTOR
+times slower (infra/emulator/vllm_api.py); the others stop the launch with vLLM's own error lines.
 """
 
 from __future__ import annotations
@@ -29,14 +33,26 @@ from infra.emulator.models import (
     version_text,
     vllm_version_of_image,
 )
-from infra.emulator.vllm_api import ServedModel, serve
+from infra.emulator.vllm_api import ServedModel, serve, stream_time_scale
 
 # Torch, NCCL and CUDA-graph memory per GPU besides weights and workspace (emulator heuristic);
 # eager mode captures no graphs, which is what makes Flash on 2x H100 a tight fit rather than none.
 RUNTIME_RESERVE_BYTES = 4 * GIB
 EAGER_RESERVE_BYTES = int(2.5 * GIB)
 FP8_BLOCK = 128
-FAULTS = ("arch", "keyerror", "oom", "tp16", "pp", "hub401")
+LAUNCH_FAULTS = ("arch", "keyerror", "oom", "tp16", "pp", "hub401")
+SERVING_FAULTS = ("garbled", "slow")
+FAULTS = LAUNCH_FAULTS + SERVING_FAULTS
+# Decode step at concurrency 1 on H200, linear in active parameters through the SGLang cookbook's two
+# H200 FP4 low-latency cells: Flash (13B active) TPOT 3.37 ms, Pro (49B) 5.64 ms, random 8,192/1,024
+# (sgl-project/sglang docs_new/src/snippets/configs/deepseek-ai/deepseek-v4-benchmarks.jsx, read 2026-12-02).
+_TPOT_BASE_SECONDS = 0.00255
+_TPOT_PER_ACTIVE_B_SECONDS = 0.0000631
+
+
+def decode_seconds(spec: CheckpointSpec, gpu: GpuSpec) -> float:
+    """The stand-in's decode step for one stream, in simulated seconds (slower GPUs by their speed)."""
+    return (_TPOT_BASE_SECONDS + _TPOT_PER_ACTIVE_B_SECONDS * spec.active_params_b) / gpu.speed
 
 
 class LaunchFailed(Exception):
@@ -510,14 +526,16 @@ def run(argv: list[str]) -> int:
     names = args.served_model_name or [args.model]
     port = int(os.environ.get(f"EMULATOR_PORT_{args.port}", args.port))
     gpu = launch.gpu
-    itl = (0.020 + 0.0005 * spec.active_params_b) / gpu.speed
+    time_scale = stream_time_scale(float(os.environ.get("EMULATOR_TIME_SCALE", "1") or 1))
     served = ServedModel(
         names=names,
         root=args.model,
         max_model_len=max_len,
         api_key=args.api_key or os.environ.get("VLLM_API_KEY") or None,
-        itl_seconds=itl / float(os.environ.get("EMULATOR_TIME_SCALE", "1") or 1),
+        itl_seconds=decode_seconds(spec, gpu) / time_scale,
         version=version,
+        fault=launch.fault if launch.fault in SERVING_FAULTS else None,
+        hub_cache=hub_cache_dir(args),
     )
     log(
         "INFO",
@@ -543,6 +561,10 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] in (["--version"], ["-v"]):
         emit(version_text(vllm_version_of_image(os.environ.get("EMULATOR_IMAGE", "vllm/vllm-openai:latest"))))
         return 0
+    if args[:1] == ["bench"]:
+        from infra.emulator import fake_bench
+
+        return fake_bench.main(args[1:])
     if args[:1] != ["serve"]:
         emit("usage: vllm [-h] [-v] {chat,complete,serve,bench,collect-env,run-batch} ...")
         return 2

@@ -8,6 +8,7 @@ top-level field has a resolver, and its result is projected onto the requested s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,11 +27,12 @@ from graphql import (
 from graphql.utilities import value_from_ast_untyped
 
 from infra.emulator import catalog
+from infra.emulator.account import Account
 from infra.emulator.errors import CreatedButFailed, DomainError, Invalid
 from infra.emulator.graphql_schema import schema
-from infra.emulator.state import AccountState, Pod, PodRequest, parse_ports
+from infra.emulator.resources import EXITED, RUNNING, TERMINATED, Pod, PodRequest, Volume, parse_ports
 
-Resolver = Callable[[AccountState, dict[str, Any]], Any]
+Resolver = Callable[[Account, dict[str, Any]], Any]
 Fragments = dict[str, FragmentDefinitionNode]
 # What a pod-scoped key (a pod's own RUNPOD_API_KEY) may do, and only to its own pod.
 POD_KEY_MUTATIONS = frozenset({"podTerminate", "podStop"})
@@ -40,9 +42,7 @@ class Unauthorized(Exception):
     """The key may not run this document (answered with HTTP 401)."""
 
 
-def execute(
-    state: AccountState, request: dict[str, Any], pod_scope: str | None
-) -> tuple[int, dict[str, Any]]:
+def execute(state: Account, request: dict[str, Any], pod_scope: str | None) -> tuple[int, dict[str, Any]]:
     """Run one GraphQL request; `pod_scope` is the pod id when the caller used a pod-scoped key."""
     query = request.get("query")
     if not isinstance(query, str):
@@ -164,7 +164,25 @@ def _project(value: Any, selection_set: SelectionSetNode | None, fragments: Frag
 # ---- views: RunPod's object shapes -----------------------------------------------------------
 
 
-def gpu_type_view(state: AccountState, gpu: catalog.GpuType) -> dict[str, Any]:
+def desired_status(pod: Pod) -> str:
+    """GraphQL's coarse status (`desiredStatus`): RUNNING while the pod holds compute, else EXITED or TERMINATED."""
+    return pod.status if pod.status in (EXITED, TERMINATED) else RUNNING
+
+
+def volume_view(volume: Volume) -> dict[str, Any]:
+    """A network volume as `myself { networkVolumes }` and `pod { networkVolume }` answer it."""
+    return {"id": volume.id, "name": volume.name, "size": volume.size, "dataCenterId": volume.data_center_id}
+
+
+def _last_status_change(pod: Pod) -> str:
+    """RunPod's `lastStatusChange`: the reason and when, in its JavaScript date form."""
+    when = time.strftime(
+        "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", time.gmtime(pod.status_changed_wall)
+    )
+    return f"{pod.status_reason}: {when}" if pod.status_reason else ""
+
+
+def gpu_type_view(state: Account, gpu: catalog.GpuType) -> dict[str, Any]:
     def lowest_price(args: dict[str, Any]) -> dict[str, Any]:
         wanted = args.get("input") or {}
         count = int(wanted.get("gpuCount") or 1)
@@ -209,7 +227,7 @@ def gpu_type_view(state: AccountState, gpu: catalog.GpuType) -> dict[str, Any]:
     }
 
 
-def pod_view(state: AccountState, pod: Pod) -> dict[str, Any]:
+def pod_view(state: Account, pod: Pod) -> dict[str, Any]:
     """A pod as `pod(input)` and `myself { pods }` answer it (call with the state lock held)."""
     now = state.clock.now()
     request = pod.request
@@ -221,7 +239,7 @@ def pod_view(state: AccountState, pod: Pod) -> dict[str, Any]:
         "id": pod.id,
         "name": pod.name,
         "imageName": request.image_name,
-        "desiredStatus": pod.desired_status,
+        "desiredStatus": desired_status(pod),
         "podType": "RESERVED",
         "cloudType": pod.cloud_type,
         "interruptible": False,
@@ -242,10 +260,10 @@ def pod_view(state: AccountState, pod: Pod) -> dict[str, Any]:
         "port": None,
         "templateId": request.template_id,
         "machineId": pod.machine_id,
-        "lastStatusChange": pod.last_status_change,
+        "lastStatusChange": _last_status_change(pod),
         "uptimeSeconds": pod.uptime(now),
         "networkVolumeId": request.network_volume_id,
-        "networkVolume": volume.view() if volume is not None else None,
+        "networkVolume": volume_view(volume) if volume is not None else None,
         "dataCenterId": pod.data_center_id,
         "machine": {
             "__typename": "Machine",
@@ -302,24 +320,24 @@ def _runtime_view(pod: Pod, now: float) -> dict[str, Any] | None:
 # ---- query resolvers -------------------------------------------------------------------------
 
 
-def _gpu_types(state: AccountState, args: dict[str, Any]) -> list[dict[str, Any]]:
+def _gpu_types(state: Account, args: dict[str, Any]) -> list[dict[str, Any]]:
     wanted = args.get("input") or {}
     ids = wanted.get("ids") or ([wanted["id"]] if wanted.get("id") else None)
     with state.lock:
         return [gpu_type_view(state, g) for g in catalog.GPU_TYPES.values() if ids is None or g.id in ids]
 
 
-def _pod(state: AccountState, args: dict[str, Any]) -> dict[str, Any] | None:
+def _pod(state: Account, args: dict[str, Any]) -> dict[str, Any] | None:
     pod_id = (args.get("input") or {}).get("podId")
     with state.lock:
         pod = state.pods.get(pod_id) if isinstance(pod_id, str) else None
         return pod_view(state, pod) if pod is not None else None
 
 
-def _myself(state: AccountState, args: dict[str, Any]) -> dict[str, Any]:
+def _myself(state: Account, args: dict[str, Any]) -> dict[str, Any]:
     with state.lock:
         pods = [pod_view(state, pod) for pod in state.pods.values()]
-        spend = sum(pod.price_per_hour for pod in state.pods.values() if pod.desired_status == "RUNNING")
+        spend = sum(pod.price_per_hour for pod in state.pods.values() if desired_status(pod) == RUNNING)
         return {
             "__typename": "User",
             "id": "user_emulator",
@@ -329,11 +347,11 @@ def _myself(state: AccountState, args: dict[str, Any]) -> dict[str, Any]:
             "currentSpendPerHr": round(spend, 4),
             "spendLimit": 80,
             "pods": pods,
-            "networkVolumes": [volume.view() for volume in state.volumes.values()],
+            "networkVolumes": [volume_view(volume) for volume in state.volumes.values()],
         }
 
 
-def _data_centers(state: AccountState, args: dict[str, Any]) -> list[dict[str, Any]]:
+def _data_centers(state: Account, args: dict[str, Any]) -> list[dict[str, Any]]:
     with state.lock:
         return [
             {
@@ -406,7 +424,7 @@ def _pod_request(args: dict[str, Any], gpu: bool) -> PodRequest:
         raise Invalid(f"invalid input: {exc}") from exc
 
 
-def _create_pod(state: AccountState, args: dict[str, Any], gpu: bool) -> dict[str, Any]:
+def _create_pod(state: Account, args: dict[str, Any], gpu: bool) -> dict[str, Any]:
     pod = state.create_pod(_pod_request(args, gpu))
     with state.lock:
         return pod_view(state, pod)
@@ -419,20 +437,20 @@ def _pod_id(args: dict[str, Any]) -> str:
     return pod_id
 
 
-def _stop(state: AccountState, args: dict[str, Any]) -> dict[str, Any]:
+def _stop(state: Account, args: dict[str, Any]) -> dict[str, Any]:
     pod = state.stop_pod(_pod_id(args))
     with state.lock:
         return pod_view(state, pod)
 
 
-def _resume(state: AccountState, args: dict[str, Any]) -> dict[str, Any]:
+def _resume(state: Account, args: dict[str, Any]) -> dict[str, Any]:
     count = (args.get("input") or {}).get("gpuCount")
     pod = state.resume_pod(_pod_id(args), int(count) if count is not None else None)
     with state.lock:
         return pod_view(state, pod)
 
 
-def _terminate(state: AccountState, args: dict[str, Any]) -> None:
+def _terminate(state: Account, args: dict[str, Any]) -> None:
     state.terminate_pod(_pod_id(args))
 
 

@@ -1,12 +1,17 @@
 """A local stand-in for the Hugging Face Hub, so the real `huggingface_hub` client can be tested offline.
 
-It speaks the part of the Hub's HTTP protocol that `huggingface_hub` 2.4.0 uses to download a snapshot:
+It speaks the part of the Hub's HTTP protocol that `huggingface_hub` 2.4.0 uses to download a snapshot,
+for models and (with the `datasets/` prefix the client adds, `constants.REPO_TYPES_URL_PREFIXES`) datasets:
 
-    GET      /api/models/{repo}[/revision/{rev}]      model info; `?blobs=true` adds sizes and LFS sha256
-    GET      /api/models/{repo}/tree/{rev}[/{path}]   tree listing (`?recursive=true`)
-    HEAD|GET /{repo}/resolve/{rev}/{path}             regular file: 200, ETag (git blob id), X-Repo-Commit;
-                                                      LFS file: 302 to a CDN host with X-Linked-Etag/-Size
-    HEAD|GET /_cdn/{repo}/{sha256}                    LFS content, no auth (a signed URL), Range supported
+    GET      /api/{models|datasets}/{repo}[/revision/{rev}]     info; `?blobs=true` adds sizes and LFS sha256
+    GET      /api/{models|datasets}/{repo}/tree/{rev}[/{path}]  tree listing (`?recursive=true`)
+    HEAD|GET [/datasets]/{repo}/resolve/{rev}/{path}            regular file: 200, ETag (git blob id),
+                                                      X-Repo-Commit; LFS file: 302 to a CDN host with
+                                                      X-Linked-Etag/-Size
+    HEAD|GET /_cdn[/datasets]/{repo}/{sha256}                   LFS content, no auth (a signed URL), Range
+
+`add_gsm8k` serves a small dataset in `openai/gsm8k`'s real layout (README.md with its configs, main/ and
+socratic/ parquet files with `question` and `answer` columns) whose problems are generated here.
 
 The CDN answers on `cdn_host` (default `localhost`), a different origin from `127.0.0.1`, so the client
 treats it as the Hub treats its CDN: it stops at the redirect and drops the Authorization header. No Xet
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import io
 import json
 import threading
 import time
@@ -25,15 +31,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from infra.emulator.quiet_server import QuietThreadingHTTPServer
 
 BreakMode = Literal["truncate", "corrupt"]
+RepoType = Literal["model", "dataset"]
 
 # Patterns the Hub's default .gitattributes stores in LFS; anything this big or bigger is LFS too.
-LFS_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.model")
+LFS_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", "*.model", "*.parquet")
 LFS_MIN_BYTES = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
 _CORRUPT = bytes(range(256))[::-1]
@@ -73,12 +80,22 @@ class HubFile:
         return self.sha256 if self.lfs else self.blob_id
 
 
+def _key(repo_id: str, repo_type: RepoType) -> str:
+    """Models and datasets live in separate namespaces on the Hub, as in its URLs."""
+    return repo_id if repo_type == "model" else f"datasets/{repo_id}"
+
+
 @dataclass
 class _Repo:
     repo_id: str
+    repo_type: RepoType = "model"
     commits: dict[str, dict[str, HubFile]] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     simulated_size: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return _key(self.repo_id, self.repo_type)
 
     def resolve(self, revision: str) -> str | None:
         if revision in self.commits:
@@ -169,6 +186,7 @@ class FakeHub:
         *,
         branch: str = "main",
         simulated_size: Mapping[str, int] | None = None,
+        repo_type: RepoType = "model",
     ) -> str:
         """Add a commit holding `files` and point `branch` at it; returns the commit sha.
 
@@ -178,14 +196,14 @@ class FakeHub:
             raise ValueError(f"repo id must be 'org/name', got {repo_id!r}")
         built = {path: HubFile.build(path, data) for path, data in sorted(files.items())}
         if revision_sha is None:
-            digest = hashlib.sha1(repo_id.encode(), usedforsecurity=False)
+            digest = hashlib.sha1(_key(repo_id, repo_type).encode(), usedforsecurity=False)
             for hub_file in built.values():
                 digest.update(f"{hub_file.path}\0{hub_file.blob_id}\0".encode())
             revision_sha = digest.hexdigest()
         if len(revision_sha) != 40 or any(c not in "0123456789abcdef" for c in revision_sha):
             raise ValueError(f"revision_sha must be 40 lowercase hex digits, got {revision_sha!r}")
         with self._lock:
-            repo = self._repos.setdefault(repo_id, _Repo(repo_id))
+            repo = self._repos.setdefault(_key(repo_id, repo_type), _Repo(repo_id, repo_type))
             repo.commits[revision_sha] = built
             repo.refs[branch] = revision_sha
             repo.simulated_size.update(simulated_size or {})
@@ -212,20 +230,34 @@ class FakeHub:
         )
         return self.add_repo(repo_id, files, revision_sha, simulated_size=simulated)
 
-    def commit(self, repo_id: str, revision: str = "main") -> str:
+    def add_gsm8k(self, repo_id: str = "openai/gsm8k", test_rows: int = 60, train_rows: int = 16) -> str:
+        """Add a small GSM8K dataset in the real repo's layout (see `gsm8k_files`); returns the commit."""
+        return self.add_repo(repo_id, gsm8k_files(test_rows, train_rows), repo_type="dataset")
+
+    def commit(self, repo_id: str, revision: str = "main", repo_type: RepoType = "model") -> str:
         """The commit sha a revision of a repo resolves to."""
-        sha = self._repos[repo_id].resolve(revision)
+        sha = self._repos[_key(repo_id, repo_type)].resolve(revision)
         if sha is None:
             raise KeyError(f"{repo_id} has no revision {revision!r}")
         return sha
 
-    def files(self, repo_id: str, revision: str = "main") -> dict[str, HubFile]:
+    def files(
+        self, repo_id: str, revision: str = "main", repo_type: RepoType = "model"
+    ) -> dict[str, HubFile]:
         """The files of a repo at a revision, as served."""
-        return dict(self._repos[repo_id].commits[self.commit(repo_id, revision)])
+        repo = self._repos[_key(repo_id, repo_type)]
+        return dict(repo.commits[self.commit(repo_id, revision, repo_type)])
 
     # -- faults and counters -----------------------------------------------------------------
 
-    def break_file(self, repo_id: str, filename: str, mode: BreakMode = "truncate", times: int = 1) -> None:
+    def break_file(
+        self,
+        repo_id: str,
+        filename: str,
+        mode: BreakMode = "truncate",
+        times: int = 1,
+        repo_type: RepoType = "model",
+    ) -> None:
         """Make the next `times` downloads of a file go wrong.
 
         `truncate`: announce the full length, send half, close the connection.
@@ -234,12 +266,12 @@ class FakeHub:
         if mode not in ("truncate", "corrupt"):
             raise ValueError(f"mode must be 'truncate' or 'corrupt', got {mode!r}")
         with self._lock:
-            self._faults[(repo_id, filename)] = _Fault(mode, times)
+            self._faults[(_key(repo_id, repo_type), filename)] = _Fault(mode, times)
 
-    def bytes_served(self, repo_id: str) -> int:
+    def bytes_served(self, repo_id: str, repo_type: RepoType = "model") -> int:
         """File content bytes sent for a repo so far (API responses and headers not counted)."""
         with self._lock:
-            return self._served.get(repo_id, 0)
+            return self._served.get(_key(repo_id, repo_type), 0)
 
     # -- used by the handler -----------------------------------------------------------------
 
@@ -290,6 +322,102 @@ def fake_checkpoint_files(repo_id: str, shards: int = 3, shard_bytes: int = 4096
         {"version": "1.0", "model": {"type": "BPE", "vocab": {"<bos>": 0, "<eos>": 1}}}
     )
     files["tokenizer_config.json"] = _json({"bos_token": "<bos>", "eos_token": "<eos>"})
+    files[".gitattributes"] = "".join(
+        f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in LFS_PATTERNS
+    ).encode()
+    return files
+
+
+# The dataset card's YAML header as openai/gsm8k has it: two configs, each a train and a test split.
+_GSM8K_CARD = """---
+language:
+- en
+license: mit
+task_categories:
+- text2text-generation
+pretty_name: Grade School Math 8K
+configs:
+- config_name: main
+  data_files:
+  - split: train
+    path: main/train-*
+  - split: test
+    path: main/test-*
+- config_name: socratic
+  data_files:
+  - split: train
+    path: socratic/train-*
+  - split: test
+    path: socratic/test-*
+---
+
+# A stand-in for GSM8K
+
+Problems generated by the deepseek-v4-infra emulator in GSM8K's format: a `question`, and an `answer` that
+works it out with calculator annotations (`<<a*b=c>>c`) and ends in `#### N`.
+"""
+
+
+def _gsm8k_problem(index: int) -> tuple[str, str]:
+    """One generated word problem and its worked answer in GSM8K's format; deterministic per index."""
+    a, b, c = 3 + index % 17, 2 + (index * 7) % 9, 4 + (index * 5) % 13
+    kind = index % 4
+    if kind == 0:
+        total = a + a * b
+        question = (
+            f"Mia sold {a} cupcakes on Monday and {b} times as many on Tuesday. "
+            "How many cupcakes did she sell on the two days?"
+        )
+        steps = f"On Tuesday she sold {a} * {b} = <<{a}*{b}={a * b}>>{a * b} cupcakes.\n"
+        steps += f"Altogether she sold {a} + {a * b} = <<{a}+{a * b}={total}>>{total} cupcakes."
+    elif kind == 1:
+        total = a * c - b
+        question = (
+            f"A box holds {c} pencils. Omar buys {a} boxes and gives {b} pencils to his sister. "
+            "How many pencils does he keep?"
+        )
+        steps = f"He buys {a} * {c} = <<{a}*{c}={a * c}>>{a * c} pencils.\n"
+        steps += f"He keeps {a * c} - {b} = <<{a * c}-{b}={total}>>{total} pencils."
+    elif kind == 2:
+        total = (a + b) * c
+        question = (
+            f"A farmer plants {a} rows of corn and {b} rows of beans. Every row has {c} plants. "
+            "How many plants are there in total?"
+        )
+        steps = f"There are {a} + {b} = <<{a}+{b}={a + b}>>{a + b} rows.\n"
+        steps += f"So there are {a + b} * {c} = <<{a + b}*{c}={total}>>{total} plants."
+    else:
+        price, count = 2 * c, 10 * a
+        total = price * count
+        question = (
+            f"Tickets to the school play cost ${price} each. The class sold {count} tickets. "
+            "How many dollars did the class collect?"
+        )
+        steps = f"The class collected {price} * {count} = <<{price}*{count}={total}>>{total:,} dollars."
+    return question, f"{steps}\n#### {total}"
+
+
+def gsm8k_files(test_rows: int = 60, train_rows: int = 16) -> dict[str, bytes]:
+    """The files of a small dataset laid out like the hub's `openai/gsm8k` (parquet written with pyarrow)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def parquet(start: int, rows: int, socratic: bool) -> bytes:
+        problems = [_gsm8k_problem(start + i) for i in range(rows)]
+        answers = [
+            "How many in all? ** " + answer.replace("\n", "\nWhat comes next? ** ", 1) if socratic else answer
+            for _, answer in problems
+        ]
+        table = pa.table({"question": [q for q, _ in problems], "answer": answers})
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        return sink.getvalue()
+
+    files: dict[str, bytes] = {"README.md": _GSM8K_CARD.encode()}
+    for config in ("main", "socratic"):
+        socratic = config == "socratic"
+        files[f"{config}/test-00000-of-00001.parquet"] = parquet(0, test_rows, socratic)
+        files[f"{config}/train-00000-of-00001.parquet"] = parquet(10_000, train_rows, socratic)
     files[".gitattributes"] = "".join(
         f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in LFS_PATTERNS
     ).encode()
@@ -349,10 +477,19 @@ class _HubHandler(BaseHTTPRequestHandler):
         with self.hub._lock:
             self.hub.requests.append((self.command, split.path))
         try:
-            if parts[:2] == ["api", "models"] and len(parts) >= 4:
-                self._api(unquote(parts[2]) + "/" + unquote(parts[3]), parts[4:], query)
-            elif parts[:1] == ["_cdn"] and len(parts) == 4:
-                self._cdn(unquote(parts[1]) + "/" + unquote(parts[2]), parts[3], head)
+            kinds = {"models": "model", "datasets": "dataset"}
+            if parts[:1] == ["api"] and len(parts) >= 4 and parts[1] in kinds:
+                repo_type = cast(RepoType, kinds[parts[1]])
+                self._api(_key(unquote(parts[2]) + "/" + unquote(parts[3]), repo_type), parts[4:], query)
+            elif parts[:1] == ["_cdn"] and len(parts) in (4, 5):
+                dataset = len(parts) == 5 and parts[1] == "datasets"
+                org, name = parts[-3], parts[-2]
+                key = _key(unquote(org) + "/" + unquote(name), "dataset" if dataset else "model")
+                self._cdn(key, parts[-1], head)
+            elif parts[:1] == ["datasets"] and len(parts) >= 6 and parts[3] == "resolve":
+                path = "/".join(unquote(p) for p in parts[5:])
+                key = _key(unquote(parts[1]) + "/" + unquote(parts[2]), "dataset")
+                self._resolve(key, unquote(parts[4]), path, head)
             elif len(parts) >= 5 and parts[2] == "resolve":
                 path = "/".join(unquote(p) for p in parts[4:])
                 self._resolve(unquote(parts[0]) + "/" + unquote(parts[1]), unquote(parts[3]), path, head)
@@ -361,13 +498,15 @@ class _HubHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _repo_or_error(self, repo_id: str) -> _Repo | None:
-        repo = self.hub._repos.get(repo_id)
+    def _repo_or_error(self, key: str) -> _Repo | None:
+        repo = self.hub._repos.get(key)
         if repo is None:
             self._error(404, "RepoNotFound", "Repository not found")
             return None
         token = self.hub._token
-        if token is not None:
+        # Gating is per model repo here; the datasets served (openai/gsm8k) are public on the Hub.
+        if token is not None and repo.repo_type == "model":
+            repo_id = repo.repo_id
             auth = self.headers.get("Authorization", "")
             if not auth.startswith("Bearer "):
                 msg = (
@@ -382,8 +521,8 @@ class _HubHandler(BaseHTTPRequestHandler):
                 return None
         return repo
 
-    def _api(self, repo_id: str, rest: list[str], query: dict[str, str]) -> None:
-        repo = self._repo_or_error(repo_id)
+    def _api(self, key: str, rest: list[str], query: dict[str, str]) -> None:
+        repo = self._repo_or_error(key)
         if repo is None:
             return
         if not rest or (len(rest) == 2 and rest[0] == "revision"):
@@ -424,27 +563,30 @@ class _HubHandler(BaseHTTPRequestHandler):
                     }
             siblings.append(sibling)
         info: dict[str, object] = {
-            "_id": hashlib.md5(repo.repo_id.encode(), usedforsecurity=False).hexdigest()[:24],
+            "_id": hashlib.md5(repo.key.encode(), usedforsecurity=False).hexdigest()[:24],
             "id": repo.repo_id,
-            "modelId": repo.repo_id,
             "author": repo.repo_id.split("/")[0],
             "sha": sha,
             "lastModified": "2026-04-24T00:00:00.000Z",
             "private": False,
-            "gated": "manual" if self.hub._token is not None else False,
+            "gated": "manual" if self.hub._token is not None and repo.repo_type == "model" else False,
             "disabled": False,
-            "library_name": "transformers",
-            "tags": ["transformers", "safetensors"],
             "siblings": siblings,
         }
+        if repo.repo_type == "model":
+            info.update(
+                modelId=repo.repo_id, library_name="transformers", tags=["transformers", "safetensors"]
+            )
+        else:
+            info["tags"] = ["format:parquet", "modality:text", "library:datasets"]
         config = files.get("config.json")
         if config is not None:
             with contextlib.suppress(ValueError):
                 info["config"] = json.loads(config.data)
         return info
 
-    def _resolve(self, repo_id: str, revision: str, path: str, head: bool) -> None:
-        repo = self._repo_or_error(repo_id)
+    def _resolve(self, key: str, revision: str, path: str, head: bool) -> None:
+        repo = self._repo_or_error(key)
         if repo is None:
             return
         sha = repo.resolve(revision)
@@ -456,7 +598,7 @@ class _HubHandler(BaseHTTPRequestHandler):
             self._error(404, "EntryNotFound", f"{path} does not exist", commit=sha)
             return
         if hub_file.lfs:
-            location = f"http://{self.hub._cdn_host}:{self.hub.port}/_cdn/{quote(repo_id)}/{hub_file.sha256}"
+            location = f"http://{self.hub._cdn_host}:{self.hub.port}/_cdn/{quote(key)}/{hub_file.sha256}"
             body = b"Found. Redirecting to " + location.encode()
             self.send_response(302)
             self.send_header("Location", location)
@@ -472,8 +614,8 @@ class _HubHandler(BaseHTTPRequestHandler):
             return
         self._content(repo, hub_file, head, extra={"ETag": f'"{hub_file.blob_id}"', "X-Repo-Commit": sha})
 
-    def _cdn(self, repo_id: str, sha256: str, head: bool) -> None:
-        repo = self.hub._repos.get(repo_id)
+    def _cdn(self, key: str, sha256: str, head: bool) -> None:
+        repo = self.hub._repos.get(key)
         matches = [
             f
             for commit in (repo.commits.values() if repo else [])
@@ -519,7 +661,7 @@ class _HubHandler(BaseHTTPRequestHandler):
         if head:
             return
         payload = hub_file.data[start:end]
-        fault = self.hub._take_fault(repo.repo_id, paths or [hub_file.path])
+        fault = self.hub._take_fault(repo.key, paths or [hub_file.path])
         if fault == "corrupt":
             payload = payload.translate(_CORRUPT)
         elif fault == "truncate":
@@ -531,7 +673,7 @@ class _HubHandler(BaseHTTPRequestHandler):
             if seconds:
                 time.sleep(seconds * len(chunk) / len(payload))
             self.wfile.write(chunk)
-            self.hub._count(repo.repo_id, len(chunk))
+            self.hub._count(repo.key, len(chunk))
         self.wfile.flush()
 
     def _json(self, status: int, value: object) -> None:

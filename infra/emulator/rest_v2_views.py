@@ -9,21 +9,51 @@ from __future__ import annotations
 from typing import Any
 
 from infra.emulator import catalog
-from infra.emulator.state import HOLDING, RUNNING, AccountState, Cluster, Pod, Volume, member_ip, parse_ports
+from infra.emulator.account import Account
+from infra.emulator.resources import (
+    ERROR,
+    EXITED,
+    HOLDING,
+    PROVISIONING,
+    RUNNING,
+    STARTING,
+    TERMINATED,
+    Cluster,
+    Pod,
+    Volume,
+    member_ip,
+    parse_ports,
+)
 
 # The roles REST v2 assigns to SLURM and RAY members (rank 0 first); none for TRAINING/APPLICATION.
 CLUSTER_ROLES = {"SLURM": ("SLURM_CONTROLLER", "SLURM_COMPUTE"), "RAY": ("RAY_HEAD", "RAY_WORKER")}
 VXLAN_PORT = 4789
+# REST v2 `podAction`: which actions each status allows.
+ACTIONS = {
+    PROVISIONING: ("stop", "terminate"),
+    STARTING: ("stop", "terminate"),
+    RUNNING: ("stop", "restart", "terminate"),
+    EXITED: ("start", "terminate"),
+    ERROR: ("start", "terminate"),
+    TERMINATED: (),
+}
 
 
-def pod_view(state: AccountState, pod: Pod) -> dict[str, Any]:
+def pod_actions(pod: Pod) -> list[str]:
+    """The pod's `actions[]`: what its status allows, less stop and restart while it is locked."""
+    allowed = ACTIONS[pod.status]
+    # A locked pod cannot be stopped or reset (REST v2 UpdatePodRequest.locked).
+    return [a for a in allowed if not (pod.locked and a in ("stop", "restart"))]
+
+
+def pod_view(state: Account, pod: Pod) -> dict[str, Any]:
     now = state.clock.now()
     request = pod.request
     view: dict[str, Any] = {
         "id": pod.id,
         "name": pod.name,
         "status": pod.status,
-        "actions": pod.actions,
+        "actions": pod_actions(pod),
         "image": request.image_name,
         "args": request.docker_args,
         "disk": request.container_disk_in_gb,
@@ -104,7 +134,7 @@ def _cpu_size(instance_id: str) -> tuple[str, int, int]:
     return flavor, int(vcpus), int(memory)
 
 
-def _membership(state: AccountState, pod: Pod) -> dict[str, Any]:
+def _membership(state: Account, pod: Pod) -> dict[str, Any]:
     cluster = state.clusters.get(pod.cluster_id or "")
     rank = pod.cluster_rank or 0
     view: dict[str, Any] = {"id": pod.cluster_id, "rank": rank}
@@ -126,7 +156,7 @@ def volume_view(volume: Volume) -> dict[str, Any]:
     }
 
 
-def cluster_view(state: AccountState, cluster: Cluster) -> dict[str, Any]:
+def cluster_view(state: Account, cluster: Cluster) -> dict[str, Any]:
     members = [state.pods[pod_id] for pod_id in cluster.pod_ids if pod_id in state.pods]
     by_status: dict[str, int] = {}
     for pod in members:
@@ -158,7 +188,7 @@ def cluster_view(state: AccountState, cluster: Cluster) -> dict[str, Any]:
 
 
 def gpu_type_view(
-    state: AccountState, gpu: catalog.GpuType, availability: dict[str, Any] | None
+    state: Account, gpu: catalog.GpuType, availability: dict[str, Any] | None
 ) -> dict[str, Any]:
     """`availability` (when include=AVAILABILITY): {count, cloud, products, countries, cuda}."""
     view: dict[str, Any] = {
@@ -204,7 +234,7 @@ def gpu_type_view(
     return view
 
 
-def cpu_type_view(state: AccountState, cpu: catalog.CpuType, availability: bool) -> dict[str, Any]:
+def cpu_type_view(state: Account, cpu: catalog.CpuType, availability: bool) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": cpu.id,
         "name": cpu.name,
@@ -224,7 +254,7 @@ def cpu_type_view(state: AccountState, cpu: catalog.CpuType, availability: bool)
     return view
 
 
-def data_center_view(state: AccountState, dc: catalog.DataCenter, include: set[str]) -> dict[str, Any]:
+def data_center_view(state: Account, dc: catalog.DataCenter, include: set[str]) -> dict[str, Any]:
     view: dict[str, Any] = {
         "id": dc.id,
         "name": dc.name,

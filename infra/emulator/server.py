@@ -22,12 +22,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from infra.emulator import graphql_api, rest_v2
+from infra.emulator import controls, graphql_api, rest_v2
+from infra.emulator.account import Account
 from infra.emulator.clock import Clock
-from infra.emulator.errors import DomainError, NotFound
+from infra.emulator.containers import Containers
 from infra.emulator.faults import Faults, Timing
 from infra.emulator.quiet_server import QuietThreadingHTTPServer
-from infra.emulator.state import AccountState, RuntimeFactory, real_runtime
+from infra.emulator.resources import RuntimeFactory, real_runtime
+from infra.emulator.rest_v2_http import Answer, rate_limited
 
 # Headers that belong to one hop and must not be forwarded by a proxy (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
@@ -63,14 +65,14 @@ class Emulator:
         self.timing = timing or Timing()
         self._owns_state_dir = state_dir is None
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="runpod-emulator-"))
-        self.state = AccountState(
+        self.state = Account(
             self.clock,
             self.timing,
             faults or Faults(),
             self.state_dir,
-            runtime_factory or real_runtime,
             persist_volumes=not self._owns_state_dir,
         )
+        self.containers = Containers(self.state, runtime_factory or real_runtime)
         self._requested_port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -84,12 +86,12 @@ class Emulator:
         )
         self._thread.start()
         self.state.api_base_url = self.graphql_base_url
-        self.state.start()
+        self.containers.start()
         return self
 
     def stop(self) -> None:
         """Kill every pod runtime and close the server."""
-        self.state.stop()
+        self.containers.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -137,7 +139,7 @@ class Emulator:
         }
 
     def inventory(self) -> dict[str, Any]:
-        return self.state.inventory()
+        return controls.inventory(self.state)
 
     def set_faults(self, faults: Faults) -> None:
         with self.state.lock:
@@ -186,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     @property
-    def state(self) -> AccountState:
+    def state(self) -> Account:
         return self.server.emulator.state
 
     # ---- routing -----------------------------------------------------------------------------
@@ -225,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _v2(self, path: str, query: str, body: bytes) -> None:
         fault = self.state.take_edge_fault()
         if fault == "rate_limit":
-            self._answer(rest_v2.rate_limited(self.state.faults.retry_after_seconds))
+            self._answer(rate_limited(self.state.faults.retry_after_seconds))
             return
         if fault == "server_error":
             self._send(502, BAD_GATEWAY_PAGE, "text/html")
@@ -235,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
             rest_v2.handle(self.state, emulator.api_key, self.command, path, query, self.headers, body)
         )
 
-    def _answer(self, answer: rest_v2.Answer) -> None:
+    def _answer(self, answer: Answer) -> None:
         if answer.stream is None:
             data = b"" if answer.body is None else json.dumps(answer.body).encode()
             self._send(answer.status, data, answer.content_type if data else None, answer.headers)
@@ -316,43 +318,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(410, {"error": V1_RETIRED, "status": 410})
 
     def _control(self, path: str, query: str, body: bytes) -> None:
-        emulator = self.server.emulator
-        route = path[len("/_emulator/") :].strip("/")
-        parts = route.split("/")
-        try:
-            if route == "inventory" and self.command == "GET":
-                self._send_json(200, emulator.inventory())
-            elif route == "faults" and self.command == "GET":
-                self._send_json(200, emulator.faults.to_dict())
-            elif route == "faults" and self.command == "POST":
-                emulator.set_faults(Faults.from_dict(json.loads(body or b"{}")))
-                self._send_json(200, emulator.faults.to_dict())
-            elif route == "stock" and self.command == "GET":
-                self._send_json(200, emulator.inventory()["stock"])
-            elif route == "stock" and self.command == "POST":
-                emulator.set_stock(json.loads(body or b"{}"))
-                self._send_json(200, emulator.inventory()["stock"])
-            elif route == "reset" and self.command == "POST":
-                self.state.reset()
-                self._send_json(200, {"reset": True})
-            elif len(parts) == 3 and parts[0] == "pods" and self.command == "POST" and parts[2] == "die":
-                pod = self.state.kill_container(parts[1])
-                self._send_json(
-                    200, {"id": pod.id, "desiredStatus": pod.desired_status, "status": pod.status}
-                )
-            elif (
-                len(parts) == 3 and parts[0] == "pods" and self.command == "POST" and parts[2] == "terminate"
-            ):
-                self.state.terminate_pod(parts[1])
-                self._send_json(200, {"id": parts[1], "desiredStatus": "TERMINATED"})
-            elif len(parts) == 3 and parts[0] == "pods" and self.command == "GET" and parts[2] == "logs":
-                self._send_json(200, {"id": parts[1], "logs": self.state.log_tail(parts[1])})
-            else:
-                self._send_json(404, {"error": f"no route for {self.command} /_emulator/{route}"})
-        except DomainError as exc:
-            self._send_json(404 if isinstance(exc, NotFound) else 400, {"error": exc.message})
-        except (ValueError, TypeError) as exc:
-            self._send_json(400, {"error": str(exc)})
+        status, answer = controls.handle(
+            self.state, self.command, path[len("/_emulator/") :].strip("/"), body
+        )
+        self._send_json(status, answer)
 
     # ---- the pod proxy -------------------------------------------------------------------------
 

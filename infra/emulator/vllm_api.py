@@ -1,7 +1,15 @@
 """The fake vLLM's OpenAI-compatible HTTP API: /health, /v1/models, chat and text completions, /metrics.
 
-Answers are deterministic: a prompt with "17*19" gets "323", anything else filler words up to
-max_tokens. Streaming sends one token per SSE chunk, paced by the model's inter-token latency.
+Answers are deterministic: a prompt with "17*19" gets "323"; a GSM8K question (the last "Question: ...
+Answer:" of a few-shot prompt) gets its worked answer from the GSM8K dataset in the engine's hub cache,
+as a model that knows it would; anything else filler words up to max_tokens. `stop` strings end a
+completion as vLLM's do (the text before the first one). Streaming sends one token per SSE chunk.
+
+Pacing (an emulator heuristic fitted to the SGLang cookbook's H200 cells, see `fake_vllm.decode_seconds`):
+the first token after about 1% of a decode step per prompt token (at least two steps), then one token
+per step, each step longer by `running ** BATCH_EXPONENT` as more requests share the batch. Engine faults:
+`garbled` gets every other GSM8K answer wrong (17*19 stays right, as a broken kernel's would), `slow`
+paces SLOW_FACTOR times slower.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 from infra.emulator.quiet_server import QuietThreadingHTTPServer
@@ -25,6 +34,21 @@ _VOCABULARY = (
     "promises", "about", "streaming", "order", "and", "usage", "accounting",
 )  # fmt: skip
 _TTFT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+# Per-stream decode steps lengthen with the batch: the cookbook's Flash 4x H200 cell has TPOT 3.37 ms
+# at concurrency 1 and 8.42 ms at 16, and 16 ** 0.33 = 2.5 (docs_new/.../deepseek-v4-benchmarks.jsx).
+BATCH_EXPONENT = 0.33
+# Prefill of one prompt token, as a share of a decode step: 237 ms TTFT for 8,192 tokens at 3.37 ms TPOT.
+PREFILL_SHARE = 0.0086
+SLOW_FACTOR = 5.0
+# Streams are paced at most this many simulated seconds per real one, so that Python's per-chunk cost
+# (tens of microseconds) stays small beside a paced step; bench clients convert back with the same scale.
+STREAM_TIME_SCALE_CAP = 10.0
+GSM8K_REPO = "openai/gsm8k"
+
+
+def stream_time_scale(time_scale: float) -> float:
+    """The time scale the engine paces streams at (EMULATOR_TIME_SCALE, capped)."""
+    return max(1.0, min(time_scale, STREAM_TIME_SCALE_CAP))
 
 
 @dataclass
@@ -38,6 +62,70 @@ class ServedModel:
     itl_seconds: float
     version: str
     created: int = field(default_factory=lambda: int(time.time()))
+    fault: str | None = None
+    """`garbled` or `slow` (see the module docstring); other engine faults never reach serving."""
+    hub_cache: Path | None = None
+    """The hub cache (HF_HOME/hub) the engine reads, where the pre-fill put the GSM8K dataset."""
+
+    @property
+    def step_seconds(self) -> float:
+        return self.itl_seconds * (SLOW_FACTOR if self.fault == "slow" else 1.0)
+
+
+class Gsm8kAnswers:
+    """The worked answers of the GSM8K dataset in a hub cache, by question; read once, on first use."""
+
+    def __init__(self, hub_cache: Path | None) -> None:
+        self._hub_cache = hub_cache
+        self._answers: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    def lookup(self, question: str) -> str | None:
+        with self._lock:
+            if self._answers is None:
+                self._answers = self._load()
+        return self._answers.get(_normal(question))
+
+    def _load(self) -> dict[str, str]:
+        if self._hub_cache is None:
+            return {}
+        snapshots = self._hub_cache / ("datasets--" + GSM8K_REPO.replace("/", "--")) / "snapshots"
+        answers: dict[str, str] = {}
+        for path in sorted(snapshots.glob("*/main/*.parquet")):
+            import pyarrow.parquet as pq  # only an engine asked a GSM8K question pays for the import
+
+            for row in pq.read_table(path, columns=["question", "answer"]).to_pylist():
+                answers[_normal(str(row["question"]))] = str(row["answer"])
+        return answers
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def gsm8k_question(prompt: str) -> str | None:
+    """The question a few-shot GSM8K prompt ends with (its last "Question: ..." before a final "Answer:"), or None."""
+    match = re.search(r"Question: ((?:(?!Question: ).)+?)\s*\nAnswer:\s*$", prompt, re.DOTALL)
+    return match.group(1) if match else None
+
+
+def _garble(answer: str) -> str:
+    # A wrong final number in an otherwise fluent answer: what a broken kernel's output scores like.
+    return re.sub(r"(\d+)(\D*)$", lambda m: str(int(m.group(1)) + 1) + m.group(2), answer.replace(",", ""))
+
+
+def _split_tokens(text: str) -> list[str]:
+    """Text as the stand-in's tokens (each with the whitespace before it), joining back to the text."""
+    return re.findall(r"\s*(?:\w+|[^\w\s])|\s+$", text)
+
+
+def apply_stop(tokens: list[str], stop: list[str]) -> tuple[list[str], bool]:
+    """Cut the completion before the first stop string, as vLLM returns it (the stop text not included)."""
+    text = "".join(tokens)
+    cuts = [text.find(s) for s in stop if s and s in text]
+    if not cuts:
+        return tokens, False
+    return _split_tokens(text[: min(cuts)]), True
 
 
 @dataclass
@@ -54,11 +142,19 @@ def count_tokens(text: str) -> int:
     return len(re.findall(r"\w+|[^\w\s]", text))
 
 
-def answer_tokens(prompt: str, max_tokens: int) -> tuple[list[str], str]:
+def answer_tokens(
+    prompt: str, max_tokens: int, gsm8k: Gsm8kAnswers | None = None, fault: str | None = None
+) -> tuple[list[str], str]:
     """The completion's tokens and finish reason for a prompt."""
     compact = re.sub(r"\s+", "", prompt)
     if re.search(r"17[*x×]19", compact):
         return ["323"][:max_tokens], "stop"
+    question = gsm8k_question(prompt) or prompt
+    known = gsm8k.lookup(question) if gsm8k is not None else None
+    if known is not None:
+        wrong = fault == "garbled" and hashlib.sha256(_normal(question).encode()).digest()[0] % 2 == 0
+        tokens = _split_tokens(" " + (_garble(known) if wrong else known))
+        return tokens[:max_tokens], "stop" if len(tokens) <= max_tokens else "length"
     digest = hashlib.sha256(prompt.encode()).digest()
     words = [
         _VOCABULARY[(digest[index % len(digest)] + index) % len(_VOCABULARY)] for index in range(max_tokens)
@@ -202,7 +298,10 @@ class VllmHandler(BaseHTTPRequestHandler):
                 "completion). Please reduce the length of the messages or completion.",
                 "BadRequestError",
             )
-        tokens, finish = answer_tokens(prompt, max_tokens)
+        tokens, finish = answer_tokens(prompt, max_tokens, self.server.gsm8k, model.fault)
+        raw_stop = request.get("stop") or []
+        tokens, stopped = apply_stop(tokens, [raw_stop] if isinstance(raw_stop, str) else list(raw_stop))
+        finish = "stop" if stopped else finish
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": len(tokens),
@@ -213,28 +312,29 @@ class VllmHandler(BaseHTTPRequestHandler):
         with self.server.metrics.lock:
             self.server.metrics.running += 1
             self.server.metrics.prompt_tokens += prompt_tokens
+        pacer = _Pacer(self.server, prompt_tokens)
         try:
             if request.get("stream"):
                 options = request.get("stream_options") or {}
                 self._stream(
-                    completion_id, name, chat, tokens, finish, usage if options.get("include_usage") else None
+                    completion_id,
+                    name,
+                    chat,
+                    tokens,
+                    finish,
+                    usage if options.get("include_usage") else None,
+                    pacer,
                 )
             else:
-                self._wait_first_token()
-                time.sleep(model.itl_seconds * max(len(tokens) - 1, 0))
+                pacer.first_token()
+                for _ in range(max(len(tokens) - 1, 0)):
+                    pacer.next_token()
                 self._send_json(200, self._whole(completion_id, name, chat, "".join(tokens), finish, usage))
         finally:
             with self.server.metrics.lock:
                 self.server.metrics.running -= 1
                 self.server.metrics.generation_tokens += len(tokens)
                 self.server.metrics.finished[finish] += 1
-
-    def _wait_first_token(self) -> None:
-        # Prefill is paced like two decode steps: enough to make TTFT measurable.
-        ttft = 2 * self.server.model.itl_seconds
-        time.sleep(ttft)
-        with self.server.metrics.lock:
-            self.server.metrics.ttft.append(ttft)
 
     def _whole(
         self, completion_id: str, name: str, chat: bool, text: str, finish: str, usage: dict[str, int]
@@ -266,6 +366,7 @@ class VllmHandler(BaseHTTPRequestHandler):
         tokens: list[str],
         finish: str,
         usage: dict[str, int] | None,
+        pacer: _Pacer,
     ) -> Iterator[dict[str, object]]:
         base = {
             "id": completion_id,
@@ -284,10 +385,10 @@ class VllmHandler(BaseHTTPRequestHandler):
 
         if chat:
             yield {**base, "choices": [choice(None, None, role=True)]}
-        self._wait_first_token()
+        pacer.first_token()
         for index, token in enumerate(tokens):
             if index:
-                time.sleep(self.server.model.itl_seconds)
+                pacer.next_token()
             last = index == len(tokens) - 1
             yield {**base, "choices": [choice(token, None if chat or not last else finish)]}
         if chat or not tokens:
@@ -303,6 +404,7 @@ class VllmHandler(BaseHTTPRequestHandler):
         tokens: list[str],
         finish: str,
         usage: dict[str, int] | None,
+        pacer: _Pacer,
     ) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
@@ -311,7 +413,7 @@ class VllmHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self._access_log(200)
         try:
-            for chunk in self._chunks(completion_id, name, chat, tokens, finish, usage):
+            for chunk in self._chunks(completion_id, name, chat, tokens, finish, usage, pacer):
                 self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
             self._write_chunk(b"data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
@@ -365,6 +467,35 @@ class VllmHandler(BaseHTTPRequestHandler):
         return "\n".join(lines) + "\n"
 
 
+class _Pacer:
+    """One request's token schedule: each token is due a step after the last, however long writing took."""
+
+    def __init__(self, server: EngineServer, prompt_tokens: int) -> None:
+        self._server = server
+        self._prompt_tokens = prompt_tokens
+        self._due = time.monotonic()
+
+    def _step(self) -> float:
+        with self._server.metrics.lock:
+            running = self._server.metrics.running
+        return self._server.model.step_seconds * max(1, running) ** BATCH_EXPONENT
+
+    def _wait(self, seconds: float) -> None:
+        self._due += seconds
+        delay = self._due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def first_token(self) -> None:
+        ttft = max(2.0, PREFILL_SHARE * self._prompt_tokens) * self._step()
+        self._wait(ttft)
+        with self._server.metrics.lock:
+            self._server.metrics.ttft.append(ttft)
+
+    def next_token(self) -> None:
+        self._wait(self._step())
+
+
 class EngineServer(QuietThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -374,6 +505,7 @@ class EngineServer(QuietThreadingHTTPServer):
         self.model = model
         self.metrics = Metrics()
         self.uvicorn_log = uvicorn_log
+        self.gsm8k = Gsm8kAnswers(model.hub_cache)
 
 
 def serve(

@@ -55,6 +55,30 @@ SIGNATURES: tuple[Signature, ...] = (
         _V4_IMAGE + " and keep --trust-remote-code",
         88,
     ),
+    # transformers >= 4.57 normalises V4's config (compress_ratios -> compress_rates + layer_types,
+    # rope_scaling -> rope_parameters); engines reading the old keys die at layer init (vllm#42741, sglang#34092).
+    Signature(
+        "transformers-config-rename",
+        re.compile(r"'DeepseekV4Config' object has no attribute '(?P<key>compress_ratios|rope_scaling)'"),
+        "transformers >= 4.57 renamed DeepSeek V4 config keys ('{key}' is gone; vllm#42741, sglang#34092)",
+        "run the transformers the engine image ships (do not upgrade it in the container) and serve the "
+        "checkpoint's own config.json, not one re-saved by transformers >= 4.57",
+        89,
+    ),
+    # V4.1 checkpoints declare DeepseekV41ForCausalLM / model_type deepseek_v41: SGLang <= 0.5.20 registers
+    # neither (SemiAnalysisAI/InferenceX PR #3284; 0.5.21 adds srt/configs/deepseek_v41.py), nor does vLLM
+    # before 0.30.0 (its registry.py). Messages: SGLang/vLLM registry, transformers' AutoConfig.
+    Signature(
+        "v41-unregistered",
+        re.compile(
+            r"DeepseekV41ForCausalLM'?\]?\s+(?:is|are)\s+not supported"
+            r"|model type `?deepseek_v41`? but Transformers does not recognize"
+        ),
+        "this engine does not register DeepSeek V4.1 (DeepseekV41ForCausalLM): SGLang <= 0.5.20 and vLLM "
+        "before 0.30.0 have no V4.1 support (SemiAnalysisAI/InferenceX PR #3284)",
+        "use lmsysorg/sglang:v0.5.21 or later, or vllm/vllm-openai:v0.30.0 or later",
+        90,
+    ),
     # vLLM fp8 block-shape check; vllm#40955, vllm#42384: TP16 gives 3072/16 = 192, not a multiple of 128.
     Signature(
         "tp-divisibility",
@@ -76,12 +100,17 @@ SIGNATURES: tuple[Signature, ...] = (
         "drop --pipeline-parallel-size; use tensor or data parallel with --enable-expert-parallel",
         85,
     ),
-    # PyTorch's CUDA init error when the image's CUDA is newer than the host driver (e.g. cu130 on a 570 host).
+    # The image's CUDA is newer than the host driver: PyTorch's CUDA init error, the CUDA runtime's, or the
+    # NVIDIA container runtime refusing to start it. vLLM >= 0.20 and SGLang >= 0.5.11 images are CUDA 13,
+    # which needs driver >= 580 (NVIDIA CUDA compatibility table); vLLM publishes -cu129 tags for older drivers.
     Signature(
         "driver-too-old",
-        re.compile(r"NVIDIA driver on your system is too old|CUDA driver version is insufficient"),
-        "the host's NVIDIA driver is older than the image's CUDA",
-        "use the image tag built for the older CUDA (deepseekv4-cu129) or a host with a newer driver",
+        re.compile(
+            r"NVIDIA driver on your system is too old|CUDA driver version is insufficient"
+            r"|unsatisfied condition: cuda\s*>=\s*\d"
+        ),
+        "the host's NVIDIA driver is older than the image's CUDA (CUDA 13 images need driver >= 580)",
+        "use the release's -cu129 tag (e.g. vllm/vllm-openai:v0.31.0-cu129) or a host with NVIDIA driver >= 580",
         80,
     ),
     # huggingface_hub errors: GatedRepoError / RepositoryNotFoundError text, HTTP 401/403 from the hub.
@@ -122,6 +151,17 @@ SIGNATURES: tuple[Signature, ...] = (
         "lower --max-model-len and --max-num-seqs, or use more GPUs",
         65,
     ),
+    # vLLM's NaN-in-logits counter ("Corrupted: %d reqs", logged when VLLM_COMPUTE_NANS_IN_LOGITS=1;
+    # vllm/v1/metrics/loggers.py): garbled output, as in vllm#43416 (V4-Flash, open) and vllm#41331 (V4 with
+    # CUDA graphs under concurrent identical requests). The accuracy stage catches it without the counter.
+    Signature(
+        "garbled-output",
+        re.compile(r"Corrupted: [1-9]\d* reqs"),
+        "the engine produced corrupted (NaN) logits: garbled output (vllm#43416, vllm#41331)",
+        "rerun the accuracy stage with --enforce-eager to rule CUDA graphs in or out (vllm#41331), "
+        "and pin the last image that passed it",
+        60,
+    ),
     # NCCL failures between ranks, often a consequence of a crash elsewhere, hence the lower rank.
     Signature(
         "nccl",
@@ -132,6 +172,20 @@ SIGNATURES: tuple[Signature, ...] = (
         "NCCL failed between the GPUs",
         "give the pod a large /dev/shm, set NCCL_CUMEM_ENABLE=1, and rerun with NCCL_DEBUG=INFO",
         50,
+    ),
+    # vLLM's periodic stats line (vllm/v1/metrics/loggers.py) with requests running and nothing processed:
+    # no first token under concurrency, as DeepSeek-V4.1-Flash on 8x H200 with a nightly image (vllm#58233,
+    # TTFT 2-15 min at concurrency 8, open). A symptom, so any root cause above outranks it.
+    Signature(
+        "no-first-token",
+        re.compile(
+            r"Avg prompt throughput: 0\.0 tokens/s, Avg generation throughput: 0\.0 tokens/s, "
+            r"Running: [1-9]\d* reqs"
+        ),
+        "requests are running but the engine emits no tokens (no first token under concurrency, vllm#58233)",
+        "lower --max-num-seqs and the load's concurrency, and pin a released image instead of a nightly "
+        "(vllm#58233 ran vllm/vllm-openai:nightly)",
+        30,
     ),
     # Any other KeyError while the engine builds the model.
     Signature(

@@ -18,7 +18,7 @@ import pytest
 from kube import delete_namespace, stack_copy, tools_missing, wait_for
 from pulumi import automation as auto
 
-from infra.targets.kubernetes.local_cluster import STORAGE_CLASS, LocalCluster, gpu_node_name
+from infra.emulator.local_cluster import STORAGE_CLASS, LocalCluster, gpu_node_name
 from infra.workspace import open_workspace
 
 # Several `pulumi up`s against the control plane on a busy 2-core machine.

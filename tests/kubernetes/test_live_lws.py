@@ -16,7 +16,7 @@ import yaml
 from kube import delete_namespace, stack_copy, wait_for
 
 from infra.cli import main
-from infra.targets.kubernetes.local_cluster import LocalCluster
+from infra.emulator.local_cluster import LocalCluster
 
 pytestmark = [pytest.mark.kube, pytest.mark.timeout(1200)]
 STACK = "k8s-pro-2x8xh100"

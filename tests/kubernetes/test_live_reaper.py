@@ -13,10 +13,10 @@ import pytest
 from kube import delete_namespace, namespace_gone, stack_copy, wait_for
 
 from infra import config
+from infra.emulator.local_cluster import STORAGE_CLASS, LocalCluster
 from infra.planner import plan
 from infra.targets.kubernetes import reaper
 from infra.targets.kubernetes.gitops import write_gitops_dir
-from infra.targets.kubernetes.local_cluster import STORAGE_CLASS, LocalCluster
 
 # Control-plane round trips on a busy 2-core machine: minutes, not the suite's default 300 s.
 pytestmark = [pytest.mark.kube, pytest.mark.timeout(1200)]

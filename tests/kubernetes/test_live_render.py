@@ -15,7 +15,7 @@ import yaml
 from kube import delete_namespace, stack_copy, wait_for
 
 from infra.cli import main
-from infra.targets.kubernetes.local_cluster import (
+from infra.emulator.local_cluster import (
     CPU_NODE,
     GPU_PRODUCT_LABEL,
     GPU_RESOURCE,

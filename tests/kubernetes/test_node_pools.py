@@ -13,9 +13,9 @@ import pytest
 from conftest_mocks import Recorder
 
 from infra import config
+from infra.emulator.local_cluster import LocalCluster
 from infra.errors import ConfigError
 from infra.planner import plan
-from infra.targets.kubernetes.local_cluster import LocalCluster
 from infra.targets.kubernetes.manifests import render_manifests
 from infra.targets.kubernetes.node_pools import EKS_NODE_GROUP, GKE_NODE_POOL
 

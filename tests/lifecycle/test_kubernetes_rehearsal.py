@@ -17,7 +17,7 @@ import pytest
 from kube import tools_missing
 
 from infra.config import project_root
-from infra.targets.kubernetes.local_cluster import KubeTools, ToolsMissing
+from infra.emulator.local_cluster import KubeTools, ToolsMissing
 
 pytestmark = [pytest.mark.kube, pytest.mark.engine]
 STACK = "k8s-flash-4xh200"

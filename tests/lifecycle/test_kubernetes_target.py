@@ -17,9 +17,9 @@ import pytest
 from kube import delete_namespace, wait_for
 
 from infra.config import load_stack
+from infra.emulator.local_cluster import LocalCluster
 from infra.planner import plan
 from infra.targets.base import Billed, Credentials, TargetContext
-from infra.targets.kubernetes.local_cluster import LocalCluster
 from infra.targets.kubernetes.target import KubernetesTarget
 
 pytestmark = pytest.mark.kube

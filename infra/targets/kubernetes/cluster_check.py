@@ -32,7 +32,7 @@ class StorageClass:
 
 def kubectl_binary() -> str:
     """The kubectl `make tools` built (current API versions), else the one on PATH."""
-    from infra.targets.kubernetes.local_cluster import KubeTools, ToolsMissing
+    from infra.kube_tools import KubeTools, ToolsMissing
 
     try:
         return str(KubeTools.find().kubectl)

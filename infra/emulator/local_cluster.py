@@ -8,18 +8,15 @@ once) without running a container. `tools/build-kube.sh` (run by `make tools`) b
     cluster.kubectl("get", "nodes")
     cluster.stop()
 
-`python -m infra.targets.kubernetes.local_cluster start|stop|env DIR` does the same from a shell
+`python -m infra.emulator.local_cluster start|stop|env DIR` does the same from a shell
 (`tools/kube-local.sh` wraps it).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
-import ipaddress
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -34,16 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from infra.catalog import load_catalog
+from infra.emulator.local_pki import SERVICE_CIDR, Pki
+from infra.kube_tools import KWOK_STAGES, KubeTools, ToolsMissing
 
-# Keep in step with tools/build-kube.sh (a test compares them).
-KUBERNETES_VERSION = "v1.37.2"
-KWOK_VERSION = "v0.8.0"
 STORAGE_CLASS = "standard"
 # The in-tree hostPath provisioner of kube-controller-manager (--enable-hostpath-provisioner): testing only.
 HOSTPATH_PROVISIONER = "kubernetes.io/host-path"
@@ -54,162 +46,12 @@ GPUS_PER_NODE = 8
 # The catalog's GPUs that get a fake 8-GPU node each.
 NODE_GPUS = ("H100-SXM", "H200")
 CPU_NODE = "kwok-cpu-0"
-SERVICE_CIDR = "10.96.0.0/16"
-# kwok's stage sets, from its module (kustomize/stage): node lifecycle with leases; pods Running and Ready
-# (init containers done) at once, Job pods Succeeded at once, deleted pods removed ("fast": no delays).
-KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/fast")
-MAKE_TOOLS = "run `make tools` (or tools/build-kube.sh) to build the Kubernetes tools"
-
-
-class ToolsMissing(RuntimeError):
-    """A binary the control plane needs is not built or installed."""
-
-
-def tools_cache() -> Path:
-    return Path(os.environ.get("V4INFRA_TOOLS_CACHE") or Path.home() / ".cache/deepseek-v4-infra/tools")
-
-
-@dataclass(frozen=True)
-class KubeTools:
-    """Where each binary of the control plane is."""
-
-    etcd: Path
-    apiserver: Path
-    controller_manager: Path
-    scheduler: Path
-    kubectl: Path
-    kwok: Path
-    kwok_stages: Path
-
-    @classmethod
-    def find(cls) -> KubeTools:
-        """The binaries `make tools` built (or found on PATH); ToolsMissing names each one missing."""
-        kube_bin = tools_cache() / f"kubernetes-{KUBERNETES_VERSION}" / "bin"
-        kwok_dir = tools_cache() / f"kwok-{KWOK_VERSION}"
-        missing: list[str] = []
-
-        def find(name: str, *dirs: Path) -> Path:
-            for d in dirs:
-                if (d / name).is_file() and os.access(d / name, os.X_OK):
-                    return d / name
-            found = shutil.which(name)
-            if found is None:
-                missing.append(name)
-                return Path(name)
-            return Path(found)
-
-        tools = cls(
-            etcd=find("etcd", Path("/usr/bin")),
-            apiserver=find("kube-apiserver", kube_bin),
-            controller_manager=find("kube-controller-manager", kube_bin),
-            scheduler=find("kube-scheduler", kube_bin),
-            # The kubectl built with the API server: Debian's kubernetes-client (1.20) is too old.
-            kubectl=find("kubectl", kube_bin),
-            kwok=find("kwok", kwok_dir / "bin"),
-            kwok_stages=kwok_dir / "stages",
-        )
-        if not missing and not all((tools.kwok_stages / s).is_dir() for s in KWOK_STAGES):
-            missing.append(f"kwok's stage files ({tools.kwok_stages})")
-        if missing:
-            hint = "; etcd comes from Debian: scripts/system-deps.sh" if "etcd" in missing else ""
-            raise ToolsMissing(f"local control plane: missing {', '.join(missing)}: {MAKE_TOOLS}{hint}")
-        return tools
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@dataclass
-class Pki:
-    """A throwaway CA, the API server's serving certificate, an admin client certificate, the SA key."""
-
-    dir: Path
-
-    def create(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca = _cert(_name("v4infra-local-ca"), ca_key, ca_key, _name("v4infra-local-ca"), ca=True)
-        self._write("ca", ca, ca_key)
-        sans: list[x509.GeneralName] = [
-            x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
-            # The first address of the service range: the in-cluster `kubernetes` Service.
-            x509.IPAddress(next(ipaddress.IPv4Network(SERVICE_CIDR).hosts())),
-            *(x509.DNSName(n) for n in ("localhost", "kubernetes", "kubernetes.default.svc")),
-            x509.DNSName("kubernetes.default.svc.cluster.local"),
-        ]
-        key = ec.generate_private_key(ec.SECP256R1())
-        self._write("apiserver", _cert(_name("kube-apiserver"), key, ca_key, ca.subject, sans=sans), key)
-        # system:masters: the admin is authorized by group, before RBAC is even bootstrapped.
-        key = ec.generate_private_key(ec.SECP256R1())
-        admin = _cert(_name("v4infra-admin", "system:masters"), key, ca_key, ca.subject, client=True)
-        self._write("admin", admin, key)
-        sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (self.dir / "sa.key").write_bytes(
-            sa.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.TraditionalOpenSSL,
-                serialization.NoEncryption(),
-            )
-        )
-        (self.dir / "sa.pub").write_bytes(
-            sa.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-
-    def path(self, name: str) -> Path:
-        return self.dir / name
-
-    def _write(self, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
-        (self.dir / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        path = self.dir / f"{name}.key"
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        path.chmod(0o600)
-
-
-def _name(cn: str, org: str | None = None) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    if org:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-    return x509.Name(attrs)
-
-
-def _cert(
-    subject: x509.Name,
-    key: ec.EllipticCurvePrivateKey,
-    signer: ec.EllipticCurvePrivateKey,
-    issuer: x509.Name,
-    *,
-    ca: bool = False,
-    client: bool = False,
-    sans: list[x509.GeneralName] | None = None,
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        usage = (
-            x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if client else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
-        )
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(signer, hashes.SHA256())
 
 
 @dataclass

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from kube import start_local_cluster
 
-from infra.targets.kubernetes.local_cluster import KUBERNETES_VERSION, KWOK_VERSION, KubeTools, ToolsMissing
+from infra.kube_tools import KUBERNETES_VERSION, KWOK_VERSION, KubeTools, ToolsMissing
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
 
 def script_var(name: str) -> str:
