@@ -5,7 +5,8 @@
     canary_stage(target, ...)    the provider's contract, proven before anything is rented
     run_checks(target, ...)      in the target's shell: GPU preflight, engine health; then the API, load
 
-The checks speak only to the `Target` protocol (infra.targets.base), so they run on every target.
+The checks speak only to the `CheckTarget` protocol (infra.validate.check_target, which `Target` extends),
+so they run on every target and import none.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from infra.config import StackSpec
 from infra.errors import V4InfraError
 from infra.plan import Plan
 from infra.progress import Progress
-from infra.targets.base import Target
 from infra.validate.api_checks import check_api
+from infra.validate.check_target import CheckTarget
 from infra.validate.engine_health import LogSource, wait_for_engine
 from infra.validate.load_test import run_load
 from infra.validate.stages import StageResult
@@ -76,7 +77,7 @@ class Stages:
         return self.add(StageResult(name, True, time.monotonic() - start, "deployed", {}), announce=False)
 
 
-def canary_stage(target: Target, spec: StackSpec, skip: bool, out: Progress) -> StageResult | None:
+def canary_stage(target: CheckTarget, spec: StackSpec, skip: bool, out: Progress) -> StageResult | None:
     """The provider's contract check (None where there is none to prove); `skip` passes it, saying so."""
     if skip:
         result: StageResult | None = StageResult(
@@ -90,7 +91,7 @@ def canary_stage(target: Target, spec: StackSpec, skip: bool, out: Progress) -> 
 
 
 def run_checks(
-    target: Target, outputs: Mapping[str, Any], plan: Plan, spec: StackSpec, stages: Stages
+    target: CheckTarget, outputs: Mapping[str, Any], plan: Plan, spec: StackSpec, stages: Stages
 ) -> None:
     """GPU preflight and engine health in the target's shell, then the API and load checks; each stage
     runs only when the one before it passed."""
