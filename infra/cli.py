@@ -18,7 +18,7 @@ from infra.cli_canary import add_canary_parser, cmd_canary
 from infra.cli_lifecycle import add_lifecycle_parsers, cmd_emulator, cmd_lifecycle
 from infra.cli_render import add_render_parser, cmd_render, cmd_secrets
 from infra.engine_process import engine_error
-from infra.errors import EXIT_OTHER, Terminated, V4InfraError, exit_code
+from infra.errors import PlanError, Terminated, V4InfraError, exit_code
 from infra.plan_view import console, plan_panel, stacks_table
 from infra.planner import plan
 
@@ -81,11 +81,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         console().print(plan_panel(p, title))
     if p.verdict == "no-fit":
         alts = ", ".join(a.label() for a in p.alternatives) or "none in the catalog"
-        print(
-            f"error: {p.model} does not fit {p.total_gpus}x {p.gpu}: {p.reasons[0]} Cheapest that fit: {alts}.",
-            file=sys.stderr,
+        raise PlanError(
+            f"{p.model} does not fit {p.total_gpus}x {p.gpu}: {p.reasons[0]} Cheapest that fit: {alts}."
         )
-        return 3
     return 0
 
 
@@ -166,11 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         # The machine said no (a port in use, a directory that cannot be written): one line, no traceback.
         print(f"error: {config.one_line(str(err))}", file=sys.stderr)
-        return EXIT_OTHER
+        return exit_code(err)
     except CommandError as err:
         # A Pulumi CLI failure outside the mapped paths (stack selection, outputs): its first error line.
         print(f"error: pulumi: {engine_error(err)}", file=sys.stderr)
-        return EXIT_OTHER
+        return exit_code(err)
     except KeyboardInterrupt as err:
         print("interrupted (Ctrl-C)", file=sys.stderr)
         return exit_code(err)

@@ -39,6 +39,7 @@ def _settings(rehearse: bool) -> Iterator[RunPodSettings]:
     if not rehearse:
         yield RunPodSettings.from_env()
         return
+    # The emulator (schemas, server) loads only for --rehearse.
     from infra.emulator import Emulator, Timing
 
     emulator = Emulator(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-from typing import TYPE_CHECKING
+import shlex
+import signal
+import threading
+from pathlib import Path
 
+from infra.catalog import load_catalog
 from infra.cli_args import float_in, int_in
-from infra.errors import ValidationFailed
-
-if TYPE_CHECKING:
-    from infra.lifecycle import Lifecycle
+from infra.errors import TeardownError, ValidationFailed
+from infra.lifecycle import Lifecycle
+from infra.workspace import state_root
 
 
 def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,39 +74,49 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def cmd_lifecycle(args: argparse.Namespace) -> int:
-    from infra.lifecycle import Lifecycle
-
     skip = bool(getattr(args, "skip_canary", False))
     with Lifecycle(args.stack, rehearse=args.rehearse, skip_canary=skip) as life:
-        if life.rehearsal is not None:
-            life.out.event("REHEARSAL: no GPU is rented, no money is spent", "bold magenta")
-        if args.command == "preview":
-            life.out.event(f"preview {args.stack}: {life.preview()}")
-        elif args.command == "up":
-            outputs = life.up()
-            life.out.event(f"endpoint {outputs.get('endpoint')}")
-        elif args.command == "down":
-            life.down(purge_cache=args.purge_cache, force=args.force)
-            life.out.event(
-                f"{args.stack} destroyed; nothing of it left at {life.target.provider}", "bold green"
-            )
-        elif args.command == "status":
-            print(json.dumps(life.status(), indent=2))
-        elif args.command == "cleanup":
-            return _cleanup(life, args.yes, args.purge_cache, args.force)
-        else:
-            report, json_path, md_path = life.validate(keep=args.keep, purge_cache=args.purge_cache)
-            print(md_path.read_text())
-            life.out.event(f"report: {json_path} and {md_path}")
-            if life.rehearsal is not None:
-                line, clean = life.rehearsal.after_teardown()
-                life.out.event(line, "bold green" if clean else "bold red")
-            failed = [s for s in report.stages if not s.passed]
-            if failed:
-                raise ValidationFailed(f"{failed[0].name} failed: {failed[0].reason}", stage=failed[0].name)
-            if report.teardown is not None and not report.teardown.ok:
-                return 5
+        return run_verb(life, args)
+
+
+def run_verb(life: Lifecycle, args: argparse.Namespace) -> int:
+    """One verb on an open lifecycle; a failure is raised with its own class (the CLI's exit code)."""
+    if life.rehearsal is not None:
+        life.out.event("REHEARSAL: no GPU is rented, no money is spent", "bold magenta")
+    if args.command == "preview":
+        life.out.event(f"preview {args.stack}: {life.preview()}")
+    elif args.command == "up":
+        outputs = life.up()
+        life.out.event(f"endpoint {outputs.get('endpoint')}")
+    elif args.command == "down":
+        life.down(purge_cache=args.purge_cache, force=args.force)
+        life.out.event(f"{args.stack} destroyed; nothing of it left at {life.target.provider}", "bold green")
+    elif args.command == "status":
+        print(json.dumps(life.status(), indent=2))
+    elif args.command == "cleanup":
+        return _cleanup(life, args.yes, args.purge_cache, args.force)
+    else:
+        _validate(life, args.keep, args.purge_cache)
     return 0
+
+
+def _validate(life: Lifecycle, keep: bool, purge_cache: bool) -> None:
+    report, json_path, md_path = life.validate(keep=keep, purge_cache=purge_cache)
+    print(md_path.read_text())
+    life.out.event(f"report: {json_path} and {md_path}")
+    if life.rehearsal is not None:
+        line, clean = life.rehearsal.after_teardown()
+        life.out.event(line, "bold green" if clean else "bold red")
+    failed = [s for s in report.stages if not s.passed]
+    if failed and report.failure is not None:
+        raise report.failure  # the stage's own error: its class, and so its exit code, kept
+    if failed:
+        raise ValidationFailed(f"{failed[0].name} failed: {failed[0].reason}", stage=failed[0].name)
+    if report.teardown is not None and not report.teardown.ok:
+        raise TeardownError(
+            report.teardown.error or f"teardown of {life.stack} left resources",
+            leftover=report.teardown.leftover,
+        )
 
 
 def _cleanup(life: Lifecycle, yes: bool, purge_cache: bool, force: bool) -> int:
@@ -125,16 +139,9 @@ def _cleanup(life: Lifecycle, yes: bool, purge_cache: bool, force: bool) -> int:
 
 def cmd_emulator(args: argparse.Namespace) -> int:
     """The emulator and a local hub holding a stand-in of every catalog checkpoint, until Ctrl-C/SIGTERM."""
-    import contextlib
-    import shlex
-    import signal
-    import threading
-    from pathlib import Path
-
-    from infra.catalog import load_catalog
+    # The emulator and hub (schemas, servers) load only for `v4infra emulator`.
     from infra.emulator import Emulator, Timing
     from infra.emulator.hub import FakeHub
-    from infra.workspace import state_root
 
     state = Path(args.state_dir) if args.state_dir else state_root() / "emulator"
     done = threading.Event()

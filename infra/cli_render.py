@@ -13,11 +13,13 @@ import sys
 from typing import Any
 
 import yaml
+from pulumi.automation import CommandError
 
 from infra import config
 from infra.cli_args import path_arg, word_arg
 from infra.errors import ConfigError
 from infra.planner import plan
+from infra.workspace import open_workspace
 
 
 def add_render_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -52,14 +54,14 @@ def add_render_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    # The Kubernetes renderers (its target package, templates) load only for `render` and `secrets`.
+    from infra.targets.kubernetes.cluster_check import check_storage_class, storage_classes
     from infra.targets.kubernetes.gitops import write_gitops_dir
+    from infra.targets.kubernetes.manifests import check_renderable
 
     spec = config.load_stack(args.stack)
     p = plan(spec.plan_request(), spec.catalog)
     if args.check_cluster:
-        from infra.targets.kubernetes.cluster_check import check_storage_class, storage_classes
-        from infra.targets.kubernetes.manifests import check_renderable
-
         check_renderable(spec, p)
         chosen = check_storage_class(spec, storage_classes(args.kubeconfig, args.context))
         print(f"cluster check: StorageClass '{chosen.name}' ({chosen.provisioner}) exists", file=sys.stderr)
@@ -90,6 +92,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_secrets(args: argparse.Namespace) -> int:
+    # As in cmd_render: the Kubernetes package loads only for this verb.
     from infra.targets.kubernetes.manifests import check_renderable
     from infra.targets.kubernetes.secrets import api_key_from_env, secret_manifests
 
@@ -107,10 +110,6 @@ def _hf_token(spec: config.StackSpec) -> str | None:
     key = f"{config.PROJECT}:hfToken"
     doc = yaml.safe_load((config.stacks_dir() / f"Pulumi.{spec.stack}.yaml").read_text(encoding="utf-8"))
     if isinstance((doc.get("config") or {}).get(key), dict):
-        from pulumi.automation import CommandError
-
-        from infra.workspace import open_workspace
-
         try:
             value = open_workspace({}).existing_stack(spec.stack).get_config(key).value
         except CommandError as err:

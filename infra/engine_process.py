@@ -6,6 +6,9 @@ Pulumi's graceful cancel, which releases the stack lock and stops its plugins. W
 locks the stack runs, `EngineRecord` names our PID, host, the CLI's process group and a token in the
 environment the CLI hands its plugins (Pulumi starts each plugin in a process group of its own); a
 record whose PID is dead on this host is a crashed run of this project, and `stale_record` finds it.
+
+`run_engine` runs one CLI call so that Ctrl-C cancels it gracefully; `Interrupts` counts Ctrl-C and
+SIGTERM for a command and, while its work is shielded (a teardown), warns instead of raising.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import ctypes
 import json
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -80,6 +84,24 @@ def stale_record(path: Path) -> EngineRecord | None:
     return record if record is not None and not record.alive() else None
 
 
+def clear_crash_files(record_path: Path) -> None:
+    """A dead run's record and the engine output it never read, once its state is refreshed."""
+    for leftover in [
+        record_path,
+        *record_path.parent.glob("engine-*.out"),
+        *record_path.parent.glob("engine-*.err"),
+    ]:
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+def recorded_ids(deployment: Mapping[str, Any]) -> set[str]:
+    """Ids of every resource an exported state records, those of operations cut short included."""
+    records = list(deployment.get("resources") or [])
+    records += [op.get("resource") or {} for op in deployment.get("pending_operations") or []]
+    return {str(r["id"]) for r in records if r.get("id")}
+
+
 def kill_engine_group(record: EngineRecord) -> int:
     """Kill what is left of a dead run's `pulumi` and its plugins; returns how many were killed."""
     killed = 0
@@ -122,10 +144,6 @@ def engine_processes(run_token: str) -> list[int]:
             if marker in (entry / "environ").read_bytes().split(b"\0") and not _zombie(int(entry.name)):
                 found.append(int(entry.name))
     return found
-
-
-def group_alive(pgid: int) -> bool:
-    return bool(_group_members(pgid))
 
 
 def _zombie(pid: int) -> bool:
@@ -259,16 +277,78 @@ class EngineCommand(PulumiCommand):
         tmp.replace(self.record)
 
 
-@contextlib.contextmanager
-def sigterm_raises() -> Iterator[None]:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Terminated("terminated (SIGTERM)")
+class Interrupts:
+    """Ctrl-C (SIGINT) and SIGTERM for one command, counted.
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    Inside `interruptible()` each raises (KeyboardInterrupt, Terminated) so that the work stops and
+    `finally` blocks (the teardown) run. Everywhere else the work is shielded: a press before the
+    `stop_at`-th is answered with `say(notice(presses, what))` and the work carries on; from the
+    `stop_at`-th on, Ctrl-C
+    raises KeyboardInterrupt. SIGTERM counts as a first press only, so it never stops shielded work.
+    Shielding starts the moment `interruptible()` ends, so no press falls between the two.
+
+    The notice is written when the press comes (what it says is true then) and said by a thread of its
+    own, in order: a handler that printed could re-enter the console in the middle of a line the main
+    thread (or the previous notice) was writing, and write that line twice.
+    """
+
+    def __init__(self, notice: Callable[[int, str], str], say: Callable[[str], None], stop_at: int) -> None:
+        self.notice = notice
+        self.say = say
+        self.stop_at = stop_at
+        self.presses = 0
+        self._interruptible = False
+        self._held = False
+        # SimpleQueue.put is reentrant: safe to call from a signal handler.
+        self._notices: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Interrupts]:
+        printer = threading.Thread(target=self._print_notices, daemon=True)
+        printer.start()
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._notices.put(None)
+            printer.join(timeout=10)
+
+    def _print_notices(self) -> None:
+        while (notice := self._notices.get()) is not None:
+            self.say(notice)
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Presses raise; those made here count as one press for the shielded work that follows."""
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
+            self.presses = min(self.presses, 1)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Presses are counted, neither warned nor raised: for writing what must survive (the report)."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        terminated = signum == signal.SIGTERM
+        self.presses = max(self.presses, 1) if terminated else self.presses + 1
+        if self._interruptible:
+            raise Terminated("terminated (SIGTERM)") if terminated else KeyboardInterrupt
+        if self._held:
+            return
+        if self.presses < self.stop_at:
+            self._notices.put(self.notice(self.presses, "SIGTERM" if terminated else "Ctrl-C"))
+        elif not terminated:
+            raise KeyboardInterrupt
 
 
 def run_engine(call: Callable[[], T]) -> T:

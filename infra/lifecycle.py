@@ -1,11 +1,16 @@
-"""The lifecycle verbs over the Pulumi Automation API: up, down, status, validate, cleanup.
+"""The lifecycle verbs of one stack: up, down, status, preview, validate, cleanup.
 
-`validate` is plan -> up -> checks -> report -> destroy, and the destroy runs in every outcome:
-success, a failed check, an exception, Ctrl-C (SIGINT) and SIGTERM. Teardown is confirmed by
-listing what is left at the provider, not by trusting the engine's word.
+`validate` is canary -> up -> checks (infra.validate.pipeline) -> report -> destroy, and the destroy runs
+in every outcome: success, a failed stage, a failed up, an exception, Ctrl-C (SIGINT) and SIGTERM.
+Teardown is shielded: a Ctrl-C during it says what is still being removed and until when it would bill,
+and teardown carries on; only the third press stops it, and then the command that finishes the job is
+printed. SIGTERM counts as a first Ctrl-C. The report is written in every outcome. Teardown is confirmed
+by listing what is left at the provider, not by trusting the engine's word.
 
-Everything provider-specific goes through the stack's `Target` (infra.targets.base); what the state
-owns is read strictly from the Pulumi state, and nothing is removed when it cannot be read.
+A lifecycle takes its dependencies: the stack's `Target` (infra.targets.base: every provider call) and
+its `StackEngine` (infra.stack_engine: every Pulumi call), both opened on first use, the checks and the
+clock. Strays and orphans are what the target bills minus what the state owns; nothing is removed when
+the state cannot be read.
 """
 
 from __future__ import annotations
@@ -17,52 +22,45 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
-
-from pulumi import automation as auto
+from typing import Any, Protocol, TypeVar
 
 from infra import config
-from infra.engine_process import engine_error, kill_engine_group, run_engine, sigterm_raises, stale_record
-from infra.errors import (
-    CanaryFailed,
-    DeploymentError,
-    ProviderError,
-    StateError,
-    TeardownError,
-    Terminated,
-    V4InfraError,
-)
+from infra.engine_process import Interrupts
+from infra.errors import CanaryFailed, DeploymentError, ProviderError, StateError, TeardownError, Terminated
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
 from infra.rehearsal import Rehearsal, open_rehearsal, rehearsal_progress
+from infra.stack_engine import PulumiStack, StackEngine, StackValue
 from infra.targets import open_target
 from infra.targets.base import SECRET_SOURCES, Billed, Credentials, Target, TargetContext
-from infra.validate.api_checks import check_api
-from infra.validate.engine_health import LogSource, wait_for_engine
-from infra.validate.load_test import run_load
+from infra.validate.pipeline import Stages, canary_stage, run_checks
 from infra.validate.redact import Redactor
 from infra.validate.report import RunCost, Teardown, ValidationReport, utc_timestamp, write_report
 from infra.validate.stages import StageResult
-from infra.workspace import Workspace, export_state, open_workspace, state_root
+from infra.validate.teardown import STOP_PRESS, billing_until, carry_on_notice, stopped_notice
+from infra.workspace import Workspace, open_workspace, state_root
 
 DESTROY_ATTEMPTS = 3
 # How long teardown keeps retrying a provider that answers 429/5xx before it reports what is left.
 TEARDOWN_DEADLINE_SECONDS = 600.0
 
-
 T = TypeVar("T")
 
 
-def policy_packs() -> list[str]:
-    """The project's CrossGuard pack (policy/): TTLs, secrets and image versions, checked on every up."""
-    pack = config.project_root() / "policy"
-    return [str(pack)] if (pack / "PulumiPolicy.yaml").is_file() else []
+class Clock(Protocol):
+    """The time the lifecycle waits on (the `time` module; tests pass a fake that never sleeps)."""
+
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    def sleep(self, seconds: float, /) -> None: ...
 
 
 @dataclass
 class Lifecycle:
-    """One stack's lifecycle; with `rehearse`, against the emulator and a local hub."""
+    """One stack's lifecycle; with `rehearse`, against local stand-ins (infra.rehearsal)."""
 
     stack: str
     rehearse: bool = False
@@ -70,15 +68,27 @@ class Lifecycle:
     """Rent without proving the provider's behaviour first (`--skip-canary`); the report says so."""
     progress: Progress | None = None
     teardown_deadline: float = TEARDOWN_DEADLINE_SECONDS
+    targets: Callable[[TargetContext], Target] = open_target
+    """Opens the stack's target from its context (the registry in infra.targets)."""
+    engines: Callable[[Workspace, str], StackEngine] = PulumiStack
+    """Opens the stack's Pulumi operations in the command's workspace."""
+    checks: Callable[[Target, Mapping[str, Any], Plan, config.StackSpec, Stages], None] = run_checks
+    """The checks `validate` runs on the deployment once `up` passed (infra.validate.pipeline)."""
+    clock: Clock = field(default=time)
     spec: config.StackSpec = field(init=False)
     plan: Plan = field(init=False)
     _rehearsal: Rehearsal | None = field(default=None, init=False)
     _workspace: Workspace | None = field(default=None, init=False)
     _target: Target | None = field(default=None, init=False)
+    _engine: StackEngine | None = field(default=None, init=False)
     _credentials: Credentials = field(default_factory=Credentials, init=False)
     _stack_config: dict[str, str] = field(default_factory=dict, init=False)
     _healed: bool = field(default=False, init=False)
     _canary: StageResult | None = field(default=None, init=False)
+    _created_by: float | None = field(default=None, init=False)
+    """Wall-clock time by which `up` had created everything it made (the time-to-live counts after)."""
+    _removing: list[str] = field(default_factory=list, init=False)
+    """What teardown is still removing, as last listed (for the Ctrl-C warning)."""
 
     @property
     def rehearsal(self) -> Rehearsal | None:
@@ -151,79 +161,57 @@ class Lifecycle:
                 stack_config=self._stack_config,
                 rehearsal=self._rehearsal,
             )
-            self._target = open_target(context)
+            self._target = self.targets(context)
         return self._target
+
+    @property
+    def engine(self) -> StackEngine:
+        """The stack's Pulumi operations, opened on first use."""
+        if self._engine is None:
+            self._engine = self.engines(self.workspace, self.stack)
+        return self._engine
 
     def _read_credentials(self) -> Credentials:
         """Each secret from the stack's secret config (`pulumi config set --secret`), else the environment."""
         env = self.workspace.env
-        values: dict[str, str | None] = {}
-        stored: Mapping[str, auto.ConfigValue] = {}
-        if not self.rehearse:  # a rehearsal's secrets are its stand-ins', never the real ones
-            stack = self._existing_stack()
-            if stack is not None:
-                try:
-                    stored = stack.get_all_config()
-                except auto.CommandError as err:
-                    # Ownership is still read strictly (`owned`); only the secrets fall back to the environment.
-                    self.out.event(
-                        f"cannot read the secret config of stack {self.stack} ({engine_error(err)}; is "
-                        "PULUMI_CONFIG_PASSPHRASE right?): using the environment's keys",
-                        "yellow",
-                    )
+        stored: Mapping[str, StackValue] = {}
+        # A rehearsal's secrets are its stand-ins', never the real ones.
+        if not self.rehearse and self.engine.exists():
+            try:
+                stored = self.engine.config()
+            except StateError as err:
+                # Ownership is still read strictly (`owned`); only the secrets fall back to the environment.
+                self.out.event(
+                    f"cannot read the secret config of stack {self.stack} ({err}; is "
+                    "PULUMI_CONFIG_PASSPHRASE right?): using the environment's keys",
+                    "yellow",
+                )
         self._stack_config = {k: str(v.value) for k, v in stored.items() if not v.secret}
-        for attr, (key, env_name) in SECRET_SOURCES.items():
-            value = stored.get(f"{config.PROJECT}:{key}")
-            # Pulumi.yaml declares "" as the unset placeholder: only a real value beats the environment.
-            values[attr] = (value.value if value is not None and value.value else None) or env.get(env_name)
-        return Credentials(**values)
+        prefix = f"{config.PROJECT}:"
+        return Credentials.resolve(
+            {k.removeprefix(prefix): str(v.value or "") for k, v in stored.items()}, env
+        )
 
-    def _existing_stack(self) -> auto.Stack | None:
-        try:
-            return self.workspace.existing_stack(self.stack)
-        except auto.StackNotFoundError:
-            return None
-        except auto.CommandError as err:
-            raise StateError(f"cannot open stack {self.stack}: {engine_error(err)}") from None
-
-    def _stack(self) -> auto.Stack:
-        """The stack, created if new; a lock left by a crashed run of this project is healed first."""
-        stack = self.workspace.stack(self.stack)
-        if not self._healed:
-            self._healed = True
-            self._heal(stack)
-        return stack
-
-    # ---- self-healing after a crash ------------------------------------------------------------------
-
-    def _heal(self, stack: auto.Stack) -> None:
-        """A run of this project that died holding the lock: stop its engine, cancel the lock, refresh."""
-        record_path = self.workspace.record_path(self.stack)
-        record = stale_record(record_path)
-        if record is None:
+    def _heal_once(self) -> None:
+        """A run of this project that died holding the lock: its engine stopped, the lock cancelled, the
+        state refreshed (a create cut short has no id in it, so its resource is removed as a stray)."""
+        if self._healed:
             return
-        killed = kill_engine_group(record)
+        self._healed = True
+        crash = self.engine.crashed_run()
+        if crash is None:
+            return
         self.out.event(
-            f"a run on {self.stack} died (pid {record.pid} on {record.host}, during `pulumi {record.command}`): "
+            f"a run on {self.stack} died (pid {crash.pid} on {crash.host}, during `pulumi {crash.command}`): "
             "cancelling any lock it left and refreshing the state",
             "yellow",
         )
-        # `pulumi cancel`: the service backend cancels the update; the file backend deletes the lock.
-        with contextlib.suppress(auto.CommandError):
-            stack.cancel()
         with self.out.live("pulumi refresh (after a crashed run)") as update:
-            # A create cut short has no id in the state: dropped here, its resource removed as a stray below.
-            run_engine(functools.partial(stack.refresh, on_output=update, clear_pending_creates=True))
-        for leftover in [
-            record_path,
-            *record_path.parent.glob("engine-*.out"),
-            *record_path.parent.glob("engine-*.err"),
-        ]:
-            with contextlib.suppress(OSError):
-                leftover.unlink()  # the dead run's record and the engine output it never read
+            self.engine.refresh(update, clear_pending_creates=True)
+        self.engine.forget_crashed_run()
         strays = self._remove_strays(self.owned(), include_cache=False)
         self.out.event(
-            f"recovered {self.stack}: lock cancelled, {killed} leftover engine process(es) stopped, "
+            f"recovered {self.stack}: lock cancelled, {crash.killed} leftover engine process(es) stopped, "
             f"state refreshed, {len(strays)} stray resource(s) removed"
         )
 
@@ -231,24 +219,9 @@ class Lifecycle:
 
     def canary(self) -> StageResult | None:
         """The provider's contract check before anything is rented (once per command); a failure refuses."""
-        if self._canary is not None:
-            return self._canary
-        if self.skip_canary:
-            result: StageResult | None = StageResult(
-                "canary",
-                True,
-                0.0,
-                "skipped (--skip-canary): the provider's behaviour was not checked first",
-                {},
-            )
-        else:
-            result = self.target.contract_check(
-                self.spec.canary_max_age_days, lambda line: self.out.event(line)
-            )
-        if result is not None:
-            self._canary = result
-            self.out.event(f"{'PASS' if result.passed else 'FAIL'} canary: {result.reason}")
-        return result
+        if self._canary is None:
+            self._canary = canary_stage(self.target, self.spec, self.skip_canary, self.out)
+        return self._canary
 
     def require_canary(self) -> None:
         result = self.canary()
@@ -258,14 +231,14 @@ class Lifecycle:
     def up(self) -> dict[str, Any]:
         self.require_canary()
         self.out.event(f"up {self.stack}: {self.plan.gpu_count}x {self.plan.gpu} for {self.plan.model}")
-        with (
-            self.out.live(f"pulumi up ({self.target.up_steps})") as update,
-            self._up_progress(update),
-        ):
-            stack = self._stack()
-            result = run_engine(functools.partial(stack.up, on_output=update, policy_packs=policy_packs()))
-        outputs = {k: v.value for k, v in result.outputs.items()}
-        self.out.event(f"up done: {result.summary.resource_changes}")
+        self._heal_once()
+        try:
+            with self.out.live(f"pulumi up ({self.target.up_steps})") as update, self._up_progress(update):
+                result = self.engine.up(update)
+        finally:
+            self._created_by = self.clock.time()
+        outputs = result.outputs
+        self.out.event(f"up done: {dict(result.changes)}")
         if "weights_skipped" in outputs:
             downloaded = int(outputs.get("weights_bytes_downloaded") or 0)
             self.out.event(
@@ -276,7 +249,7 @@ class Lifecycle:
         return outputs
 
     @contextlib.contextmanager
-    def _up_progress(self, update: Any) -> Iterator[None]:
+    def _up_progress(self, update: Callable[[str], None]) -> Iterator[None]:
         """While `up` runs, show what the target reports of its slow steps (e.g. the weight pre-fill)."""
         done = threading.Event()
         target = self.target
@@ -297,9 +270,9 @@ class Lifecycle:
 
     def preview(self) -> dict[str, int]:
         """`pulumi preview` with the policy pack: what `up` would change, refused if a policy says no."""
+        self._heal_once()
         with self.out.live("pulumi preview") as update:
-            result = self._stack().preview(on_output=update, policy_packs=policy_packs())
-        return {str(getattr(op, "value", op)): count for op, count in result.change_summary.items()}
+            return self.engine.preview(update)
 
     def down(self, purge_cache: bool = False, force: bool = False) -> list[str]:
         """Destroy the stack (retried), then remove what no state owns; with purge, the weight cache too.
@@ -310,16 +283,16 @@ class Lifecycle:
         last: Exception | None = None
         for attempt in range(1, DESTROY_ATTEMPTS + 1):
             try:
+                self._heal_once()
                 with self.out.live("pulumi destroy") as update:
-                    stack = self._stack()
-                    run_engine(functools.partial(stack.destroy, on_output=update))
+                    self.engine.destroy(update)
                 last = None
                 break
             except DeploymentError as err:
                 last = err
                 if attempt < DESTROY_ATTEMPTS:
                     self.out.event(f"destroy attempt {attempt} failed ({err}); retrying", "yellow")
-                    time.sleep(2.0 * attempt)
+                    self.clock.sleep(2.0 * attempt)
         try:
             owned = self._owned(force)
         except StateError as err:
@@ -341,13 +314,20 @@ class Lifecycle:
         return leftover
 
     def _billed(self, include_cache: bool) -> Callable[[], list[Billed]]:
-        return lambda: self.target.billed(self.stack, include_cache)
+        def listed() -> list[Billed]:
+            found = self.target.billed(self.stack, include_cache)
+            self._removing = [b.label() for b in found]
+            return found
+
+        return listed
 
     def _remove_strays(self, owned: set[str], include_cache: bool) -> list[Billed]:
         """Resources of this stack that no state owns (a create cut short by a signal): removed by id."""
         strays = [b for b in self._outlast("listing", self._billed(include_cache)) if b.id not in owned]
         for item in strays:
             self.remove(item)
+            with contextlib.suppress(ValueError):
+                self._removing.remove(item.label())
             what = "purged weight cache" if item.cache else "removed"
             note = "" if item.cache else ", which no Pulumi state recorded"
             self.out.event(f"{what} {item.label()}{note}", "yellow" if note else "")
@@ -358,14 +338,19 @@ class Lifecycle:
         self._outlast(f"removing {item.label()}", lambda: self.target.remove(item))
 
     def status(self) -> dict[str, Any]:
-        outputs = {k: ("[secret]" if v.secret else v.value) for k, v in self._stack().outputs().items()}
+        self._heal_once()
+        outputs = {k: ("[secret]" if v.secret else v.value) for k, v in self.engine.outputs().items()}
         live = [b.label() for b in self.target.billed(self.stack, include_cache=True)]
         return {"stack": self.stack, "outputs": outputs, "live": live}
 
-    def still_live(self, include_cache: bool) -> list[str]:
-        """What of this stack the provider still holds, or why that could not be learned; never raises."""
+    def still_live(self, include_cache: bool, *, patient: bool = True) -> list[str]:
+        """What of this stack the provider still holds, or why that could not be learned; never raises.
+
+        `patient` outlasts 429/5xx up to the teardown deadline; otherwise the provider is asked once."""
+        listed = self._billed(include_cache)
         try:
-            return [b.label() for b in self._outlast("listing what is left", self._billed(include_cache))]
+            found = self._outlast("listing what is left", listed) if patient else listed()
+            return [b.label() for b in found]
         except Exception as err:  # the report must still be written
             why = f"{self.target.provider} could not be asked ({err})"
             with contextlib.suppress(Exception):
@@ -376,19 +361,7 @@ class Lifecycle:
 
     def owned(self) -> set[str]:
         """Ids of every resource the stack's Pulumi state records; raises StateError when it cannot be read."""
-        stack = self._existing_stack()
-        if stack is None:
-            return set()
-        try:
-            # The exported state lists ids in plaintext: no passphrase is needed to know what is owned.
-            deployment = export_state(stack)
-        except auto.CommandError as err:
-            raise StateError(f"cannot read the Pulumi state of {self.stack}: {engine_error(err)}") from None
-        except ValueError as err:
-            raise StateError(f"cannot read the Pulumi state of {self.stack}: {err}") from None
-        records = list(deployment.get("resources") or [])
-        records += [op.get("resource") or {} for op in deployment.get("pending_operations") or []]
-        return {str(r["id"]) for r in records if r.get("id")}
+        return self.engine.recorded_ids()
 
     def _owned(self, force: bool) -> set[str]:
         try:
@@ -412,138 +385,100 @@ class Lifecycle:
 
     def _outlast(self, what: str, call: Callable[[], T]) -> T:
         """Retry a provider call on 429/5xx with backoff until the teardown deadline, then give up."""
-        deadline = time.monotonic() + self.teardown_deadline
+        deadline = self.clock.monotonic() + self.teardown_deadline
         delay = 1.0
         while True:
             try:
                 return call()
             except ProviderError as err:
-                if not err.retryable or time.monotonic() + delay > deadline:
+                if not err.retryable or self.clock.monotonic() + delay > deadline:
                     raise
                 self.out.event(f"{what}: {err}; retrying in {delay:.0f} s", "yellow")
-                time.sleep(delay)
+                self.clock.sleep(delay)
                 delay = min(delay * 2, 15.0)
 
     # ---- validate ------------------------------------------------------------------------------------
 
     def validate(self, keep: bool = False, purge_cache: bool = False) -> tuple[ValidationReport, Path, Path]:
+        """Canary, up, checks, then teardown in every outcome; the report is written in every outcome too.
+
+        A stage failed by an error keeps it with its class (`report.failure`); an interrupt or an
+        unexpected error is raised once the teardown ran and the report is written."""
         started = utc_timestamp()
-        t0 = time.monotonic()
-        stages: list[StageResult] = []
+        t0 = self.clock.monotonic()
+        stages = Stages(self.out)
         teardown: Teardown | None = None
         error: BaseException | None = None
         outputs: dict[str, Any] = {}
-        with sigterm_raises():
+        say = functools.partial(self.out.event, style="bold yellow")
+        interrupts = Interrupts(self._carry_on, say, stop_at=STOP_PRESS)
+        with interrupts.installed():
             try:
-                contract = self.canary()
-                if contract is not None:
-                    stages.append(contract)
-                if contract is None or contract.passed:
-                    stages.append(self._timed("up", lambda: outputs.update(self.up())))
-                if stages[-1].passed:
-                    self._checks(outputs, stages)
+                with interrupts.interruptible():  # a press stops the work; from here on, teardown is shielded
+                    contract = self.canary()
+                    if contract is not None:
+                        stages.add(contract, announce=False)
+                    if contract is None or contract.passed:
+                        stages.timed("up", lambda: outputs.update(self.up()))
+                    if stages.passed:
+                        self.checks(self.target, outputs, self.plan, self.spec, stages)
             except (KeyboardInterrupt, Terminated) as exc:
                 error = exc
                 reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-                stages.append(StageResult("interrupted", False, 0.0, reason, {}))
+                stages.add(StageResult("interrupted", False, 0.0, reason, {}), announce=False)
                 self.out.event(f"interrupted ({reason}): tearing down", "bold yellow")
             except Exception as exc:  # a bug or an unmapped error still ends in teardown, then propagates
                 error = exc
-                stages.append(StageResult("error", False, 0.0, f"{type(exc).__name__}: {exc}", {}))
+                stages.add(
+                    StageResult("error", False, 0.0, f"{type(exc).__name__}: {exc}", {}), announce=False
+                )
             finally:
-                passed = error is None and all(stage.passed for stage in stages)
-                if not (keep and passed):
-                    teardown = self._teardown(purge_cache)
-        cost = RunCost.from_plan(self.plan.to_dict(), time.monotonic() - t0)
-        if self._rehearsal is not None:
-            cost = self._rehearsal.run_cost(self.plan, time.monotonic() - t0)
-        report = ValidationReport(
-            stack=self.stack,
-            plan=self.plan.to_dict(),
-            stages=stages,
-            started=started,
-            ended=utc_timestamp(),
-            cost=cost,
-            teardown=teardown,
-            rehearsal=self.rehearse,
-        )
-        json_path, md_path = write_report(report, secrets=self.secrets())
+                if not (keep and error is None and stages.passed):
+                    teardown, stopped = self._teardown(purge_cache)
+                    error = error or stopped
+            with interrupts.held():
+                seconds = self.clock.monotonic() - t0
+                cost = RunCost.from_plan(self.plan.to_dict(), seconds)
+                if self._rehearsal is not None:
+                    with contextlib.suppress(Exception):  # the stand-in's bill is a nicety; the report is not
+                        cost = self._rehearsal.run_cost(self.plan, seconds)
+                report = ValidationReport(
+                    stack=self.stack,
+                    plan=self.plan.to_dict(),
+                    stages=stages.results,
+                    started=started,
+                    ended=utc_timestamp(),
+                    cost=cost,
+                    teardown=teardown,
+                    rehearsal=self.rehearse,
+                    failure=stages.failure,
+                )
+                json_path, md_path = write_report(report, secrets=self.secrets())
         if error is not None:
+            self.out.event(f"report: {json_path} and {md_path}")
             raise error
         return report, json_path, md_path
 
-    def _timed(self, name: str, action: Any) -> StageResult:
-        start = time.monotonic()
+    def _teardown(self, purge_cache: bool) -> tuple[Teardown, BaseException | None]:
+        """Destroy and confirm, shielded (infra.engine_process.Interrupts); whatever happens (the API down,
+        a third Ctrl-C), say what is still live. Returns the teardown and the press that stopped it."""
         try:
-            action()
-        except V4InfraError as err:
-            return StageResult(name, False, time.monotonic() - start, str(err), {})
-        return StageResult(name, True, time.monotonic() - start, "deployed", {})
+            # What is being removed, for a press's warning (down() lists again, patiently).
+            with contextlib.suppress(Exception):
+                self._billed(purge_cache)()
+            self.out.event(
+                f"teardown: destroying {self.stack}" + (" and purging the cache" if purge_cache else "")
+            )
+            return self._torn_down(purge_cache), None
+        except (KeyboardInterrupt, Terminated) as stop:
+            return self._stopped(purge_cache), stop
 
-    def _checks(self, outputs: dict[str, Any], stages: list[StageResult]) -> None:
-        """GPU preflight and engine health in the target's shell, then the API and load checks."""
-        started = time.monotonic()
-        target = self.target
-        try:
-            with target.shell(outputs) as shell:
-                self._stage(stages, target.gpu_preflight(shell, outputs))
-                if not stages[-1].passed:
-                    return
-                endpoint = target.endpoint(outputs)
-                with self.out.live(f"loading the model (budget {self.plan.load_minutes} min)") as update:
-                    health = wait_for_engine(
-                        endpoint.url,
-                        endpoint.api_key,
-                        # Any LineSource reads like LogSource: wait_for_engine only calls read_new().
-                        log=cast(LogSource, target.logs(shell, outputs)),
-                        budget_seconds=self.plan.load_minutes * 60,
-                        poll_seconds=2.0,
-                        engine_alive=functools.partial(target.alive, outputs),
-                        on_log_line=update,
-                    )
-                self._stage(stages, health)
-                if not stages[-1].passed:
-                    return
-                self._stage(stages, check_api(endpoint.url, endpoint.api_key, self.plan.model))
-                if stages[-1].passed:
-                    self._stage(
-                        stages,
-                        run_load(
-                            endpoint.url,
-                            endpoint.api_key,
-                            self.plan.model,
-                            concurrency=self.spec.load_concurrency,
-                            requests=self.spec.load_requests,
-                            estimate_tokens_per_s=self.plan.cost.est_output_tokens_per_s,
-                        ),
-                    )
-        except V4InfraError as err:
-            # A shell that cannot be had (the pod died, a changed host key) fails the stage that needed it.
-            name = "engine-health" if any(s.name == "gpu-preflight" for s in stages) else "gpu-preflight"
-            if any(s.name == name for s in stages):
-                name = "api"
-            self._stage(stages, StageResult(name, False, time.monotonic() - started, str(err), {}))
-
-    def _stage(self, stages: list[StageResult], result: StageResult) -> None:
-        stages.append(result)
-        mark = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
-        self.out.event(f"{mark} {result.name} ({result.seconds:.1f}s): {result.reason}")
-
-    def _teardown(self, purge_cache: bool) -> Teardown:
-        """Destroy and confirm; whatever happens (API down, a second Ctrl-C), say what is still live."""
-        self.out.event(
-            f"teardown: destroying {self.stack}" + (" and purging the cache" if purge_cache else "")
-        )
+    def _torn_down(self, purge_cache: bool) -> Teardown:
         try:
             self.down(purge_cache=purge_cache)
         except TeardownError as err:
             self.out.event(str(err), "bold red")
             return Teardown(ok=False, leftover=err.leftover, error=str(err))
-        except (KeyboardInterrupt, Terminated):
-            # A second Ctrl-C during teardown: say what may be left instead of hiding it.
-            left = self.still_live(purge_cache)
-            self.out.event(f"teardown interrupted; left: {', '.join(left) or 'nothing'}", "bold red")
-            return Teardown(ok=not left, leftover=left, error="teardown interrupted")
         except Exception as err:  # an API that outlasted every retry: the report still names what is live
             left = self.still_live(purge_cache)
             message = f"teardown of {self.stack} failed: {err}"
@@ -557,6 +492,27 @@ class Lifecycle:
         return Teardown(
             ok=True, removed=["every pod of this stack", *(["the weight cache"] if purge_cache else [])]
         )
+
+    def _carry_on(self, presses: int, what: str) -> str:
+        """What a press that teardown outlives is answered with (written in the signal handler: no I/O)."""
+        until = billing_until(self.spec.ttl_minutes, self._made_by(), self.clock.time())
+        return carry_on_notice(what, presses, self._removing, self.stack, until)
+
+    def _stopped(self, purge_cache: bool) -> Teardown:
+        """Teardown stopped by the third press: what is left, until when it bills, and how to finish."""
+        try:
+            left = self.still_live(purge_cache, patient=False)
+        except (KeyboardInterrupt, Terminated):  # pressed yet again: what was last seen is the answer
+            left = list(self._removing) or [f"unknown: every resource of {self.stack} may be left"]
+        flags = (" --rehearse" if self.rehearse else "") + (" --purge-cache" if purge_cache else "")
+        until = billing_until(self.spec.ttl_minutes, self._made_by(), self.clock.time())
+        message = stopped_notice(self.stack, left, until, flags)
+        self.out.event(message, "bold red")
+        return Teardown(ok=not left, leftover=left, error=message)
+
+    def _made_by(self) -> float:
+        """By when everything `up` made was made: when it ended, else now (it may still be creating)."""
+        return self._created_by if self._created_by is not None else self.clock.time()
 
     def still_live_billed(self) -> list[Billed]:
         with contextlib.suppress(Exception):

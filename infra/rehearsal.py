@@ -123,6 +123,7 @@ class RunPodRehearsal:
         return None
 
     def __enter__(self) -> RunPodRehearsal:
+        # The stand-ins (infra.emulator: its server and schemas) load only for a rehearsal.
         from infra.emulator import Emulator, Timing
         from infra.emulator.hub import FakeHub
 
@@ -214,12 +215,11 @@ class KubernetesRehearsal:
         return self._engines
 
     def __enter__(self) -> KubernetesRehearsal:
-        from infra.emulator.local_cluster import LocalCluster, ToolsMissing
+        # The stand-ins (infra.emulator: its server and schemas) load only for a rehearsal.
+        from infra.emulator.local_cluster import LocalCluster, ToolsMissing, _stop_dir
 
         workdir = self.state_dir / "cluster"
         if (workdir / "cluster.json").exists():
-            from infra.emulator.local_cluster import _stop_dir
-
             _stop_dir(workdir)  # a control plane a killed rehearsal left behind
         # A fresh world each time: the cluster's etcd and the Pulumi state that describes it go together.
         for old in (workdir, self.state_dir / "backend"):
@@ -312,7 +312,7 @@ class StandInEngines:
     @contextlib.contextmanager
     def run(self, launch: EngineLaunch) -> Iterator[RunningEngine]:
         """Start the stand-in engine as the launch describes; stop it on exit."""
-        # Loads pulumi (the package's __init__): only a Kubernetes rehearsal pays for it.
+        # As in __enter__: the stand-ins load only for a rehearsal.
         from infra.emulator.local_cluster import free_port
 
         port = free_port()

@@ -2,13 +2,10 @@
 
     Target                   what the lifecycle asks of a target after `pulumi up` made its resources
     ├── progress_line()      while `up` runs, how far its slow step got
-    ├── endpoint(outputs)    where the OpenAI-compatible API answers, and its key
-    ├── shell(outputs)       a context for commands on the serving machine (SSH, or the cluster's API)
-    ├── gpu_preflight(...)   the GPUs, disk and cache the plan assumed, judged as a validation stage
-    ├── logs(shell, outputs) the engine's log, read a few new lines at a time
-    ├── alive(outputs)       False once the serving pod died or vanished
     ├── billed(stack, ...)   this stack's resources the provider still bills or holds
-    └── remove(billed)       remove one of them (already gone counts as removed)
+    ├── remove(billed)       remove one of them (already gone counts as removed)
+    └── (CheckTarget)        what the validation checks ask (infra.validate.check_target): the canary's
+                             contract check, endpoint, shell, GPU preflight, logs, liveness
 
 Strays and orphans are `billed()` minus what the Pulumi state owns, computed once in the lifecycle.
 `Secrets` (the program's secret Outputs) lives here too, so targets never import the program.
@@ -19,18 +16,21 @@ no target imports the rehearsal and the rehearsal imports no target.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+# Endpoint and LineSource are the checks' types; re-exported here, where the targets find them.
+from infra.validate.check_target import CheckTarget, LineSource
+from infra.validate.check_target import Endpoint as Endpoint
 
 if TYPE_CHECKING:
     import pulumi
 
     from infra.config import StackSpec
     from infra.plan import Plan
-    from infra.validate.stages import StageResult
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ class Credentials:
     runpod_api_key: str | None = None
     hf_token: str | None = None
 
+    @classmethod
+    def resolve(cls, stored: Mapping[str, str], env: Mapping[str, str]) -> Credentials:
+        """Each secret from `stored` (the stack's config, keys without the project prefix), else `env`."""
+        # Pulumi.yaml declares "" as the unset placeholder: only a real value beats the environment.
+        return cls(**{attr: stored.get(key) or env.get(name) for attr, (key, name) in SECRET_SOURCES.items()})
+
     def values(self) -> list[str]:
         """Every value set, for redaction."""
         return [v for v in (self.runpod_api_key, self.hf_token) if v]
@@ -59,17 +65,6 @@ class Credentials:
     def __repr__(self) -> str:
         # Never printed, even in a traceback's locals.
         return f"Credentials(runpod_api_key={'set' if self.runpod_api_key else None}, hf_token=...)"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """The engine's OpenAI-compatible API: base URL (no /v1) and the key it requires."""
-
-    url: str
-    api_key: str
-
-    def __repr__(self) -> str:
-        return f"Endpoint(url={self.url!r}, api_key=[secret])"
 
 
 @dataclass(frozen=True)
@@ -103,12 +98,6 @@ class TargetContext:
     """The stack's plain config values of other providers (e.g. `kubernetes:context`); never secrets."""
     rehearsal: StandIns | None = None
     """The running rehearsal (infra.rehearsal) when the stand-ins, not the real service, are the target."""
-
-
-class LineSource(Protocol):
-    """New lines of the engine's log since the last call ([] while there is none yet)."""
-
-    def read_new(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -160,7 +149,7 @@ class StandIns(Protocol):
         ...
 
 
-class Target(Protocol):
+class Target(CheckTarget, Protocol):
     """A deployment target as the lifecycle sees it (see the module docstring)."""
 
     provider: str
@@ -172,22 +161,6 @@ class Target(Protocol):
         """While `up` runs: the progress of its slow step (e.g. bytes of a weight download), if known."""
         ...
 
-    def endpoint(self, outputs: Mapping[str, Any]) -> Endpoint: ...
-
-    def shell(self, outputs: Mapping[str, Any]) -> AbstractContextManager[Any]: ...
-
-    def gpu_preflight(self, shell: Any, outputs: Mapping[str, Any]) -> StageResult: ...
-
-    def logs(self, shell: Any, outputs: Mapping[str, Any]) -> LineSource: ...
-
-    def alive(self, outputs: Mapping[str, Any]) -> bool: ...
-
     def billed(self, stack: str, include_cache: bool) -> list[Billed]: ...
 
     def remove(self, item: Billed) -> None: ...
-
-    def contract_check(self, max_age_days: float, say: Callable[[str], None]) -> StageResult | None:
-        """Prove the provider still behaves as the deploy path assumes, before anything is rented.
-
-        None where there is nothing to prove (a cluster the user owns)."""
-        ...

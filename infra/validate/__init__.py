@@ -1,1 +1,1 @@
-"""Checks run against a live deployment: SSH preflight, engine diagnosis, API checks."""
+"""Checks run against a live deployment (SSH preflight, engine diagnosis, API, load), the pipeline that runs them in order, and the report."""

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infra.errors import V4InfraError
 from infra.validate.redact import Redactor
 from infra.validate.stages import StageResult
 
@@ -81,6 +82,8 @@ class ValidationReport:
     """None: teardown did not run (`--keep`)."""
     rehearsal: bool = False
     """True when run against the RunPod emulator."""
+    failure: V4InfraError | None = field(default=None, compare=False, repr=False)
+    """The error that failed the first failed stage, class kept (the CLI exits with its code); not written."""
 
     @property
     def passed(self) -> bool:

@@ -11,6 +11,7 @@ import pytest
 
 from infra.config import project_root
 from infra.emulator import Emulator
+from infra.errors import AuthError, exit_code
 from infra.workspace import copy_project
 
 pytestmark = pytest.mark.engine
@@ -36,7 +37,8 @@ def test_up_without_an_api_key_is_one_line_and_rents_nothing(tmp_path: Path) -> 
             cwd=tmp_path,
             timeout=300,
         )
-        assert out.returncode == 1, out.stdout + out.stderr
+        # AuthError's row of the exit-code table (8), not the generic 1.
+        assert out.returncode == exit_code(AuthError("")) == 8, out.stdout + out.stderr
         assert "Traceback" not in out.stdout + out.stderr
         errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and "no RunPod API key" in errors[0] and "RUNPOD_API_KEY" in errors[0]
