@@ -1,6 +1,6 @@
 # `make demo`: a full rehearsal of DEMO_STACK against the built-in RunPod emulator; builds only the Pulumi CLI
 # (and the Kubernetes tools when DEMO_STACK is a k8s-* stack). `make demo-k8s`: the Kubernetes preset's
-# rehearsal. `make test`: lint, types and the whole test suite, with every tool.
+# rehearsal. `make test`: lint, types and the whole test suite, with every tool and engine-parser venv.
 # Each sets up what it needs on a fresh machine; tools/build.sh says what it builds and how long it took.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 DEMO_STACK ?= flash-4xh200
 
-.PHONY: venv tools pulumi-cli kube-tools system-deps lint test demo demo-k8s bench clean kube-up kube-down
+.PHONY: venv tools pulumi-cli kube-tools engine-parsers system-deps lint test demo demo-k8s bench clean kube-up kube-down
 
 # A pulumi already on PATH (yours) is kept; otherwise the one `make tools` built.
 PULUMI_ENV := $(if $(shell command -v pulumi),V4INFRA_USE_SYSTEM_PULUMI=1 ,). tools/pulumi-env.sh
@@ -34,6 +34,11 @@ pulumi-cli:
 kube-tools: pulumi-cli
 	@$(PULUMI_ENV) && tools/build.sh kubernetes kwok provider
 
+# One venv per engine version the emitted commands pin, with the real vllm/sglang from PyPI
+# (tools/build-engine-parsers.sh): the tests judge every command with the engine's own parser.
+engine-parsers: venv
+	@tools/build.sh engine-parsers
+
 tools: pulumi-cli kube-tools
 
 lint: venv
@@ -41,7 +46,7 @@ lint: venv
 	$(BIN)/ruff format --check infra tests benchmarks policy __main__.py
 	$(BIN)/mypy
 
-test: venv system-deps tools lint
+test: venv system-deps tools engine-parsers lint
 	$(PULUMI_ENV) && $(BIN)/pytest -q -p no:cacheprovider
 
 # The demo needs the Kubernetes tools (and etcd, from system-deps) only for a Kubernetes stack.

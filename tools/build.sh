@@ -2,15 +2,16 @@
 # Build (or find cached) the tools a make target needs, one step at a time, saying what each step builds,
 # how long it took last time on this machine, and how long it took now. The Makefile's only way in.
 #
-#   tools/build.sh STEP...   # pulumi | kubernetes | kwok | provider
+#   tools/build.sh STEP...   # pulumi | kubernetes | kwok | provider | engine-parsers
 #
-# Each step runs the script that owns it (build-pulumi.sh, build-kube.sh), which
+# Each step runs the script that owns it (build-pulumi.sh, build-kube.sh, build-engine-parsers.sh), which
 # reuses its per-version cache when it can. The wall time of every real build (not of a cache hit) is kept
 # in ${V4INFRA_TOOLS_CACHE:-~/.cache/deepseek-v4-infra/tools}/.durations/<step>, one "seconds date" line.
 # During a build a line every minute says it is still going, so a quiet `go build` does not look hung.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
 durations="${V4INFRA_TOOLS_CACHE:-$HOME/.cache/deepseek-v4-infra/tools}/.durations"
 tick="${V4INFRA_BUILD_TICK_S:-60}"
 
@@ -21,12 +22,16 @@ declare -A what=(
     [kubernetes]="kube-apiserver, kube-controller-manager, kube-scheduler, kubectl v1.37.2 (the local control plane)"
     [kwok]="kwok v0.8.0, fake GPU nodes for the local control plane"
     [provider]="the pulumi-kubernetes provider 4.25.0 (Kubernetes stacks under the real engine)"
+    [engine-parser-vllm]="a venv with the real vllm package, whose parser judges the emitted vLLM commands"
+    [engine-parser-sglang]="a venv with the real sglang package, whose parser judges the emitted SGLang commands"
 )
 declare -A cold=(
     [pulumi]="about 3 min"
     [kubernetes]="about 7 min"
     [kwok]="about 1 min"
     [provider]="about 14 min"
+    [engine-parser-vllm]="about 2 min (the first venv also installs the shared 3.4 GB torch tree)"
+    [engine-parser-sglang]="about 2 min (the first venv also installs the shared 3.4 GB torch tree)"
 )
 
 minutes() {
@@ -91,6 +96,16 @@ for step in "$@"; do
     case "$step" in
         pulumi) run_step pulumi "Pulumi CLI" bash "$here/build-pulumi.sh" ;;
         kubernetes|kwok|provider) run_step "$step" "$step" bash "$here/build-kube.sh" "$step" ;;
-        *) echo "tools/build.sh: unknown step '$step' (pulumi, kubernetes, kwok or provider)" >&2; exit 2 ;;
+        engine-parsers)
+            # One step per engine version the emitted commands pin (tests/engine_parsers/emitted.py).
+            python="${V4INFRA_PYTHON:-$repo/.venv/bin/python}"
+            [[ -x "$python" ]] || { echo "tools/build.sh: no project venv at $python: run \`make venv\` first" >&2; exit 1; }
+            pins="$(cd "$repo" && "$python" tests/engine_parsers/emitted.py --pins)"
+            while read -r engine version; do
+                run_step "engine-parser-$engine" "$engine $version parser venv" \
+                    bash "$here/build-engine-parsers.sh" "$engine==$version"
+            done <<<"$pins"
+            ;;
+        *) echo "tools/build.sh: unknown step '$step' (pulumi, kubernetes, kwok, provider or engine-parsers)" >&2; exit 2 ;;
     esac
 done

@@ -1,0 +1,122 @@
+"""Which packages an engine's argument parser needs, picked from pip's own resolution of the engine.
+
+Used by tools/build-engine-parsers.sh (see tools/README.md). `pip install --dry-run --report` resolves
+`vllm==X` (or `sglang==X`) with every dependency the engine declares; this keeps only:
+
+- the torch layer: torch and the CUDA libraries it pins exactly (`==`), which its shared objects link
+  against, so `import torch` works on a machine without a GPU; minus the libraries torch opens only on
+  demand (LAZY);
+- the engine venv: the engine itself, the packages its parser's imports need (tools/engine-parsers/
+  <engine>.txt, one name a line) and their dependencies, at the versions pip resolved.
+
+Everything is then installed with `--no-deps` at exactly these versions, so nothing else is pulled in.
+
+    python tools/engine_parsers.py select REPORT.json ROOTS.txt ENGINE   # prints JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+# Libraries torch opens only when a CUDA feature is used (libtorch_cuda_linalg -> cusolver, libcaffe2_nvrtc
+# -> nvrtc, NVTX markers) and the Triton compiler, which vLLM and SGLang treat as optional on CPU
+# (vllm/triton_utils/importing.py). None of them is a DT_NEEDED of the libraries `import torch` loads.
+LAZY = frozenset(
+    {"triton", "nvidia-cusolver", "nvidia-cuda-nvrtc", "nvidia-nvtx", "cuda-bindings", "cuda-pathfinder"}
+)
+# torch's extension packages: each links libtorch_cuda and none is imported by an argument parser.
+TORCH_FAMILY = frozenset({"torch", "torchvision", "torchaudio", "torchcodec", "triton"})
+
+
+def _index(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {canonicalize_name(item["metadata"]["name"]): item["metadata"] for item in report["install"]}
+
+
+def _applies(req: Requirement, extras: frozenset[str]) -> bool:
+    if req.marker is None:
+        return True
+    # evaluate() fills in this interpreter's environment (python_version, platform_machine, ...).
+    return any(req.marker.evaluate({"extra": extra}) for extra in (extras or {""}))
+
+
+def _requirements(meta: dict[str, Any], extras: frozenset[str]) -> list[Requirement]:
+    reqs = [Requirement(text) for text in meta.get("requires_dist") or []]
+    return [r for r in reqs if _applies(r, extras)]
+
+
+def _closure(
+    index: dict[str, dict[str, Any]], roots: list[Requirement], stop: frozenset[str]
+) -> dict[str, frozenset[str]]:
+    """Every resolved package reachable from `roots`, with the extras asked of it; `stop` is not entered."""
+    seen: dict[str, frozenset[str]] = {}
+    todo = list(roots)
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in stop or name not in index:
+            continue  # not installed by this resolution (a marker excluded it) or deliberately left out
+        extras = seen.get(name, frozenset()) | frozenset(req.extras)
+        if name in seen and extras == seen[name]:
+            continue
+        seen[name] = extras
+        todo.extend(_requirements(index[name], extras))
+    return seen
+
+
+def select(report: dict[str, Any], roots: list[str], engine: str) -> dict[str, Any]:
+    index = _index(report)
+    engine_name = canonicalize_name(engine)
+    if engine_name not in index or "torch" not in index:
+        raise SystemExit(f"engine_parsers: the resolution has no {engine} or no torch")
+    torch_reqs = _requirements(index["torch"], frozenset())
+    pinned = [r for r in torch_reqs if any(s.operator == "==" for s in r.specifier)]
+    layer = {"torch", *_closure(index, pinned, LAZY)}
+    # The engine's own requirement for a root carries the extras it asks for (fastapi[standard]).
+    wanted = {canonicalize_name(n) for n in roots}
+    asked = [r for r in _requirements(index[engine_name], frozenset()) if canonicalize_name(r.name) in wanted]
+    missing = wanted - {canonicalize_name(r.name) for r in asked}
+    venv_roots = [*asked, *(Requirement(n) for n in sorted(missing))]
+    venv_roots += [r for r in torch_reqs if r not in pinned]  # torch's pure-Python dependencies
+    # A root named in the list is installed even where torch would open it lazily (SGLang imports triton).
+    venv = _closure(index, venv_roots, (frozenset(layer) | LAZY | TORCH_FAMILY) - wanted)
+    venv.pop(engine_name, None)
+
+    def pins(names: set[str] | dict[str, frozenset[str]]) -> list[str]:
+        return sorted(f"{index[n]['name']}=={index[n]['version']}" for n in names)
+
+    return {
+        "engine": f"{index[engine_name]['name']}=={index[engine_name]['version']}",
+        "torch": index["torch"]["version"],
+        "layer": pins(layer),
+        "venv": pins(venv),
+        "not_resolved": sorted(missing - set(venv)),
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="engine_parsers.py")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sel = sub.add_parser("select", help="print the torch layer and the engine venv as JSON")
+    sel.add_argument("report", type=Path)
+    sel.add_argument("roots", type=Path)
+    sel.add_argument("engine")
+    args = parser.parse_args(argv)
+    report = json.loads(args.report.read_text(encoding="utf-8"))
+    roots = [
+        line.split("#", 1)[0].strip()
+        for line in args.roots.read_text(encoding="utf-8").splitlines()
+        if line.split("#", 1)[0].strip()
+    ]
+    print(json.dumps(select(report, roots, args.engine), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
