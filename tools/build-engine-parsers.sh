@@ -26,8 +26,8 @@ die() { log "error: $*"; exit 1; }
 [[ -x "$project_python" ]] || die "no project venv at $project_python: run \`make venv\` first"
 command -v "$engine_python" >/dev/null 2>&1 || die "no '$engine_python' on PATH for the engine venvs (set V4INFRA_ENGINE_PYTHON)"
 
-# One command per engine that the build's smoke check parses: the engine's own parser must accept it.
-smoke_argv() {
+# One command per engine for the smoke check when the project emits none for that engine.
+plain_argv() {
     case "$1" in
         vllm) echo '["vllm", "serve", "deepseek-ai/DeepSeek-V4-Flash"]' ;;
         sglang) echo '["python3", "-m", "sglang.launch_server", "--model-path", "deepseek-ai/DeepSeek-V4-Flash"]' ;;
@@ -37,7 +37,7 @@ smoke_argv() {
 
 # The install steps below, as a number: bump it when they change what a venv holds, and every cached venv is
 # rebuilt (a changed message or comment does not need that, unlike hashing this whole script would).
-RECIPE=1
+RECIPE=2
 
 # stamp ENGINE: fingerprint of what decides a venv's contents: the recipe, the selection and its roots.
 stamp() {
@@ -61,35 +61,34 @@ publish() {
     [[ -z "$old" ]] || rm -rf "$old"
 }
 
-# torch_layer SELECTION PYTHON: the shared torch tree for these exact pins, built once, into $layer;
+# torch_layer SELECTION PYTHON: the shared torch tree for this resolution of torch, built once, into $layer;
 # PYTHON is the engine venv, which holds torch's pure-Python dependencies.
 torch_layer() {
     local selection="$1" python="$2" torch pins hash dest tmp
     torch="$("$project_python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["torch"])' "$selection")"
-    pins="$("$project_python" -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["layer"]))' "$selection")"
+    pins="$("$project_python" -c 'import json, sys; s = json.load(open(sys.argv[1]))
+print("\n".join([*s["layer"], *("on demand: " + p for p in s["layer_on_demand"])]))' "$selection")"
     hash="$(sha256sum <<<"$pins" | cut -c1-8)"
     dest="$cache_root/torch-$torch-$hash"
-    if [[ "$(cat "$dest/.pins" 2>/dev/null || true)" == "$pins" ]]; then
+    if [[ "$(cat "$dest/.selection" 2>/dev/null || true)" == "$pins" && -f "$dest/.installed" ]]; then
         log "reusing torch $torch and its CUDA libraries in $dest"
         layer="$dest"
         return
     fi
     tmp="$(new_tmp "torch-$torch-$hash")"
     tmps+=("$tmp")
-    log "installing torch $torch and the CUDA libraries it links against (about 2.1 GB of wheels, 3.4 GB installed)"
-    # shellcheck disable=SC2086  # one requirement per word, all pinned by the resolution
-    "$python" -m pip install -q --no-deps --no-cache-dir --target "$tmp" $pins >&2
-    PYTHONPATH="$tmp" "$python" -c 'import torch' \
-        || die "torch $torch does not import from $tmp: a library it links is missing from tools/engine_parsers.py's selection"
-    echo "$pins" > "$tmp/.pins"
+    log "installing torch $torch and the CUDA libraries it links against (2-3 GB of wheels; 3.4 GB installed for torch 2.11)"
+    "$project_python" "$here/engine_parsers.py" layer "$selection" "$python" "$tmp" > "$tmp/.installed.new"
+    mv "$tmp/.installed.new" "$tmp/.installed"
+    echo "$pins" > "$tmp/.selection"
     publish "$tmp" "$dest"
     layer="$dest"
 }
 
 build_one() {
-    local engine="${1%%==*}" version="${1#*==}" dest want tmp site layer start smoke
+    local engine="${1%%==*}" version="${1#*==}" dest want tmp site start plain roots
     [[ "$1" == *==* && -n "$version" ]] || die "'$1' is not ENGINE==VERSION (for example vllm==0.25.0)"
-    smoke="$(smoke_argv "$engine")" \
+    plain="$(plain_argv "$engine")" \
         || die "no parser check for engine '$engine' (it needs tools/engine-parsers/$engine.txt and tests/engine_parsers/${engine}_parser.py)"
     dest="$cache_root/$engine-$version"
     want="$(stamp "$engine")"
@@ -103,8 +102,12 @@ build_one() {
     tmps+=("$tmp")
     "$engine_python" -m venv "$tmp"
     "$tmp/bin/python" -m pip install -q --upgrade pip >&2
+    # The names the parser imports are resolved with the engine: a version that no longer declares one it
+    # still imports gets it at a version that fits the rest.
+    mapfile -t roots < <(sed 's/#.*//' "$here/engine-parsers/$engine.txt" | awk 'NF')
     log "resolving $engine==$version and its dependencies with pip (metadata only, about 1.5 min)"
-    "$tmp/bin/python" -m pip install -q --dry-run --ignore-installed --report "$tmp/resolution.json" "$engine==$version" >&2
+    "$tmp/bin/python" -m pip install -q --dry-run --ignore-installed --report "$tmp/resolution.json" \
+        "$engine==$version" "${roots[@]}" >&2
     "$project_python" "$here/engine_parsers.py" select "$tmp/resolution.json" "$here/engine-parsers/$engine.txt" "$engine" \
         > "$tmp/selection.json"
     log "installing $engine $version (--no-deps) and the packages its parser imports"
@@ -115,12 +118,22 @@ build_one() {
     torch_layer "$tmp/selection.json" "$tmp/bin/python"
     site="$("$tmp/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
     echo "$layer" > "$site/v4infra-torch-layer.pth"
-    # The engine's own parser must accept a plain command here, or the venv is not published.
-    echo "[{\"id\": \"smoke\", \"argv\": $smoke}]" \
-        | "$tmp/bin/python" "$repo/tests/engine_parsers/${engine}_parser.py" "$tmp/smoke.json" >"$tmp/smoke.log" 2>&1 \
+    # Smoke check: the project's commands for this engine through its parser. A refused flag is the
+    # test's finding, not the build's; a module the parser cannot import means this venv is incomplete.
+    (cd "$repo" && "$project_python" tests/engine_parsers/emitted.py --commands "$engine") > "$tmp/smoke-commands.json"
+    if [[ "$(cat "$tmp/smoke-commands.json")" == "[]" ]]; then
+        echo "[{\"id\": \"plain\", \"argv\": $plain}]" > "$tmp/smoke-commands.json"
+    fi
+    "$tmp/bin/python" "$repo/tests/engine_parsers/${engine}_parser.py" "$tmp/smoke.json" <"$tmp/smoke-commands.json" >"$tmp/smoke.log" 2>&1 \
         || { tail -n 20 "$tmp/smoke.log" >&2; die "the $engine $version parser does not run (a module its imports need is missing from tools/engine-parsers/$engine.txt?)"; }
-    "$project_python" -c 'import json, sys; r = json.load(open(sys.argv[1]))[0]; sys.exit(0 if r["ok"] else r["error"])' "$tmp/smoke.json" \
-        || die "the $engine $version parser refused its smoke command"
+    "$project_python" - "$tmp/smoke.json" "$engine" <<'PY' || die "the $engine $version parser venv is incomplete"
+import json, sys
+results, engine = json.load(open(sys.argv[1])), sys.argv[2]
+missing = sorted({r["error"] for r in results if not r["ok"] and r["error"].split(":")[0] in ("ModuleNotFoundError", "ImportError")})
+for error in missing:
+    print(f"build-engine-parsers: {error}: add its package to tools/engine-parsers/{engine}.txt", file=sys.stderr)
+sys.exit(1 if missing else 0)
+PY
     echo "$layer" > "$tmp/.torch-layer"
     echo "$want" > "$tmp/.source-stamp"
     publish "$tmp" "$dest"

@@ -4,21 +4,28 @@ Used by tools/build-engine-parsers.sh (see tools/README.md). `pip install --dry-
 `vllm==X` (or `sglang==X`) with every dependency the engine declares; this keeps only:
 
 - the torch layer: torch and the CUDA libraries it pins exactly (`==`), which its shared objects link
-  against, so `import torch` works on a machine without a GPU; minus the libraries torch opens only on
-  demand (LAZY);
+  against, so `import torch` works on a machine without a GPU. The libraries torch usually opens only on
+  demand (LAZY) are held back, and `layer` adds one back only when `import torch` names its missing
+  shared object (torch 2.14 links nvrtc, 2.11 does not), so the tree is the smallest that imports;
 - the engine venv: the engine itself, the packages its parser's imports need (tools/engine-parsers/
   <engine>.txt, one name a line) and their dependencies, at the versions pip resolved.
 
-Everything is then installed with `--no-deps` at exactly these versions, so nothing else is pulled in.
+Everything is installed with `--no-deps` at exactly these versions, so nothing else is pulled in.
 
     python tools/engine_parsers.py select REPORT.json ROOTS.txt ENGINE   # prints JSON
+    python tools/engine_parsers.py layer SELECTION.json PYTHON DIR        # installs the torch layer
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +85,8 @@ def select(report: dict[str, Any], roots: list[str], engine: str) -> dict[str, A
     torch_reqs = _requirements(index["torch"], frozenset())
     pinned = [r for r in torch_reqs if any(s.operator == "==" for s in r.specifier)]
     layer = {"torch", *_closure(index, pinned, LAZY)}
+    # The held-back libraries of this torch (not its compiler or extensions), for `layer` to add on demand.
+    on_demand = set(_closure(index, pinned, TORCH_FAMILY)) - layer
     # The engine's own requirement for a root carries the extras it asks for (fastapi[standard]).
     wanted = {canonicalize_name(n) for n in roots}
     asked = [r for r in _requirements(index[engine_name], frozenset()) if canonicalize_name(r.name) in wanted]
@@ -95,9 +104,66 @@ def select(report: dict[str, Any], roots: list[str], engine: str) -> dict[str, A
         "engine": f"{index[engine_name]['name']}=={index[engine_name]['version']}",
         "torch": index["torch"]["version"],
         "layer": pins(layer),
+        "layer_on_demand": pins(on_demand),
         "venv": pins(venv),
         "not_resolved": sorted(missing - set(venv)),
     }
+
+
+# The loader's words for a shared object it could not find (glibc dlopen, as Python's ImportError quotes it).
+MISSING_LIBRARY = re.compile(r"(lib[\w.+-]+?)\.so[\w.]*: cannot open shared object file")
+
+
+def _missing_library(python: str, layer: Path) -> str | None:
+    """The stem of the shared object `import torch` misses from the layer (None when it imports)."""
+    env = {**os.environ, "PYTHONPATH": str(layer)}
+    proc = subprocess.run(
+        [python, "-c", "import torch"], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode == 0:
+        return None
+    match = MISSING_LIBRARY.search(proc.stderr)
+    if match is None:
+        raise SystemExit(f"engine_parsers: torch does not import from {layer}:\n{proc.stderr[-2000:]}")
+    return match.group(1).removeprefix("lib").lower()
+
+
+def _pip_install(python: str, layer: Path, pins: list[str]) -> None:
+    # `pip install --target` skips a top-level directory that exists (the `nvidia/` namespace), so each
+    # addition is installed on its own and merged into the tree.
+    with tempfile.TemporaryDirectory(dir=layer.parent) as scratch:
+        cmd = [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-cache-dir",
+            "--target",
+            scratch,
+            *pins,
+        ]
+        subprocess.run(cmd, check=True, stdout=sys.stderr)
+        shutil.copytree(scratch, layer, dirs_exist_ok=True, symlinks=True)
+
+
+def install_layer(selection: dict[str, Any], python: str, layer: Path) -> list[str]:
+    """Install the torch layer into `layer`, adding a held-back library only when torch needs it."""
+    installed = list(selection["layer"])
+    spare = list(selection["layer_on_demand"])
+    _pip_install(python, layer, installed)
+    while (stem := _missing_library(python, layer)) is not None:
+        # The package that ships lib<stem> names it (nvidia-cuda-nvrtc: libnvrtc); otherwise every spare one.
+        named = [p for p in spare if stem.replace("_", "-") in p.split("==")[0].lower()]
+        add = named or spare
+        if not add:
+            raise SystemExit(f"engine_parsers: torch needs lib{stem}, which no package torch pins provides")
+        print(f"engine_parsers: torch needs lib{stem}: adding {', '.join(add)}", file=sys.stderr)
+        _pip_install(python, layer, add)
+        installed += add
+        spare = [p for p in spare if p not in add]
+    return sorted(installed)
 
 
 def main(argv: list[str]) -> int:
@@ -107,7 +173,15 @@ def main(argv: list[str]) -> int:
     sel.add_argument("report", type=Path)
     sel.add_argument("roots", type=Path)
     sel.add_argument("engine")
+    lay = sub.add_parser("layer", help="install the torch layer of a selection; print what it holds")
+    lay.add_argument("selection", type=Path)
+    lay.add_argument("python", help="the engine venv's python (it has torch's pure-Python dependencies)")
+    lay.add_argument("dir", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "layer":
+        selection = json.loads(args.selection.read_text(encoding="utf-8"))
+        print("\n".join(install_layer(selection, args.python, args.dir)))
+        return 0
     report = json.loads(args.report.read_text(encoding="utf-8"))
     roots = [
         line.split("#", 1)[0].strip()

@@ -9,7 +9,8 @@ offers (what a user gets by changing one key of the stack), where the planner gi
 - Kubernetes: the engine container of the rendered Deployment or LeaderWorkerSet, with `$(VAR)` expanded
   as the kubelet does.
 
-    python tests/engine_parsers/emitted.py --pins    # "engine version" per line: what the plans pin
+    python tests/engine_parsers/emitted.py --pins             # "engine version" per line: what the plans pin
+    python tests/engine_parsers/emitted.py --commands vllm    # vLLM's commands, as a parser check's input
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -193,11 +195,18 @@ def pins(commands: list[Emitted]) -> list[tuple[str, str]]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="emitted.py", description=__doc__.splitlines()[0])
     parser.add_argument("--pins", action="store_true", help="print the engine versions the commands pin")
+    parser.add_argument(
+        "--commands", metavar="ENGINE", help="print ENGINE's commands as a parser check's input"
+    )
     args = parser.parse_args(argv)
     commands = all_commands()
     if args.pins:
         for engine, version in pins(commands):
             print(f"{engine} {version}")
+    elif args.commands:
+        print(
+            json.dumps([{"id": c.where, "argv": list(c.argv)} for c in commands if c.engine == args.commands])
+        )
     else:
         for c in commands:
             print(f"{c.engine} {c.version}  {c.where}: {' '.join(c.argv)}")

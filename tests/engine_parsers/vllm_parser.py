@@ -4,11 +4,12 @@
 
 COMMANDS.json is a list of {"id": ..., "argv": ["vllm", "serve", MODEL, ...]}; RESULT.json gets one
 {"id", "ok", "error", "names"} per command. Each command goes through what `vllm serve` runs before it
-loads anything (vllm 0.25.0, vllm/entrypoints/cli/main.py and cli/serve.py):
+loads anything (vllm/entrypoints/cli/main.py and cli/serve.py, the same in 0.25 and 0.33):
 
-- the CLI's parser: a FlexibleArgumentParser with the `serve` subparser built by `make_arg_parser`;
-- `validate_parsed_serve_args`, the check ServeSubcommand.validate runs;
-- `validate_api_server_args`, the check setup_server runs (entrypoints/openai/api_server.py);
+- the CLI's own parser: a FlexibleArgumentParser whose `serve` subparser is built by the version's
+  ServeSubcommand.subparser_init, then its `validate` (validate_parsed_serve_args);
+- `validate_api_server_args`, the check setup_server runs, wherever the version defines it
+  (0.25: entrypoints/openai/api_server.py; 0.33: entrypoints/common/cli_args.py);
 - `AsyncEngineArgs.from_cli_args`, which run_server builds the engine from;
 - the names the server resolves only once the weights are loaded, each by its own registry: the
   tool-call parser (ToolParserManager.get_tool_parser), the reasoning parser (ReasoningParserManager.
@@ -23,10 +24,14 @@ vLLM logs to stdout.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import importlib
+import importlib.util
 import io
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -39,10 +44,34 @@ def _cpu_platform() -> None:
         platforms.current_platform = CpuPlatform()
 
 
+# Where each vLLM version defines the check setup_server runs on the parser names.
+API_SERVER_CHECKS = ("vllm.entrypoints.common.cli_args", "vllm.entrypoints.openai.api_server")
+
+
+def _exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError as err:  # a parent package is missing: the module is not in this version
+        if err.name is not None and module.startswith(err.name):
+            return False
+        raise
+
+
+def _api_server_check() -> Callable[[argparse.Namespace], None]:
+    for module in API_SERVER_CHECKS:
+        # A module that exists is imported for real: a failing import is the verdict, not a reason to skip.
+        if _exists(module):
+            check: Callable[[argparse.Namespace], None] | None = getattr(
+                importlib.import_module(module), "validate_api_server_args", None
+            )
+            if check is not None:
+                return check
+    raise ImportError(f"this vLLM defines validate_api_server_args in none of {', '.join(API_SERVER_CHECKS)}")
+
+
 def judge(argv: list[str]) -> dict[str, Any]:
     from vllm.engine.arg_utils import AsyncEngineArgs
-    from vllm.entrypoints.openai.api_server import validate_api_server_args
-    from vllm.entrypoints.openai.cli_args import make_arg_parser, validate_parsed_serve_args
+    from vllm.entrypoints.cli.serve import ServeSubcommand
     from vllm.reasoning import ReasoningParserManager
     from vllm.tokenizers.registry import TokenizerRegistry
     from vllm.tool_parsers import ToolParserManager
@@ -50,9 +79,9 @@ def judge(argv: list[str]) -> dict[str, Any]:
 
     if argv[:2] != ["vllm", "serve"]:
         return {"ok": False, "error": f"not a `vllm serve` command: {' '.join(argv[:2])!r}", "names": {}}
+    serve = ServeSubcommand()
     parser = FlexibleArgumentParser(prog="vllm", description="vLLM CLI")
-    subparsers = parser.add_subparsers(required=False, dest="subparser")
-    make_arg_parser(subparsers.add_parser("serve", usage="vllm serve [model_tag] [options]"))
+    serve.subparser_init(parser.add_subparsers(required=False, dest="subparser"))
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
@@ -67,8 +96,8 @@ def judge(argv: list[str]) -> dict[str, Any]:
         "tokenizer_mode": args.tokenizer_mode,
     }
     try:
-        validate_parsed_serve_args(args)
-        validate_api_server_args(args)
+        serve.validate(args)
+        _api_server_check()(args)
         engine_args = AsyncEngineArgs.from_cli_args(args)
         if args.tool_call_parser:  # a frontend argument: the engine args do not carry it
             ToolParserManager.get_tool_parser(args.tool_call_parser)
