@@ -10,8 +10,9 @@
 #   torch-<version>-<hash>/ torch and the CUDA libraries it links against (a pip --target tree), shared by
 #                           every venv that resolves the same torch, through a .pth file
 # PyPI's torch for Linux is a CUDA build that needs its CUDA libraries even to import; no GPU is needed.
-# What is installed comes from pip's own resolution of `<engine>==<version>` (tools/engine_parsers.py),
-# always at the resolved versions and with --no-deps. See tools/README.md.
+# What is installed comes from pip's own resolution of what the parser imports, as `<engine>==<version>`
+# requires it (tools/engine_parsers.py), always at the resolved versions and with --no-deps.
+# See tools/README.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,7 +38,7 @@ plain_argv() {
 
 # The install steps below, as a number: bump it when they change what a venv holds, and every cached venv is
 # rebuilt (a changed message or comment does not need that, unlike hashing this whole script would).
-RECIPE=2
+RECIPE=3
 
 # stamp ENGINE: fingerprint of what decides a venv's contents: the recipe, the selection and its roots.
 stamp() {
@@ -86,7 +87,7 @@ print("\n".join([*s["layer"], *("on demand: " + p for p in s["layer_on_demand"])
 }
 
 build_one() {
-    local engine="${1%%==*}" version="${1#*==}" dest want tmp site start plain roots
+    local engine="${1%%==*}" version="${1#*==}" dest want tmp site start plain
     [[ "$1" == *==* && -n "$version" ]] || die "'$1' is not ENGINE==VERSION (for example vllm==0.25.0)"
     plain="$(plain_argv "$engine")" \
         || die "no parser check for engine '$engine' (it needs tools/engine-parsers/$engine.txt and tests/engine_parsers/${engine}_parser.py)"
@@ -102,14 +103,17 @@ build_one() {
     tmps+=("$tmp")
     "$engine_python" -m venv "$tmp"
     "$tmp/bin/python" -m pip install -q --upgrade pip >&2
-    # The names the parser imports are resolved with the engine: a version that no longer declares one it
-    # still imports gets it at a version that fits the rest.
-    mapfile -t roots < <(sed 's/#.*//' "$here/engine-parsers/$engine.txt" | awk 'NF')
-    log "resolving $engine==$version and its dependencies with pip (metadata only, about 1.5 min)"
+    # Only what the parser imports is resolved (with torch), as the engine requires it: the engine's whole
+    # tree holds GPU-only packages that may not resolve without NVIDIA's own index.
+    log "resolving $engine==$version's parser imports and torch with pip (metadata only, about 1 min)"
+    "$tmp/bin/python" -m pip install -q --dry-run --no-deps --ignore-installed --report "$tmp/engine.json" \
+        "$engine==$version" >&2
+    "$project_python" "$here/engine_parsers.py" requirements "$tmp/engine.json" "$here/engine-parsers/$engine.txt" \
+        "$engine" > "$tmp/wanted.txt"
     "$tmp/bin/python" -m pip install -q --dry-run --ignore-installed --report "$tmp/resolution.json" \
-        "$engine==$version" "${roots[@]}" >&2
-    "$project_python" "$here/engine_parsers.py" select "$tmp/resolution.json" "$here/engine-parsers/$engine.txt" "$engine" \
-        > "$tmp/selection.json"
+        -r "$tmp/wanted.txt" >&2
+    "$project_python" "$here/engine_parsers.py" select "$tmp/resolution.json" "$tmp/engine.json" \
+        "$here/engine-parsers/$engine.txt" "$engine" > "$tmp/selection.json"
     log "installing $engine $version (--no-deps) and the packages its parser imports"
     "$project_python" -c 'import json, sys; s = json.load(open(sys.argv[1])); print("\n".join([s["engine"], *s["venv"]]))' \
         "$tmp/selection.json" > "$tmp/requirements.txt"

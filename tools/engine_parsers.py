@@ -1,7 +1,10 @@
 """Which packages an engine's argument parser needs, picked from pip's own resolution of the engine.
 
-Used by tools/build-engine-parsers.sh (see tools/README.md). `pip install --dry-run --report` resolves
-`vllm==X` (or `sglang==X`) with every dependency the engine declares; this keeps only:
+Used by tools/build-engine-parsers.sh (see tools/README.md). The engine's own metadata (`pip install
+--dry-run --no-deps --report` of `vllm==X` or `sglang==X`) gives its requirements; `requirements` turns
+the names its parser imports, and torch, into those requirements (the engine's extras and versions), and
+pip resolves just these (`--dry-run --report`), never the engine's whole tree, whose GPU-only packages
+may not even resolve here (a placeholder sdist that downloads from pypi.nvidia.com). `select` keeps:
 
 - the torch layer: torch and the CUDA libraries it pins exactly (`==`), which its shared objects link
   against, so `import torch` works on a machine without a GPU. The libraries torch usually opens only on
@@ -12,8 +15,9 @@ Used by tools/build-engine-parsers.sh (see tools/README.md). `pip install --dry-
 
 Everything is installed with `--no-deps` at exactly these versions, so nothing else is pulled in.
 
-    python tools/engine_parsers.py select REPORT.json ROOTS.txt ENGINE   # prints JSON
-    python tools/engine_parsers.py layer SELECTION.json PYTHON DIR        # installs the torch layer
+    python tools/engine_parsers.py requirements ENGINE.json ROOTS.txt ENGINE   # what to resolve
+    python tools/engine_parsers.py select RESOLUTION.json ENGINE.json ROOTS.txt ENGINE   # prints JSON
+    python tools/engine_parsers.py layer SELECTION.json PYTHON DIR              # installs the torch layer
 """
 
 from __future__ import annotations
@@ -77,11 +81,35 @@ def _closure(
     return seen
 
 
-def select(report: dict[str, Any], roots: list[str], engine: str) -> dict[str, Any]:
-    index = _index(report)
+def _engine_meta(engine_report: dict[str, Any], engine: str) -> dict[str, Any]:
+    index = _index(engine_report)
+    if canonicalize_name(engine) not in index:
+        raise SystemExit(f"engine_parsers: the engine report has no {engine}")
+    return index[canonicalize_name(engine)]
+
+
+def _line(req: Requirement) -> str:
+    """A requirement without its marker (already evaluated for this interpreter)."""
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{req.name}{extras}{req.specifier}"
+
+
+def requirements(engine_report: dict[str, Any], roots: list[str], engine: str) -> list[str]:
+    """What to resolve: each root and torch, as the engine requires them (or by name where it does not)."""
+    declared: dict[str, Requirement] = {
+        canonicalize_name(r.name): r for r in _requirements(_engine_meta(engine_report, engine), frozenset())
+    }
+    names = dict.fromkeys([*(canonicalize_name(n) for n in roots), "torch"])
+    return [_line(declared[n]) if n in declared else n for n in names]
+
+
+def select(
+    report: dict[str, Any], engine_report: dict[str, Any], roots: list[str], engine: str
+) -> dict[str, Any]:
     engine_name = canonicalize_name(engine)
-    if engine_name not in index or "torch" not in index:
-        raise SystemExit(f"engine_parsers: the resolution has no {engine} or no torch")
+    index = {**_index(report), engine_name: _engine_meta(engine_report, engine)}
+    if "torch" not in index:
+        raise SystemExit("engine_parsers: the resolution has no torch")
     torch_reqs = _requirements(index["torch"], frozenset())
     pinned = [r for r in torch_reqs if any(s.operator == "==" for s in r.specifier)]
     layer = {"torch", *_closure(index, pinned, LAZY)}
@@ -169,8 +197,13 @@ def install_layer(selection: dict[str, Any], python: str, layer: Path) -> list[s
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="engine_parsers.py")
     sub = parser.add_subparsers(dest="command", required=True)
+    req = sub.add_parser("requirements", help="print what to resolve, one requirement a line")
+    req.add_argument("engine_report", type=Path)
+    req.add_argument("roots", type=Path)
+    req.add_argument("engine")
     sel = sub.add_parser("select", help="print the torch layer and the engine venv as JSON")
     sel.add_argument("report", type=Path)
+    sel.add_argument("engine_report", type=Path)
     sel.add_argument("roots", type=Path)
     sel.add_argument("engine")
     lay = sub.add_parser("layer", help="install the torch layer of a selection; print what it holds")
@@ -182,13 +215,17 @@ def main(argv: list[str]) -> int:
         selection = json.loads(args.selection.read_text(encoding="utf-8"))
         print("\n".join(install_layer(selection, args.python, args.dir)))
         return 0
-    report = json.loads(args.report.read_text(encoding="utf-8"))
     roots = [
         line.split("#", 1)[0].strip()
         for line in args.roots.read_text(encoding="utf-8").splitlines()
         if line.split("#", 1)[0].strip()
     ]
-    print(json.dumps(select(report, roots, args.engine), indent=1))
+    engine_report = json.loads(args.engine_report.read_text(encoding="utf-8"))
+    if args.command == "requirements":
+        print("\n".join(requirements(engine_report, roots, args.engine)))
+        return 0
+    report = json.loads(args.report.read_text(encoding="utf-8"))
+    print(json.dumps(select(report, engine_report, roots, args.engine), indent=1))
     return 0
 
 
