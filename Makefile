@@ -42,8 +42,8 @@ engine-parsers: venv
 tools: pulumi-cli kube-tools
 
 lint: venv
-	$(BIN)/ruff check infra tests benchmarks policy __main__.py
-	$(BIN)/ruff format --check infra tests benchmarks policy __main__.py
+	$(BIN)/ruff check infra tests benchmarks policy tools __main__.py
+	$(BIN)/ruff format --check infra tests benchmarks policy tools __main__.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
