@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from infra.emulator.hub_content import HubContent
@@ -31,7 +33,9 @@ def test_a_second_push_moves_the_branch_and_keeps_the_older_commit() -> None:
         (lambda h: h.break_file(REPO, "x", "slow"), "mode must be 'truncate' or 'corrupt', got 'slow'"),
     ],
 )
-def test_a_wrong_argument_is_refused_with_what_would_be_right(call: object, message: str) -> None:
+def test_a_wrong_argument_is_refused_with_what_would_be_right(
+    call: Callable[[HubContent], object], message: str
+) -> None:
     with pytest.raises(ValueError) as refused:
-        call(HubContent())  # type: ignore[operator]
+        call(HubContent())
     assert str(refused.value) == message
