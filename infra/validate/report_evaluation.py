@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from infra.validate.accuracy import wilson
 from infra.validate.charts import (
     Chart,
     Phase,
@@ -150,7 +151,8 @@ def _accuracy_lines(data: Mapping[str, Any]) -> list[str]:
     lines = ["## Accuracy", ""]
     if "score" not in d:
         return [*lines, f"**Not measured:** {_cell(stage['reason'])}", ""]
-    low, high = d["interval_95"]
+    # From the counts, as the stage's own line states it (the JSON keeps it rounded to 4 places).
+    low, high = wilson(int(d["correct"]), int(d["questions"]))
     threshold = (
         f"{d['threshold']:.3f} ({d['expected']:.3f} - {d['tolerance']:.2f})"
         if d.get("threshold") is not None
