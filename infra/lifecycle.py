@@ -36,18 +36,10 @@ from infra.rehearsal import Rehearsal, check_engine_fault, open_rehearsal, rehea
 from infra.stack_engine import PulumiStack, StackEngine, StackValue
 from infra.targets import open_target
 from infra.targets.base import SECRET_SOURCES, Billed, Credentials, Target, TargetContext
-from infra.validate.evaluation import EvaluationContext, plan_evaluation
-from infra.validate.evidence_record import own_accuracy, record_run
+from infra.validate.evidence_record import record_run, run_context
 from infra.validate.pipeline import Stages, canary_stage, run_checks
 from infra.validate.redact import Redactor
-from infra.validate.report import (
-    RunCost,
-    Teardown,
-    ValidationReport,
-    report_folder,
-    utc_timestamp,
-    write_report,
-)
+from infra.validate.report import RunCost, Teardown, ValidationReport, utc_timestamp, write_report
 from infra.validate.stages import StageResult
 from infra.validate.teardown import STOP_PRESS, billing_until, carry_on_notice, stopped_notice
 from infra.workspace import Workspace, open_workspace, state_root
@@ -427,10 +419,9 @@ class Lifecycle:
         started = utc_timestamp()
         t0 = self.clock.monotonic()
         # A bad bound or setting is refused here, before the canary rents anything.
-        evaluation = plan_evaluation(self.plan, self.spec)
-        folder = report_folder(self.stack, started)
-        own = None if self.rehearse else own_accuracy(self.evidence, self.plan, evaluation.accuracy.task)
-        context = EvaluationContext(folder, own, ask_registry=not self.rehearse)
+        context = run_context(
+            self.stack, self.plan, self.spec, self.evidence, rehearsal=self.rehearse, started=started
+        )
         stages = Stages(self.out, context=context)
         teardown: Teardown | None = None
         error: BaseException | None = None
@@ -491,7 +482,7 @@ class Lifecycle:
                     image=stages.image,
                     evidence=evidence,
                 )
-                json_path, md_path = write_report(report, secrets=self.secrets(), folder=folder)
+                json_path, md_path = write_report(report, secrets=self.secrets(), folder=context.report_dir)
         if error is not None:
             self.out.event(f"report: {json_path} and {md_path}")
             raise error

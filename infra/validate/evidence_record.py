@@ -1,7 +1,8 @@
-"""What a validation reads from and leaves in the evidence file (infra/evidence.py).
+"""What a validation reads from and leaves in the evidence file (infra/evidence.py), and its run context.
 
-Before the run: the first passing accuracy score of this configuration, the reference where no published
-figure exists. After a passing run that is not a rehearsal: one measured point per benchmark workload,
+Before the run (`run_context`): the evaluation's bounds are checked before anything is rented, the report
+folder is made, and the first passing accuracy score of this configuration is read, the reference where
+no published figure exists. After a passing run that is not a rehearsal: one measured point per benchmark workload,
 with the accuracy score and the image that ran, keyed by the plan's configuration digest, so the next
 `plan` of the same configuration uses them before published figures.
 """
@@ -12,8 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.config import StackSpec
 from infra.evidence import EvidenceStore, RunConfig, point_from_reports, run_config_of
 from infra.plan import Plan
+from infra.validate.evaluation import EvaluationContext, plan_evaluation
+from infra.validate.report import report_folder
 from infra.validate.stages import StageResult
 
 
@@ -24,6 +28,17 @@ def plan_config(plan: Plan) -> RunConfig:
 def own_accuracy(store: EvidenceStore, plan: Plan, task: str) -> tuple[float, str] | None:
     """(score, date) of this configuration's first recorded passing run; None when there is none."""
     return store.first_accuracy(plan_config(plan), task)
+
+
+def run_context(
+    stack: str, plan: Plan, spec: StackSpec, store: EvidenceStore, *, rehearsal: bool, started: str
+) -> EvaluationContext:
+    """What the stages get; a bad evaluation setting or bound raises ConfigError before the folder is made."""
+    evaluation = plan_evaluation(plan, spec)
+    folder = report_folder(stack, started)
+    own = None if rehearsal else own_accuracy(store, plan, evaluation.accuracy.task)
+    # A rehearsal's stand-ins run no image: no registry is asked.
+    return EvaluationContext(folder, own, ask_registry=not rehearsal)
 
 
 def _details(results: Sequence[StageResult], name: str) -> Mapping[str, Any] | None:

@@ -511,7 +511,7 @@ def test_a_bad_evaluation_bound_is_refused_before_anything_is_asked(
     def refuse(plan: Plan, spec: StackSpec) -> None:
         raise ConfigError("benchmarkMaxMinutes: the benchmark needs about 90 min")
 
-    monkeypatch.setattr("infra.lifecycle.plan_evaluation", refuse)
+    monkeypatch.setattr("infra.validate.evidence_record.plan_evaluation", refuse)
     with lifecycle(world) as life, pytest.raises(ConfigError):
         life.validate()
     assert world.order() == ["engine.exists"], "no canary, no up, no teardown: nothing was rented"
