@@ -18,7 +18,7 @@ from infra.cli import main
 from infra.evidence import EvidenceStore
 from infra.planner import plan
 from infra.validate import accuracy, benchmark
-from infra.validate.evidence_record import plan_config, record_run
+from infra.validate.evidence_record import plan_config, record_run, run_context
 from infra.validate.stages import StageResult
 
 STACK = "flash-4xh200"  # declared load: 8,192 in / 1,024 out at concurrency 8
@@ -112,3 +112,27 @@ def test_the_flags_digest_is_what_tells_them_apart() -> None:
     two = plan_config(plan(replace(spec, max_num_seqs=128).plan_request(), spec.catalog))
     assert (one.engine, one.engine_version) == (two.engine, two.engine_version)
     assert one.flags_digest != two.flags_digest and one.digest != two.digest
+
+
+def test_a_recorded_run_is_the_own_accuracy_reference_of_the_next_real_validate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the report folder is made under reports/
+    store = EvidenceStore(tmp_path / "evidence.jsonl")
+    spec = config.load_stack(STACK)
+    the_plan = plan(spec.plan_request(), spec.catalog)
+    assert (
+        run_context(STACK, the_plan, spec, store, rehearsal=False, started="2026-12-02T10:00:00").own_accuracy
+        is None
+    )
+    _record(store)
+
+    real = run_context(STACK, the_plan, spec, store, rehearsal=False, started="2026-12-02T11:00:00")
+    rehearsal = run_context(STACK, the_plan, spec, store, rehearsal=True, started="2026-12-02T12:00:00")
+
+    assert real.own_accuracy == (1.0, "2026-12-02") and real.ask_registry
+    assert rehearsal.own_accuracy is None and not rehearsal.ask_registry
+    # Where no figure is published, that is the threshold the stage uses (infra/validate/accuracy.py).
+    reference = accuracy.reference_for("someone/custom-v4", *real.own_accuracy)
+    assert reference is not None and reference.label == "measured on this account on 2026-12-02"
+    assert real.report_dir is not None and real.report_dir.is_dir()

@@ -19,6 +19,7 @@ from infra.progress import Progress
 from infra.validate import evaluation, pipeline
 from infra.validate.accuracy import AccuracyRun
 from infra.validate.check_target import Endpoint
+from infra.validate.evaluation import EvaluationContext
 from infra.validate.image_record import ImageRecord
 from infra.validate.machine import ShellMachine
 from infra.validate.pipeline import Stages, canary_stage, restated, run_checks
@@ -173,3 +174,20 @@ def test_a_failed_accuracy_stage_stops_before_the_benchmark_and_names_likely_cau
     assert [s.name for s in stages.results][-1] == "accuracy" and not stages.passed
     reason = stages.results[-1].reason
     assert reason.startswith("GSM8K 0.500 is below the threshold; likely causes:") and "garbled" in reason
+
+
+def test_the_accuracy_stage_gets_this_accounts_own_reference_from_the_context(
+    past_the_api: tuple[list[str], FakeTarget], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, target = past_the_api
+    seen: list[Any] = []
+
+    def stage(machine: Any, cache_dir: str, *args: Any, own: Any = None) -> tuple[StageResult, AccuracyRun]:
+        seen.append(own)
+        return StageResult("accuracy", False, 0.0, "below", {}), AccuracyRun()
+
+    monkeypatch.setattr(evaluation, "accuracy_stage", stage)
+    stages = Stages(Progress(Redactor([])), context=EvaluationContext(own_accuracy=(0.93, "2026-11-30")))
+    spec = load_stack(STACK)
+    run_checks(target, {}, plan(spec.plan_request(), spec.catalog), spec, stages)
+    assert seen == [(0.93, "2026-11-30")]
