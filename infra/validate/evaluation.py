@@ -186,7 +186,8 @@ def plan_evaluation(plan: Plan, spec: StackSpec) -> EvaluationPlan:
     else:
         workload = _bounded("declared", declared, spec.expected_concurrency, spec.benchmark_max_requests)
         estimate_tok_s = plan.cost.est_output_tokens_per_s or None
-        runs.append(BenchmarkRun(workload, cell if cell and _same(workload, cell) else None, estimate_tok_s))
+        # Another workload than any cell's: set beside the estimate only (the equal case was measured once).
+        runs.append(BenchmarkRun(workload, None, estimate_tok_s))
     seconds = sum(_run_seconds(run) for run in runs)
     if seconds > spec.benchmark_max_minutes * 60:
         raise ConfigError(
@@ -203,14 +204,6 @@ def plan_evaluation(plan: Plan, spec: StackSpec) -> EvaluationPlan:
         spec.benchmark_max_minutes,
         round(seconds, 1),
         tuple(notes),
-    )
-
-
-def _same(workload: Workload, cell: PublishedCell) -> bool:
-    return (workload.input_tokens, workload.output_tokens, workload.concurrency) == (
-        cell.input_tokens,
-        cell.output_tokens,
-        cell.concurrency,
     )
 
 

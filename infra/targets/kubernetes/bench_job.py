@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from infra.config import StackSpec
 from infra.errors import ProviderError, ValidationFailed
@@ -114,12 +114,23 @@ def bench_job(
     }
 
 
+class Kubectl(Protocol):
+    """The stack's kubectl (infra.targets.kubernetes.target.Kubectl): its argv, its environment, its calls."""
+
+    env: dict[str, str]
+
+    def argv(self, *args: str) -> list[str]: ...
+
+    def __call__(self, *args: str, timeout: float = 120.0) -> str: ...
+
+    def json(self, *args: str) -> Any: ...
+
+
 @dataclass
 class ClusterMachine:
     """`ServingMachine` on a cluster: commands by `kubectl exec` in the engine pod, the benchmark as a Job."""
 
-    kubectl: Any
-    """infra.targets.kubernetes.target.Kubectl: argv(...) and calls with the stack's kubeconfig."""
+    kubectl: Kubectl
     spec: StackSpec
     plan: Plan
     pod: str
