@@ -156,3 +156,59 @@ def test_secrets_are_secret_inputs_and_the_download_job_precedes_the_engine(
         return _after_all(comp).apply(verify)
 
     check()
+
+
+# What each object waits for, by its Pulumi name (`<stack>-<name>`), as existing stacks' state records them.
+FLASH_WAITS = {
+    "namespace": set(),
+    "secret-hf-token": {"namespace"},
+    "secret-api-key": {"namespace"},
+    "pvc-model-cache": {"namespace"},
+    "configmap-weights": {"namespace"},
+    "job-model-download": {"namespace", "pvc-model-cache", "configmap-weights", "secret-hf-token"},
+    "deployment-engine": {"namespace", "job-model-download", "pvc-model-cache", "secret-api-key"},
+    "service-engine": {"namespace"},
+    "networkpolicy-engine": {"namespace"},
+    "serviceaccount-reaper": {"namespace"},
+    "role-reaper": {"namespace"},
+    "rolebinding-reaper": {"namespace"},
+    "configmap-reaper": {"namespace"},
+    "job-reaper": {
+        "namespace",
+        "serviceaccount-reaper",
+        "role-reaper",
+        "rolebinding-reaper",
+        "configmap-reaper",
+    },
+}
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["as-rendered", "files-renamed-and-reordered"])
+def test_renaming_template_files_changes_no_pulumi_name_and_drops_no_dependency(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch, shuffle: bool
+) -> None:
+    from infra.targets.kubernetes import manifests
+
+    if shuffle:
+        # Every file renamed and the render order reversed: the reaper's Job renders first.
+        shuffled = tuple(
+            (f"{i:02d}-object-{i}.yaml", template, when)
+            for i, (_, template, when) in enumerate(reversed(manifests.SLOTS))
+        )
+        monkeypatch.setattr(manifests, "SLOTS", shuffled)
+    stack = "k8s-flash-4xh200"
+
+    @pulumi.runtime.test
+    def check() -> Any:
+        _spec, _p, comp = _deploy(stack)
+
+        def verify(_: Any) -> None:
+            objects = [r for r in recorder.registered if r.typ.startswith("kubernetes:")]
+            short = {r.urn: r.name.removeprefix(f"{stack}-") for r in objects}
+            # The API key's Secret also waits for the generated key (a dynamic resource, not an object).
+            waits = {short[r.urn]: {short[d] for d in r.dependencies if d in short} for r in objects}
+            assert waits == FLASH_WAITS
+
+        return _after_all(comp).apply(verify)
+
+    check()

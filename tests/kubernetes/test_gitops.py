@@ -179,3 +179,30 @@ def test_a_no_fit_stack_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="does not fit 8x H100-SXM"):
         write_gitops_dir(spec, plan(spec.plan_request(), spec.catalog), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_renamed_and_reordered_template_files_keep_the_kustomization_in_dependency_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from infra.targets.kubernetes import manifests
+    from infra.targets.kubernetes.gitops import render_files
+
+    # Every file renamed and the render order reversed: the reaper's Job renders first, the namespace last.
+    shuffled = tuple(
+        (f"{i:02d}-object-{i}.yaml", template, when)
+        for i, (_, template, when) in enumerate(reversed(manifests.SLOTS))
+    )
+    monkeypatch.setattr(manifests, "SLOTS", shuffled)
+    spec = config.load_stack("k8s-flash-4xh200")
+    p = plan(spec.plan_request(), spec.catalog)
+    files = render_files(spec, p)
+    listed = yaml.safe_load(files["kustomization.yaml"])["resources"]
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in (yaml.safe_load(files[f]) for f in listed)]
+    at = {ref: i for i, ref in enumerate(kinds)}
+    assert kinds[0] == ("Namespace", spec.namespace)
+    assert at[("PersistentVolumeClaim", "model-cache")] < at[("Job", "model-download")]
+    assert at[("ConfigMap", "weights-script")] < at[("Job", "model-download")]
+    assert at[("Job", "model-download")] < at[("Deployment", "vllm")]
+    for ref in (("ServiceAccount", "reaper"), ("Role", "reaper"), ("RoleBinding", "reaper")):
+        assert at[ref] < at[("Job", "reaper")]
+    assert sorted(listed) == sorted(m.filename for m in render_manifests(spec, p))

@@ -1,6 +1,7 @@
 """The Kubernetes target: the plan as manifests, applied by Pulumi or written for a GitOps repository.
 
 manifests.render_manifests(spec, plan)   the objects, one per template (pure)
+dependencies.declared(spec, plan)        what each object waits for, by kind and name
 cluster_check.require_cluster_serves     refuses, before `up` creates anything, a cluster that cannot serve them
 component.KubernetesDeployment           applies them with Pulumi, with the Secrets
 gitops.write_gitops_dir(spec, plan, dir) writes them with a kustomization for Argo CD or Flux

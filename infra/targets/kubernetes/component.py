@@ -12,6 +12,8 @@ import pulumi_kubernetes as k8s
 from infra.config import StackSpec
 from infra.plan import Plan
 from infra.targets.kubernetes.api_key import GeneratedApiKey
+from infra.targets.kubernetes.dependencies import DOWNLOAD, cloud_pool, declared, secret, stack_object
+from infra.targets.kubernetes.dependency_graph import ObjectRef, StackObject, resolve
 from infra.targets.kubernetes.manifests import (
     API_KEY_KEY,
     API_KEY_SECRET,
@@ -24,6 +26,7 @@ from infra.targets.kubernetes.manifests import (
     render_manifests,
 )
 from infra.targets.kubernetes.node_pools import create_cloud_pool
+from infra.targets.kubernetes.state_names import state_name, state_names
 
 TYPED: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
@@ -37,22 +40,6 @@ TYPED: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
     ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
-}
-HF_SECRET = "secret-hf-token"
-API_SECRET = "secret-api-key"
-CLOUD_POOL = "cloud-pool"
-# What each object waits for, by file stem: the download before the engine, RBAC before the reaper.
-AFTER: dict[str, tuple[str, ...]] = {
-    "job-model-download": ("pvc-model-cache", "configmap-weights", HF_SECRET),
-    "deployment-engine": ("job-model-download", API_SECRET, CLOUD_POOL, "daemonset-nvidia-device-plugin"),
-    "leaderworkerset-engine": (
-        "job-model-download",
-        API_SECRET,
-        CLOUD_POOL,
-        "daemonset-nvidia-device-plugin",
-    ),
-    "daemonset-nvidia-device-plugin": (CLOUD_POOL,),
-    "job-reaper": ("serviceaccount-reaper", "role-reaper", "rolebinding-reaper", "configmap-reaper"),
 }
 
 
@@ -80,46 +67,47 @@ class KubernetesDeployment(pulumi.ComponentResource):
     ) -> None:
         super().__init__("deepseek-v4-infra:kubernetes:Deployment", name, None, opts)
         spec, plan = args.spec, args.plan
-        manifests = render_manifests(spec, plan)
-        created: dict[str, pulumi.Resource] = {}
-        namespace = manifests[0]
-        created[_stem(namespace)] = self._apply(name, namespace, spec, plan, [])
-        # GKE node pool / EKS node group: a cloud resource the engine's pod waits for.
-        pool = create_cloud_pool(
-            name, spec, plan, spec.catalog.gpu(plan.gpu), pulumi.ResourceOptions(parent=self)
-        )
-        if pool is not None:
-            created[CLOUD_POOL] = pool
+        manifests = {ObjectRef(m.kind, m.name): m for m in render_manifests(spec, plan)}
+        rendered = [stack_object(m) for m in manifests.values()]
+        pool = cloud_pool(spec)
+        secrets = [HF_TOKEN_SECRET] if args.hf_token is not None else []
+        secrets.append(API_KEY_SECRET)
+        # Applied in this order wherever no dependency says otherwise: the namespace, the pool, the Secrets.
+        objects = [
+            rendered[0],
+            *([StackObject(pool)] if pool is not None else []),
+            *(StackObject(secret(s), spec.namespace) for s in secrets),
+            *rendered[1:],
+        ]
+        # Checked whole before anything is registered: a missing dependency or name creates nothing.
+        order = resolve(objects, declared(spec, plan), where=spec.source)
+        names = state_names(spec, plan)
+        child = {ref: f"{name}-{state_name(names, ref, spec.source)}" for ref in order if ref != pool}
 
-        def secret(stem: str, secret_name: str, key: str, value: pulumi.Input[str]) -> None:
-            created[stem] = k8s.core.v1.Secret(
-                f"{name}-{stem}",
-                metadata={
-                    "name": secret_name,
-                    "namespace": spec.namespace,
-                    "labels": labels(spec, "server"),
-                },
-                type="Opaque",
-                string_data={key: pulumi.Output.secret(value)},
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=[created["namespace"]],
-                    additional_secret_outputs=["data", "stringData"],
-                ),
-            )
-
-        if args.hf_token is not None:
-            secret(HF_SECRET, HF_TOKEN_SECRET, HF_TOKEN_KEY, args.hf_token)
         key: pulumi.Input[str] = (
             args.api_key or GeneratedApiKey(f"{name}-api-key", pulumi.ResourceOptions(parent=self)).value
         )
-        secret(API_SECRET, API_KEY_SECRET, API_KEY_KEY, key)
-
-        for manifest in manifests[1:]:
-            namespaced = "namespace" in manifest.obj["metadata"]
-            after = [created["namespace"]] if namespaced else []
-            after += [created[s] for s in AFTER.get(_stem(manifest), ()) if s in created]
-            created[_stem(manifest)] = self._apply(name, manifest, spec, plan, after)
+        values: dict[str, tuple[str, pulumi.Input[str]]] = {API_KEY_SECRET: (API_KEY_KEY, key)}
+        if args.hf_token is not None:
+            values[HF_TOKEN_SECRET] = (HF_TOKEN_KEY, args.hf_token)
+        created: dict[ObjectRef, pulumi.Resource] = {}
+        for ref, waits in order.items():
+            after = [created[w] for w in waits]
+            if ref == pool:
+                # GKE node pool / EKS node group: a cloud resource the engine's pod waits for.
+                made = create_cloud_pool(
+                    name,
+                    spec,
+                    plan,
+                    spec.catalog.gpu(plan.gpu),
+                    pulumi.ResourceOptions(parent=self, depends_on=after),
+                )
+                assert made is not None, f"{pool} is created for nodePool {spec.node_pool}"
+                created[ref] = made
+            elif ref in manifests:
+                created[ref] = self._apply(child[ref], manifests[ref], spec, plan, after)
+            else:
+                created[ref] = self._secret(child[ref], spec, ref.name, *values[ref.name], after)
 
         self.endpoint = pulumi.Output.from_input(endpoint(spec, plan))
         self.namespace = pulumi.Output.from_input(spec.namespace)
@@ -129,8 +117,27 @@ class KubernetesDeployment(pulumi.ComponentResource):
             {"endpoint": self.endpoint, "namespace": self.namespace, "api_key": self.api_key}
         )
 
+    def _secret(
+        self,
+        child: str,
+        spec: StackSpec,
+        secret_name: str,
+        key: str,
+        value: pulumi.Input[str],
+        after: list[pulumi.Resource],
+    ) -> pulumi.CustomResource:
+        return k8s.core.v1.Secret(
+            child,
+            metadata={"name": secret_name, "namespace": spec.namespace, "labels": labels(spec, "server")},
+            type="Opaque",
+            string_data={key: pulumi.Output.secret(value)},
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=after, additional_secret_outputs=["data", "stringData"]
+            ),
+        )
+
     def _apply(
-        self, name: str, manifest: Manifest, spec: StackSpec, plan: Plan, after: list[pulumi.Resource]
+        self, child: str, manifest: Manifest, spec: StackSpec, plan: Plan, after: list[pulumi.Resource]
     ) -> pulumi.CustomResource:
         obj = manifest.obj
         opts = pulumi.ResourceOptions(
@@ -140,7 +147,6 @@ class KubernetesDeployment(pulumi.ComponentResource):
             # keepCache: destroy leaves the cache (and its namespace); the next up adopts them.
             retain_on_delete=spec.keep_cache and obj["kind"] in ("Namespace", "PersistentVolumeClaim"),
         )
-        child = f"{name}-{_stem(manifest)}"
         cls = TYPED.get((obj["apiVersion"], obj["kind"]))
         if cls is None:  # a CRD such as Karpenter's NodePool
             return k8s.apiextensions.CustomResource(
@@ -155,18 +161,13 @@ class KubernetesDeployment(pulumi.ComponentResource):
         return cls(child, opts=opts, **fields)
 
 
-def _stem(manifest: Manifest) -> str:
-    """`30-job-model-download.yaml` -> `job-model-download`."""
-    return manifest.filename.split("-", 1)[1].removesuffix(".yaml")
-
-
 def _snake(key: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 def _timeouts(manifest: Manifest, spec: StackSpec, plan: Plan) -> pulumi.CustomTimeouts | None:
     """Pulumi waits for a Job to finish and a Deployment to be ready: as long as a download or a load."""
-    if manifest.kind == "Job" and _stem(manifest) == "job-model-download":
+    if ObjectRef(manifest.kind, manifest.name) == DOWNLOAD:
         minutes = download_deadline_minutes(spec, plan) + 10
     elif manifest.kind == "Deployment":
         # Model load plus pulling a multi-GB engine image.

@@ -18,6 +18,7 @@ import yaml
 from infra.config import StackSpec
 from infra.errors import ConfigError
 from infra.plan import Plan
+from infra.targets.kubernetes.dependencies import cloud_pool, in_dependency_order, secret
 from infra.targets.kubernetes.manifests import (
     API_KEY_KEY,
     API_KEY_SECRET,
@@ -61,10 +62,14 @@ def render_files(
         raise ConfigError("an Argo CD Application needs both --argo-repo and --argo-path")
     manifests = render_manifests(spec, plan)
     files = {m.filename: header(spec) + m.text for m in manifests}
+    # Applied by hand (secrets.md) or by the cloud: relied on, but not in the directory.
+    pool = cloud_pool(spec)
+    outside = {secret(HF_TOKEN_SECRET), secret(API_KEY_SECRET), *([pool] if pool else [])}
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": [m.filename for m in manifests],
+        # Each object after what it waits for, as the Pulumi component applies them.
+        "resources": [m.filename for m in in_dependency_order(spec, plan, manifests, outside)],
     }
     files["kustomization.yaml"] = (
         header(spec) + KUSTOMIZE_NOTE + yaml.safe_dump(kustomization, sort_keys=False)
