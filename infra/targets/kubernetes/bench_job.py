@@ -115,7 +115,7 @@ def bench_job(
 
 
 class Kubectl(Protocol):
-    """The stack's kubectl (infra.targets.kubernetes.target.Kubectl): its argv, its environment, its calls."""
+    """The stack's kubectl (infra.targets.kubernetes.kubectl.Kubectl): its argv, its environment, its calls."""
 
     env: dict[str, str]
 
