@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from infra.data_file import load
+from infra.catalog import data_file
 from infra.errors import ConfigError
 
 ROOT = ".v4infra/compile-cache"
@@ -47,7 +47,7 @@ def cache_variables(engine: str, version: str) -> tuple[str, ...]:
 
 
 def _rows(engine: str, version: str) -> list[dict[str, str]]:
-    engines = load("compile_caches.yaml")["engines"]
+    engines = data_file("compile_caches.yaml")["engines"]
     if engine not in engines or version not in engines[engine]["versions"]:
         known = ", ".join(f"{e} {v}" for e, row in engines.items() for v in row["versions"])
         raise ConfigError(

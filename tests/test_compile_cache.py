@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from paths import REPO_ROOT
 
+from infra.catalog import data_file
 from infra.compile_cache import cache_variables, flags_digest, placement
-from infra.data_file import load
 from infra.errors import ConfigError
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "engine_options"
@@ -18,7 +18,7 @@ ARGV = ["--model", "deepseek-ai/DeepSeek-V4-Pro", "--tensor-parallel-size", "8",
 
 
 def _versions() -> list[tuple[str, str]]:
-    return [(e, v) for e, row in load("compile_caches.yaml")["engines"].items() for v in row["versions"]]
+    return [(e, v) for e, row in data_file("compile_caches.yaml")["engines"].items() for v in row["versions"]]
 
 
 @pytest.mark.parametrize(("engine", "version"), _versions())
