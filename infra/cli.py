@@ -21,6 +21,7 @@ from infra.engine_process import engine_error
 from infra.errors import PlanError, Terminated, V4InfraError, exit_code
 from infra.plan_view import console, plan_panel, stacks_table
 from infra.planner import plan
+from infra.rate_store import rates_root
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {
@@ -45,7 +46,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.stack:
         if args.model or args.gpu or args.count:
             raise config.ConfigError("give either a STACK or --model/--gpu/--count, not both")
-        spec = config.load_stack(args.stack)
+        spec = config.load_stack(args.stack).with_recorded_rates(rates_root())
         p = plan(spec.plan_request(), spec.catalog)
         title = f"stack {args.stack}"
     else:

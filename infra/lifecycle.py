@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -30,6 +31,7 @@ from infra.errors import CanaryFailed, DeploymentError, ProviderError, StateErro
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
+from infra.rate_store import ROOT_ENV, record
 from infra.rehearsal import Rehearsal, open_rehearsal, rehearsal_progress
 from infra.stack_engine import PulumiStack, StackEngine, StackValue
 from infra.targets import open_target
@@ -95,7 +97,7 @@ class Lifecycle:
         return self._rehearsal
 
     def __post_init__(self) -> None:
-        self.spec = config.load_stack(self.stack)
+        self.spec = config.load_stack(self.stack).with_recorded_rates(self._rates_root())
         self.plan = plan(self.spec.plan_request(), self.spec.catalog)
         # Refuse before anything is created: a no-fit (or an un-opted tight fit) never reaches the engine.
         require_deployable(self.plan, accept_tight=self.spec.accept_tight, where=self.spec.source)
@@ -108,7 +110,7 @@ class Lifecycle:
         if self.rehearse:
             rehearsal_dir = state_root() / "rehearsal" / self.stack
             self._rehearsal = open_rehearsal(self.spec, self.plan, rehearsal_dir).__enter__()
-            extra = self._rehearsal.env()
+            extra = {**self._rehearsal.env(), ROOT_ENV: str(self._rates_root())}
         try:
             self._workspace = open_workspace(extra, rehearsal_dir=rehearsal_dir)
             if self.progress is None:
@@ -246,7 +248,29 @@ class Lifecycle:
                 if outputs["weights_skipped"] or downloaded == 0
                 else f"weights: {downloaded / 1e9:,.3f} GB downloaded into the cache volume on a CPU pod"
             )
+        self._record_rates(outputs)
         return outputs
+
+    def _rates_root(self) -> Path:
+        """Where measured rates are recorded: a rehearsal's simulated ones never reach real plans."""
+        return state_root() / "rehearsal" / self.stack if self.rehearse else state_root()
+
+    def _record_rates(self, outputs: Mapping[str, Any]) -> None:
+        """Keep what the pre-fill or download Job measured, and plan the start again with it."""
+        records = []
+        for line in outputs.get("read_rates") or ():
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(str(line)))
+        if not records:
+            return
+        record(self._rates_root(), self.stack, records)
+        lines = tuple(json.dumps(r, sort_keys=True) for r in records)
+        self.spec = replace(self.spec, measurements=(*self.spec.measurements, *lines))
+        again = plan(self.spec.plan_request(), self.spec.catalog)
+        if again.start is not None:
+            self.plan = replace(self.plan, start=again.start)
+            for line in again.start.measured:
+                self.out.event(f"measured {line}")
 
     @contextlib.contextmanager
     def _up_progress(self, update: Callable[[str], None]) -> Iterator[None]:

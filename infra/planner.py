@@ -33,6 +33,7 @@ from infra.plan import (
 )
 from infra.plan_request import PlanRequest  # re-exported: callers build their requests from infra.planner
 from infra.roles import role_commands
+from infra.start_model import start_plan
 from infra.throughput import estimate
 from infra.verification import failed_context, published_evidence, verification
 
@@ -180,6 +181,9 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         reasons.append(cost_reason(cost, throughput))
     if cost.api.newer_than_checkpoint:
         reasons.append(cost.api.newer_than_checkpoint)
+    start = None
+    if verdict != "no-fit":
+        start, spec = start_plan(request, ckpt, spec, cost.usd_per_gpu_hour)
     alts: tuple[Alternative, ...] = ()
     if alternatives and verdict != "fits":
         alts = _alternatives(cat, ckpt.key, request.target, engine.key, request.spot)
@@ -217,6 +221,7 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         verified_detail=detail,
         throughput=throughput,
         roles=roles,
+        start=start,
     )
 
 

@@ -117,6 +117,7 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
         self.vllm_api_key = pulumi.Output.secret(self.api_key_secret.value)
         self.weights_skipped = self.prefill.skipped
         self.weights_bytes_downloaded = self.prefill.bytes_downloaded
+        self.read_rates = self.prefill.read_rates
         self.ssh_host = self.cluster.ssh_host
         self.ssh_port = self.cluster.ssh_port
         self.ssh_private_key = pulumi.Output.secret(self.ssh_key.private_key)

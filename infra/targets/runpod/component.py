@@ -144,6 +144,7 @@ class RunPodDeployment(pulumi.ComponentResource):
         self.vllm_api_key = pulumi.Output.secret(self.api_key_secret.value)
         self.weights_skipped = self.prefill.skipped
         self.weights_bytes_downloaded = self.prefill.bytes_downloaded
+        self.read_rates = self.prefill.read_rates
         self.ssh_host = self.pod.ssh_host
         self.ssh_port = self.pod.ssh_port
         self.ssh_private_key = pulumi.Output.secret(self.ssh_key.private_key)
@@ -177,6 +178,7 @@ def weight_prefill(
             stack=spec.stack,
             volume_id=volume.volume_id,
             data_center_id=volume.data_center_id,
+            volume_tier=volume.volume_type,
             repo_id=args.plan.model,
             revision="main",
             cache_dir=f"{CACHE_MOUNT}/hf",

@@ -107,6 +107,8 @@ class PrefillInputs(PropsDataclass, Generic[Wired]):
     public_key: Wired
     hf_token: Wired | None = field(default=None, repr=False)
     hf_endpoint: str | None = None
+    volume_tier: Wired | None = None
+    """The volume's tier, which the read-rate records are keyed by (with the data center)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class PrefillOutputs(PropsDataclass):
     bytes_downloaded: int = 0
     commit: str | None = None
     prefill_pod_id: str | None = None
+    read_rates: Sequence[str] = ()
+    """Read-rate probe records (JSON lines) of the volume, the container disk and the hub download."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,8 @@ class PodStackOutputs(PropsDataclass):
     ssh_host: str | None
     ssh_port: int | None
     ssh_private_key: str = field(repr=False)
+    read_rates: Sequence[str] = field(default=(), kw_only=True)
+    """What the pre-fill measured (probe records); the lifecycle records them in the state directory."""
 
 
 @dataclass(frozen=True)
