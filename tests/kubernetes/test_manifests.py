@@ -126,9 +126,24 @@ def test_the_engine_gets_the_plans_gpus_flags_image_and_probes(stack: str) -> No
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["shm"]["emptyDir"]["medium"] == "Memory"
     assert volumes["shm"]["emptyDir"]["sizeLimit"].endswith("Gi")
-    assert volumes["model-cache"]["persistentVolumeClaim"] == {"claimName": "model-cache", "readOnly": True}
+    # The claim is writable for the compile caches alone: the weights are mounted read-only.
+    assert volumes["model-cache"]["persistentVolumeClaim"] == {"claimName": "model-cache"}
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     assert mounts["/models"]["readOnly"] is True and "/dev/shm" in mounts
+    writable = [m for m in c["volumeMounts"] if m["name"] == "model-cache" and not m.get("readOnly")]
+    assert writable == [
+        {"name": "model-cache", "mountPath": "/compile-cache", "subPath": ".v4infra/compile-cache"}
+    ]
+    assert all(
+        env[k]["value"].startswith("/compile-cache/vllm-0.31.0/h200-sm90/")
+        for k in (
+            "VLLM_CACHE_ROOT",
+            "DG_JIT_CACHE_DIR",
+            "FLASHINFER_WORKSPACE_BASE",
+            "TILELANG_CACHE_DIR",
+            "TRITON_CACHE_DIR",
+        )
+    )
     # The engine starts only once the download Job has written the completeness marker.
     wait = pod["initContainers"][0]["command"][2]
     assert f"/models/.v4infra/complete-{p.model.replace('/', '--')}.json" in shlex.split(wait)

@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 from infra.catalog import Gpu
+from infra.compile_cache import ROOT as COMPILE_CACHE_ROOT
+from infra.compile_cache import plan_env
 from infra.config import StackSpec
 from infra.errors import ConfigError
 from infra.plan import Plan, RoleCommand
@@ -28,6 +30,9 @@ PART_OF = "deepseek-v4-infra"
 APP_NAME = "deepseek-v4"
 MANAGED_BY = "v4infra"
 CACHE_MOUNT = "/models"
+# The compile and JIT caches: the same PVC's `.v4infra/compile-cache` mounted writable (the weights stay
+# read-only), keyed by engine version, GPU and flags digest below it (infra/compile_cache.py).
+COMPILE_CACHE_MOUNT = "/compile-cache"
 CACHE_PVC = "model-cache"
 HF_TOKEN_SECRET = "hf-token"
 HF_TOKEN_KEY = "HF_TOKEN"
@@ -203,8 +208,12 @@ def _pool(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
     return pool
 
 
+def _compile_cache_env(plan: Plan) -> dict[str, str]:
+    return plan_env(plan, mount=COMPILE_CACHE_MOUNT, root="")
+
+
 def _engine(spec: StackSpec, plan: Plan) -> dict[str, Any]:
-    env = {**plan.engine.env, "HF_HOME": CACHE_MOUNT, "HF_HUB_OFFLINE": "1"}
+    env = {**plan.engine.env, **_compile_cache_env(plan), "HF_HOME": CACHE_MOUNT, "HF_HUB_OFFLINE": "1"}
     args = list(plan.engine.args)
     # vLLM reads VLLM_API_KEY; other engines take the key as an argument (the kubelet expands $(VAR)).
     api_key_arg = [] if plan.engine.name == "vllm" else ["--api-key", f"$({API_KEY_KEY})"]
@@ -240,7 +249,7 @@ def _role(plan: Plan, role: RoleCommand) -> dict[str, Any]:
         kubelet_escape(w).replace(_ADDRESS_MARK, f"$({LWS_LEADER_ADDRESS_ENV})")
         for w in role.argv(_ADDRESS_MARK)
     ]
-    env = {**role.env, "HF_HOME": CACHE_MOUNT, "HF_HUB_OFFLINE": "1"}
+    env = {**role.env, **_compile_cache_env(plan), "HF_HOME": CACHE_MOUNT, "HF_HUB_OFFLINE": "1"}
     serves = role.serves_http
     return {
         "role": role.role,
@@ -299,6 +308,8 @@ def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
             "keep": spec.keep_cache,
             "mount": CACHE_MOUNT,
             "marker": str(marker_path(CACHE_MOUNT, plan.model)),
+            "compile_mount": COMPILE_CACHE_MOUNT if _compile_cache_env(plan) else None,
+            "compile_sub_path": COMPILE_CACHE_ROOT,
         },
         "download": {
             "image": DOWNLOAD_IMAGE,

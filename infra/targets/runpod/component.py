@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra.catalog import load_catalog
+from infra.compile_cache import plan_env
 from infra.config import StackSpec
 from infra.errors import AuthError, ConfigError
 from infra.plan import Plan
@@ -97,6 +98,7 @@ class RunPodDeployment(pulumi.ComponentResource):
             ports = ["8000/http"]
             env: dict[str, In] = {
                 **plan.engine.env,
+                **plan_env(plan, mount=CACHE_MOUNT),
                 "HF_HOME": f"{CACHE_MOUNT}/hf",
                 "VLLM_API_KEY": vllm_key,
             }
