@@ -16,6 +16,8 @@ from typing import Any
 from infra.errors import V4InfraError
 from infra.validate.redact import Redactor
 from infra.validate.stages import StageResult
+from infra.validate.start_report import markdown as start_markdown
+from infra.validate.start_report import start_section
 
 REHEARSAL_BANNER = "REHEARSAL against the RunPod emulator — no GPUs were rented"
 # Per target: what a rehearsal ran against (infra.rehearsal).
@@ -120,6 +122,7 @@ class ValidationReport:
                 for stage in self.stages
             ],
             "cost": {"gpu_hours": cost.gpu_hours, "usd": cost.usd, "usd_per_hour": cost.usd_per_hour},
+            "start": start_section(self.plan, [{"name": s.name, "details": s.details} for s in self.stages]),
             "teardown": None
             if self.teardown is None
             else {
@@ -255,6 +258,7 @@ def _markdown(data: Mapping[str, Any]) -> str:
                 "",
                 "_Rehearsal: these figures come from the emulator's stand-in engine, not from GPUs._",
             ]
+    lines += start_markdown(data.get("start"), bool(data["rehearsal"]))
     cost = data["cost"]
     usd = "unknown (no price in the plan)" if cost["usd"] is None else f"${cost['usd']:.2f}"
     if data["rehearsal"] and cost["usd"] is not None:
