@@ -143,7 +143,7 @@ def host_constraint(request: PlanRequest, spec: EngineSpec) -> HostConstraint:
         allowed = tuple(hosts)
         sentence += "; the create sends the versions the live catalog offers among these"
     if label is not None:
-        sentence += f"; Kubernetes nodes with {label[0]} >= {label[1]}"
+        sentence += f"; Kubernetes: nodes labelled {label[0]} >= {label[1]} (GPU feature discovery, nodePool existing)"
     return HostConstraint(spec.cuda, spec.min_driver, allowed, label[0] if label else None, sentence)
 
 

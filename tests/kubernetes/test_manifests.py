@@ -466,3 +466,19 @@ def test_a_namespace_or_storage_class_kubernetes_would_reject_is_caught_at_confi
         adhoc(model="flash", gpu="H200", gpuCount=4, namespace="Bad_Name")
     with pytest.raises(ConfigError, match="storageClass"):
         adhoc(model="flash", gpu="H200", gpuCount=4, storageClass="fast ssd")
+
+
+def test_nodes_you_provide_are_selected_by_the_driver_label_the_image_needs() -> None:
+    spec, p, manifests = preset("k8s-flash-4xh200")
+    assert spec.node_pool == "existing" and p.engine.min_driver == 580
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert term["matchExpressions"] == [
+        {"key": "nvidia.com/cuda.driver.major", "operator": "Gt", "values": ["579"]}
+    ]
+    # A Karpenter pool's new nodes carry no feature-discovery label yet: selecting by it would never schedule.
+    spec, p, manifests = preset("k8s-pro-8xh200")
+    assert spec.node_pool == "karpenter" and p.engine.min_driver == 580
+    assert "affinity" not in one(manifests, "Deployment")["spec"]["template"]["spec"]

@@ -200,6 +200,10 @@ def _pool(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
     pool: dict[str, Any] = {"kind": spec.node_pool, "name": pool_name(spec)}
     if spec.node_pool in POOL_NODE_LABEL:
         pool["node_label"] = POOL_NODE_LABEL[spec.node_pool]
+    hosts = plan.start.hosts if plan.start is not None else None
+    if spec.node_pool == "existing" and hosts is not None and hosts.node_label and hosts.min_driver:
+        # GPU feature discovery labels the nodes you provide; a cloud pool's new nodes carry no label yet.
+        pool["driver_floor"] = {"label": hosts.node_label, "min_driver": hosts.min_driver}
     if spec.node_pool == "karpenter":
         pool["instance_types"] = node_pool_instance_types(spec, plan, gpu)
         pool["node_class"] = spec.karpenter_node_class

@@ -98,6 +98,8 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
                 permanent=spec.permanent,
                 env={"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": self.api_key_secret.value},
                 weights_commit=self.prefill.commit,
+                image_cuda=plan.engine.cuda,
+                image_min_driver=plan.engine.min_driver,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
         )

@@ -126,6 +126,9 @@ class RunPodDeployment(pulumi.ComponentResource):
                 permanent=spec.permanent,
                 env=env,
                 weights_commit=self.prefill.commit,
+                image_cuda=plan.engine.cuda,
+                image_min_driver=plan.engine.min_driver,
+                allowed_cuda_versions=list(spec.allowed_cuda_versions),
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
         )

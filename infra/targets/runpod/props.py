@@ -72,6 +72,11 @@ class PodInputs(PropsDataclass, Generic[Wired]):
     permanent: bool = False
     weights_commit: Wired | None = None
     """The pre-filled checkpoint commit: a new one replaces the pod."""
+    image_cuda: str | None = None
+    """The CUDA the image is built for (engines.yaml): creates ask for hosts whose driver runs it."""
+    image_min_driver: int | None = None
+    allowed_cuda_versions: Sequence[str] = ()
+    """The stack's own allowedCudaVersions; empty: the catalog's versions that run the image."""
 
     @property
     def gpu(self) -> bool:
@@ -146,6 +151,9 @@ class ClusterInputs(PropsDataclass, Generic[Wired]):
     ttl_seconds: int | None = None
     permanent: bool = False
     weights_commit: Wired | None = None
+    image_cuda: str | None = None
+    """The CUDA the image is built for: every member's host is judged against it once it runs."""
+    image_min_driver: int | None = None
 
 
 @dataclass(frozen=True)
