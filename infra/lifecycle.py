@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -462,10 +463,7 @@ class Lifecycle:
                     error = error or stopped
             with interrupts.held():
                 seconds = self.clock.monotonic() - t0
-                cost = RunCost.from_plan(self.plan.to_dict(), seconds)
-                if self._rehearsal is not None:
-                    with contextlib.suppress(Exception):  # the stand-in's bill is a nicety; the report is not
-                        cost = self._rehearsal.run_cost(self.plan, seconds)
+                cost = self._run_cost(outputs, started, seconds)
                 report = ValidationReport(
                     stack=self.stack,
                     plan=self.plan.to_dict(),
@@ -482,6 +480,20 @@ class Lifecycle:
             self.out.event(f"report: {json_path} and {md_path}")
             raise error
         return report, json_path, md_path
+
+    def _run_cost(self, outputs: Mapping[str, Any], started: str, seconds: float) -> RunCost:
+        """The provider's bill when it answers (RunPod's billing API), else uptime x the plan's rate."""
+        cost = RunCost.from_plan(self.plan.to_dict(), seconds)
+        billed = None
+        if outputs:
+            with contextlib.suppress(Exception):  # the bill is a nicety; the report is not
+                billed = self.target.run_cost(outputs, datetime.fromisoformat(started))
+        if billed is not None:
+            return replace(cost, usd=billed[0], source=billed[1])
+        if self._rehearsal is not None:
+            with contextlib.suppress(Exception):
+                cost = self._rehearsal.run_cost(self.plan, seconds)
+        return cost
 
     def _teardown(self, purge_cache: bool) -> tuple[Teardown, BaseException | None]:
         """Destroy and confirm, shielded (infra.engine_process.Interrupts); whatever happens (the API down,

@@ -168,6 +168,7 @@ class RunPodRehearsal:
             gpu_hours=round(sum(p.get("gpu_seconds", 0) for p in history) / 3600, 3),
             usd=round(sum(p.get("usd", 0) for p in history), 2),
             usd_per_hour=plan.cost.usd_per_hour,
+            source="the emulator's inventory (simulated time)",
         )
 
     def after_teardown(self) -> tuple[str, bool]:

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 # Endpoint and LineSource are the checks' types; re-exported here, where the targets find them.
 from infra.validate.check_target import CheckTarget, LineSource
@@ -164,3 +165,8 @@ class Target(CheckTarget, Protocol):
     def billed(self, stack: str, include_cache: bool) -> list[Billed]: ...
 
     def remove(self, item: Billed) -> None: ...
+
+    def run_cost(self, outputs: Mapping[str, Any], since: datetime) -> tuple[float, str] | None:
+        """What the provider billed this run since `since` (USD, and where the figure comes from); None
+        where it keeps no bill or did not answer, and the report then counts uptime x rate."""
+        ...

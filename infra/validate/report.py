@@ -39,6 +39,9 @@ def _parse_time(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+UPTIME_RATE = "uptime x the plan's rate"
+
+
 @dataclass(frozen=True)
 class RunCost:
     """What the run cost: GPU-hours and dollars (None when the plan has no price)."""
@@ -46,6 +49,8 @@ class RunCost:
     gpu_hours: float
     usd: float | None
     usd_per_hour: float | None = None
+    source: str = UPTIME_RATE
+    """Where `usd` comes from: the provider's billing API, or uptime x the plan's rate."""
 
     @classmethod
     def from_plan(cls, plan: Mapping[str, Any], seconds: float) -> RunCost:
@@ -121,7 +126,12 @@ class ValidationReport:
                 }
                 for stage in self.stages
             ],
-            "cost": {"gpu_hours": cost.gpu_hours, "usd": cost.usd, "usd_per_hour": cost.usd_per_hour},
+            "cost": {
+                "gpu_hours": cost.gpu_hours,
+                "usd": cost.usd,
+                "usd_per_hour": cost.usd_per_hour,
+                "source": cost.source,
+            },
             "start": start_section(self.plan, [{"name": s.name, "details": s.details} for s in self.stages]),
             "teardown": None
             if self.teardown is None
@@ -265,7 +275,8 @@ def _markdown(data: Mapping[str, Any]) -> str:
         where = "on RunPod" if plan.get("target", "runpod") == "runpod" else "on real GPUs"
         usd += f" had it run {where} (nothing was spent)"
     price = "" if cost["usd_per_hour"] is None else f" at ${cost['usd_per_hour']:.2f}/h"
-    lines += ["", "## Cost", "", f"{cost['gpu_hours']:.3f} GPU-hours{price}: {usd}.", ""]
+    source = f" (from {cost['source']})" if cost.get("source") else ""
+    lines += ["", "## Cost", "", f"{cost['gpu_hours']:.3f} GPU-hours{price}: {usd}{source}.", ""]
     lines += ["## Teardown", "", *_teardown_lines(data), ""]
     return "\n".join(lines)
 

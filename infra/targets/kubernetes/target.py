@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from infra.catalog import load_catalog
@@ -455,6 +456,10 @@ class KubernetesTarget:
         return self.stand_ins is None or (self._stand_in is not None and self._stand_in.alive())
 
     # ---- what is billed, and removing it -----------------------------------------------------------------
+
+    def run_cost(self, outputs: Mapping[str, Any], since: datetime) -> tuple[float, str] | None:
+        # A cluster keeps no bill of its own: the report counts uptime x the plan's rate.
+        return None
 
     def billed(self, stack: str, include_cache: bool) -> list[Billed]:
         selector = f"app.kubernetes.io/part-of={PART_OF},app.kubernetes.io/instance={stack}"

@@ -120,6 +120,7 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
         self.weights_skipped = self.prefill.skipped
         self.weights_bytes_downloaded = self.prefill.bytes_downloaded
         self.read_rates = self.prefill.read_rates
+        self.prefill_pod_id = self.prefill.prefill_pod_id
         self.ssh_host = self.cluster.ssh_host
         self.ssh_port = self.cluster.ssh_port
         self.ssh_private_key = pulumi.Output.secret(self.ssh_key.private_key)

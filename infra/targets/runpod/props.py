@@ -209,6 +209,8 @@ class PodStackOutputs(PropsDataclass):
     ssh_private_key: str = field(repr=False)
     read_rates: Sequence[str] = field(default=(), kw_only=True)
     """What the pre-fill measured (probe records); the lifecycle records them in the state directory."""
+    prefill_pod_id: str | None = field(default=None, kw_only=True)
+    """The pre-fill's CPU pod, gone by now: its bill is part of the run's (GET /v2/billing/pods)."""
 
 
 @dataclass(frozen=True)

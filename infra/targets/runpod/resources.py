@@ -60,6 +60,7 @@ class WeightPrefill(Resource):
     bytes_downloaded: pulumi.Output[int]
     commit: pulumi.Output[str]
     read_rates: pulumi.Output[list[str]]
+    prefill_pod_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, inputs: PrefillInputs[In], opts: pulumi.ResourceOptions | None = None
