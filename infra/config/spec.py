@@ -223,6 +223,13 @@ def parse(
             f"command; remove '{PROJECT}:gpuFallbacks' and set '{PROJECT}:startCommand' to json"
         )
     _check_cloud_pool(get, source)
+    if get("downloadAtStart") and (
+        target != "runpod" or int(get("nodes")) > 1 or get("startCommand") == "plain"
+    ):
+        raise ConfigError(
+            f"{source}: '{PROJECT}:downloadAtStart' downloads to one RunPod pod's container disk from its start "
+            f"script; valid: false here (target {target}, {get('nodes')} node(s), startCommand {get('startCommand')})"
+        )
     rates_file = get("measuredRates")
     try:
         measurements = (

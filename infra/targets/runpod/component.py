@@ -108,6 +108,8 @@ class RunPodDeployment(pulumi.ComponentResource):
             )
             ports = ["8000/http", "22/tcp"]
             env = {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": vllm_key}
+            if spec.download_at_start and args.hf_token is not None:
+                env["HF_TOKEN"] = args.hf_token  # the engine downloads the checkpoint itself
         self.pod = Pod(
             f"{name}-pod",
             PodInputs(
@@ -120,7 +122,8 @@ class RunPodDeployment(pulumi.ComponentResource):
                 volume_id=self.volume.volume_id,
                 args=start,
                 ports=ports,
-                container_disk_gb=50,
+                # downloadAtStart puts the checkpoint on the container disk: room for it and its cache files.
+                container_disk_gb=50 + (size if spec.download_at_start else 0),
                 cache_gb=size,
                 ttl_seconds=ttl,
                 permanent=spec.permanent,

@@ -56,6 +56,7 @@ def gpu_start_script(plan: Plan, *, stack: str, pod_name: str, ttl_seconds: int 
             ttl_seconds=ttl_seconds,
             engine_env=plan.engine.env,
             compile_cache=plan_env(plan, mount=CACHE_MOUNT),
+            download_at_start=plan.start is not None and plan.start.download_at_start,
             engine_name=plan.engine.name,
             model=plan.model,
             command=list(plan.engine.command),
