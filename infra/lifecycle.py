@@ -259,7 +259,10 @@ class Lifecycle:
     def _record_rates(self, outputs: Mapping[str, Any]) -> None:
         """Keep what the pre-fill or download Job measured, and plan the start again with it."""
         records = []
-        for line in outputs.get("read_rates") or ():
+        lines: tuple[str, ...] = ()
+        with contextlib.suppress(Exception):  # a measurement never blocks a run
+            lines = self.target.read_rates(outputs)
+        for line in lines:
             with contextlib.suppress(ValueError):
                 records.append(json.loads(str(line)))
         if not records:

@@ -17,14 +17,7 @@ from typing import Any
 
 from infra.measured_rates import PROBE
 
-GIB = 1024**3
 READERS = (1, 4, 16)
-# Each reader reads up to 1 GiB per level (the probe's default); a smaller checkpoint gets smaller chunks.
-MAX_PER_READER = GIB
-ALIGN = 4096
-MAX_BLOCK = 16 * 1024 * 1024  # the probe's read size, as vLLM's prefetch reads
-# Chunks smaller than this time the reader's own overhead more than the storage: not measured.
-MIN_PER_READER = 64 * 1024
 # The container disk is probed with files the probe writes: 5 x 32 MiB, so a 20 GB CPU pod disk has room.
 DISK_READERS, DISK_PER_READER = (1, 4), 32 * 1024 * 1024
 # A download shorter than this measures latency more than throughput: no hub rate is recorded from it.
@@ -40,17 +33,12 @@ def probe_source() -> bytes:
     return resources.files("infra").joinpath("read_rate_probe.py").read_bytes()
 
 
-def volume_args(
-    path: str, data_center: str, tier: str, file_bytes: int, files: int, storage: str
-) -> list[str]:
-    """The probe's arguments for the `files` checkpoint files under `path` (`file_bytes` in all)."""
-    # A chunk never spans two files: one spare chunk per file leaves room for each file's remainder.
-    per_reader = min(MAX_PER_READER, max(ALIGN, file_bytes // (sum(READERS) + files)))
-    per_reader -= per_reader % ALIGN
-    block = min(MAX_BLOCK, per_reader)
+def volume_args(path: str, data_center: str, tier: str, storage: str) -> list[str]:
+    """The probe's arguments for the checkpoint files under `path`; it sizes its chunks from them (up to
+    1 GiB per reader per level, smaller for a small checkpoint, refusing one too small to time)."""
     return [
         "--data-center", data_center, "--tier", tier, "--storage", storage,
-        "--readers", ",".join(map(str, READERS)), "--per-reader", str(per_reader), "--block", str(block), path,
+        "--readers", ",".join(map(str, READERS)), "--per-reader", "auto", path,
     ]  # fmt: skip
 
 
@@ -119,30 +107,12 @@ def hub_record(
 
 
 def measure(
-    run: Runner,
-    *,
-    data_center: str,
-    tier: str,
-    repo_dir: str,
-    file_bytes: int,
-    files: int,
-    volume_storage: str = "network-volume",
+    run: Runner, *, data_center: str, tier: str, repo_dir: str, volume_storage: str = "network-volume"
 ) -> list[dict[str, Any]]:
     """The volume's and the container disk's records, in that order."""
-    args = volume_args(repo_dir, data_center, tier, file_bytes, files, volume_storage)
-    per_reader = int(args[args.index("--per-reader") + 1])
-    volume = (
-        run_probe(run, args, data_center=data_center, tier=tier, storage=volume_storage)
-        if per_reader >= MIN_PER_READER
-        else failed(
-            data_center,
-            tier,
-            volume_storage,
-            f"{file_bytes:,} bytes of checkpoint files are too few to time reads of",
-        )
-    )
+    args = volume_args(repo_dir, data_center, tier, volume_storage)
     return [
-        volume,
+        run_probe(run, args, data_center=data_center, tier=tier, storage=volume_storage),
         run_probe(
             run, disk_args(data_center, tier), data_center=data_center, tier=tier, storage="container-disk"
         ),

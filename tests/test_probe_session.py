@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from infra import probe_session
 from infra.measured_rates import from_record
 
@@ -25,22 +27,22 @@ def test_a_runner_that_fails_or_prints_garbage_gives_a_failed_record() -> None:
             data_center="EU-RO-1",
             tier="STANDARD",
             repo_dir="/workspace/hf/hub/x",
-            file_bytes=10**12,
-            files=64,
         )
         assert [r["storage"] for r in records] == ["network-volume", "container-disk"]
         m = from_record(json.loads(json.dumps(records[0])))
         assert not m.usable and why in str(m.error)
 
 
-def test_chunks_shrink_for_a_small_checkpoint_and_stop_at_1_gib_for_a_large_one() -> None:
-    big = probe_session.volume_args("/v", "EU-RO-1", "STANDARD", 865 * 10**9, 64, "network-volume")
-    assert big[big.index("--per-reader") + 1] == str(2**30) and big[big.index("--block") + 1] == str(
-        16 * 2**20
-    )
-    small = probe_session.volume_args("/v", "EU-RO-1", "STANDARD", 4 * 2**20, 8, "network-volume")
-    per_reader = int(small[small.index("--per-reader") + 1])
-    assert per_reader % 4096 == 0 and per_reader * 21 + 8 * per_reader <= 4 * 2**20 + 8 * 4096
+def test_the_probe_sizes_its_chunks_from_the_checkpoint_it_finds() -> None:
+    from infra import read_rate_probe as probe
+
+    assert probe.auto_per_reader([("/a", 865 * 10**9)], [1, 4, 16]) == 2**30
+    small = probe.auto_per_reader([(f"/s{i}", 2**20) for i in range(4)], [1, 4, 16])
+    assert small % 4096 == 0 and small * (21 + 4) <= 4 * 2**20
+    with pytest.raises(ValueError, match="too few to time reads of"):
+        probe.auto_per_reader([("/s", 4096)], [1, 4, 16])
+    args = probe_session.volume_args("/v", "EU-RO-1", "STANDARD", "network-volume")
+    assert args[args.index("--per-reader") + 1] == "auto" and args[-1] == "/v"
 
 
 def test_a_large_download_becomes_a_hub_rate_and_a_small_one_does_not() -> None:

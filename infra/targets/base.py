@@ -149,6 +149,10 @@ class StandIns(Protocol):
         """Where the stand-in provider runs no containers, the engines run here; None where it runs its own."""
         ...
 
+    def measure_claim(self, job_command: str, probe_source: str) -> str | None:
+        """Where no container ran the download Job, its read-rate probe run here (what it printed)."""
+        ...
+
 
 class Target(CheckTarget, Protocol):
     """A deployment target as the lifecycle sees it (see the module docstring)."""
@@ -165,6 +169,10 @@ class Target(CheckTarget, Protocol):
     def billed(self, stack: str, include_cache: bool) -> list[Billed]: ...
 
     def remove(self, item: Billed) -> None: ...
+
+    def read_rates(self, outputs: Mapping[str, Any]) -> tuple[str, ...]:
+        """The read-rate probe records this deploy measured (pre-fill pod or download Job); () if none."""
+        ...
 
     def run_cost(self, outputs: Mapping[str, Any], since: datetime) -> tuple[float, str] | None:
         """What the provider billed this run since `since` (USD, and where the figure comes from); None

@@ -194,10 +194,12 @@ def test_the_download_jobs_command_fills_the_cache_the_engine_waits_for(tmp_path
     c = one(manifests, "Job", "model-download")["spec"]["template"]["spec"]["containers"][0]
     scripts, cache = tmp_path / "scripts", tmp_path / "models"
     scripts.mkdir()
-    (scripts / "weights.py").write_text(one(manifests, "ConfigMap", "weights-script")["data"]["weights.py"])
+    data = one(manifests, "ConfigMap", "weights-script")["data"]
+    (scripts / "weights.py").write_text(data["weights.py"])
+    (scripts / "read_rate_probe.py").write_text(data["read_rate_probe.py"])
     install, run = c["command"][2].split(" && ", 1)
     assert install.startswith("pip install")  # the image's pip; here the project's venv has the same pin
-    run = run.replace("/scripts/", f"{scripts}/")
+    run = run.replace("/scripts/", f"{scripts}/").replace(" /models/", f" {cache}/")
     args = [a.replace("/models", str(cache)) for a in c["args"]]
     with FakeHub() as hub:
         hub.add_fake_checkpoint(p.model, shards=2, shard_bytes=1024)
@@ -215,7 +217,15 @@ def test_the_download_jobs_command_fills_the_cache_the_engine_waits_for(tmp_path
             timeout=120,
         )
     assert filled.returncode == 0, filled.stdout + filled.stderr
-    assert json.loads(filled.stdout.splitlines()[-1])["event"] == "done"
+    *_, done, measured = filled.stdout.splitlines()
+    assert json.loads(done)["event"] == "done"
+    # Then the probe times the claim: one record in the Job's log, keyed by the storage class (2 KiB of
+    # shards are less than one level here, so it says why; it never fails the Job).
+    record = json.loads(measured)
+    assert (record["probe"], record["data_center"], record["tier"], record["storage"]) == (
+        "v4infra-read-rate", "kubernetes", "efs-sc", "pvc",
+    )  # fmt: skip
+    assert record["path"] == f"{cache}/hub/models--deepseek-ai--DeepSeek-V4-Flash" and record["error"]
     wait = one(manifests, "Deployment")["spec"]["template"]["spec"]["initContainers"][0]["command"]
     waited = subprocess.run(
         [*wait[:2], wait[2].replace("/models", str(cache))], capture_output=True, timeout=60

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from infra import probe_session
 from infra.catalog import Gpu
 from infra.compile_cache import ROOT as COMPILE_CACHE_ROOT
 from infra.compile_cache import plan_env
@@ -30,6 +31,8 @@ PART_OF = "deepseek-v4-infra"
 APP_NAME = "deepseek-v4"
 MANAGED_BY = "v4infra"
 CACHE_MOUNT = "/models"
+# What the download Job's read-rate records name as their data center (their tier is the storage class).
+PVC_DATA_CENTER = "kubernetes"
 # The compile and JIT caches: the same PVC's `.v4infra/compile-cache` mounted writable (the weights stay
 # read-only), keyed by engine version, GPU and flags digest below it (infra/compile_cache.py).
 COMPILE_CACHE_MOUNT = "/compile-cache"
@@ -191,6 +194,14 @@ def endpoint(spec: StackSpec, plan: Plan) -> str:
     return f"http://{service_name(plan)}.{spec.namespace}.svc.cluster.local:{SERVICE_PORT}/v1"
 
 
+def pvc_probe_args(spec: StackSpec, plan: Plan) -> list[str]:
+    """The read-rate probe's arguments for the claim's checkpoint files, keyed as a Kubernetes measurement:
+    `kubernetes` for the data center and the storage class for the tier."""
+    repo_dir = f"{CACHE_MOUNT}/hub/models--{plan.model.replace('/', '--')}"
+    tier = spec.storage_class or "default"
+    return probe_session.volume_args(repo_dir, PVC_DATA_CENTER, tier, "pvc")
+
+
 def _script(package: str, name: str) -> str:
     return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
@@ -322,8 +333,10 @@ def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
             "max_workers": DOWNLOAD_WORKERS,
             "deadline_s": download_deadline_minutes(spec, plan) * 60,
             "minutes": list(ckpt.download_minutes),
+            "probe_args": pvc_probe_args(spec, plan),
         },
         "weights_script": _script("infra", "weights.py"),
+        "probe_script": _script("infra", "read_rate_probe.py"),
         "secrets": {
             "hf_token": HF_TOKEN_SECRET,
             "hf_token_key": HF_TOKEN_KEY,

@@ -46,6 +46,7 @@ from infra.targets.kubernetes.engine_pods import (
     EnginePod,
     kubelet_expand,
 )
+from infra.targets.kubernetes.job_rates import job_rates
 from infra.targets.kubernetes.manifests import (
     API_KEY_KEY,
     API_KEY_SECRET,
@@ -460,6 +461,10 @@ class KubernetesTarget:
     def run_cost(self, outputs: Mapping[str, Any], since: datetime) -> tuple[float, str] | None:
         # A cluster keeps no bill of its own: the report counts uptime x the plan's rate.
         return None
+
+    def read_rates(self, outputs: Mapping[str, Any]) -> tuple[str, ...]:
+        rehearsal = self.context.rehearsal
+        return job_rates(self.kubectl, self.namespace, rehearsal.measure_claim if rehearsal else None)
 
     def billed(self, stack: str, include_cache: bool) -> list[Billed]:
         selector = f"app.kubernetes.io/part-of={PART_OF},app.kubernetes.io/instance={stack}"

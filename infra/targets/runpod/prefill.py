@@ -161,8 +161,6 @@ def _measure_reads(
         data_center=inputs.data_center_id,
         tier=tier,
         repo_dir=repo_dir,
-        file_bytes=int(done.get("total_bytes") or 0),
-        files=int(done.get("files") or 1),
     )
     hub = probe_session.hub_record(
         inputs.data_center_id, tier, int(done.get("bytes_downloaded") or 0), fill_seconds, FILL_WORKERS

@@ -167,6 +167,10 @@ class RunPodStack(abc.ABC):
                 found.append(Billed("volume", volume.id, volume.name, cache=cache))
         return found
 
+    def read_rates(self, outputs: Mapping[str, Any]) -> tuple[str, ...]:
+        # The pre-fill's CPU pod measured them and its provider returned them as an output.
+        return tuple(str(line) for line in outputs.get("read_rates") or ())
+
     def run_cost(self, outputs: Mapping[str, Any], since: datetime) -> tuple[float, str] | None:
         """The run's bill from RunPod's billing API: the GPU pod (or cluster), the pre-fill's CPU pod and
         the weight volume's storage, in hourly buckets since the run began; None when RunPod does not answer."""
