@@ -156,7 +156,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     )
     with emulator, FakeHub(token=args.hf_token) as hub:
         for ckpt in load_catalog().checkpoints.values():
-            hub.add_fake_checkpoint(ckpt.repo_id, shards=4, shard_bytes=REHEARSAL_SHARD_BYTES)
+            # A quarter of the rehearsal's shard size: every catalog checkpoint is held in memory.
+            hub.add_fake_checkpoint(ckpt.repo_id, shards=4, shard_bytes=REHEARSAL_SHARD_BYTES // 4)
         env = {**emulator.env(), "HF_ENDPOINT": hub.url, "HF_TOKEN": args.hf_token}
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
         if args.env_file:

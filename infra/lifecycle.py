@@ -491,12 +491,10 @@ class Lifecycle:
         if outputs:
             with contextlib.suppress(Exception):  # the bill is a nicety; the report is not
                 billed = self.target.run_cost(outputs, datetime.fromisoformat(started))
-        if billed is not None:
-            return replace(cost, usd=billed[0], source=billed[1])
         if self._rehearsal is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # the stand-in bills in simulated time, GPU-hours included
                 cost = self._rehearsal.run_cost(self.plan, seconds)
-        return cost
+        return cost if billed is None else replace(cost, usd=billed[0], source=billed[1])
 
     def _teardown(self, purge_cache: bool) -> tuple[Teardown, BaseException | None]:
         """Destroy and confirm, shielded (infra.engine_process.Interrupts); whatever happens (the API down,

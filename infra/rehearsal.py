@@ -43,9 +43,10 @@ if TYPE_CHECKING:
 
 # One real second stands for ten simulated minutes: a 40-minute load bills as such and takes 4 s.
 TIME_SCALE = 600.0
-# The stand-in checkpoint's shards: big enough (4 MiB in all) that the pre-fill's read-rate probe times the
-# paced volume in milliseconds per level, not microseconds (infra/emulator/volume_pace.py).
-REHEARSAL_SHARD_BYTES = 1024 * 1024
+# The stand-in checkpoint's shards: big enough (16 MiB in all) that the pre-fill's read-rate probe reads
+# chunks of milliseconds each from the paced volume, so its own overhead stays a few percent of what it
+# times (infra/emulator/volume_pace.py).
+REHEARSAL_SHARD_BYTES = 4 * 1024 * 1024
 
 
 class Rehearsal(Protocol):

@@ -21,7 +21,7 @@ from infra.emulator.volume_pace import DIR_ENV, RATE_ENV
 
 CLAIM_READ_BYTES_PER_S = 372_064_027.0
 PROBE_SCRIPT = "/scripts/read_rate_probe.py"
-SHARDS, SHARD_BYTES = 4, 1024 * 1024
+SHARDS, SHARD_BYTES = 4, 4 * 1024 * 1024
 
 
 def probe_args(job_command: str) -> list[str] | None:

@@ -21,7 +21,7 @@ RATE_ENV = "EMULATOR_VOLUME_BYTES_PER_S"
 DIR_ENV = "EMULATOR_VOLUME_DIR"
 # A read that starts within this of the previous one's delivery continues its stream (the reader's own
 # overhead is absorbed rather than added); after a longer pause the volume starts afresh, with no credit.
-SLACK_SECONDS = 0.0005
+SLACK_SECONDS = 0.001
 
 
 class Pacer:

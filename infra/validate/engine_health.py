@@ -23,6 +23,7 @@ STAGE = "engine-health"
 # The project's start scripts write this line when the engine process ends (templates/runpod).
 _EXITED = re.compile(r"v4infra: engine exited with status (?P<status>-?\d+)")
 _OWN_LINE = re.compile(r"^v4infra: ")
+_STARTING = re.compile(r"^v4infra: (node \S+ \(\w+\) )?starting ")
 # Lines kept for diagnosis; a crash prints its root cause within the last few hundred lines.
 _KEPT_LINES = 2000
 _SHOWN_LINES = 20
@@ -120,6 +121,13 @@ class _Watch:
                 self.on_log_line(line)
         return bool(new)
 
+    def latest_start(self) -> list[str]:
+        """The lines of the engine's latest start: the log on a kept volume also holds earlier runs', and the
+        start scripts mark each start with a `v4infra: starting` line (templates/runpod)."""
+        lines = list(self.lines)
+        starts = [i for i, line in enumerate(lines) if _STARTING.match(line.strip())]
+        return lines[starts[-1] :] if starts else lines
+
     def last_engine_line(self) -> str | None:
         for line in reversed(self.lines):
             if line.strip() and not _OWN_LINE.match(line.strip()):
@@ -130,7 +138,7 @@ class _Watch:
         self, diagnosis: Diagnosis | None, healthy_after: float | None, engine: tuple[str, str] | None = None
     ) -> dict[str, object]:
         # The engine's own start-up lines, parsed (infra/startup_log.py): the report's measured phases.
-        startup = None if engine is None else asdict(parse_startup("\n".join(self.lines), *engine))
+        startup = None if engine is None else asdict(parse_startup("\n".join(self.latest_start()), *engine))
         return {
             "startup_log": startup,
             "seconds_to_healthy": None if healthy_after is None else round(healthy_after, 3),

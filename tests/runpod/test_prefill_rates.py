@@ -20,6 +20,7 @@ from infra.emulator.catalog import VOLUME_READ_BYTES_PER_S
 from infra.emulator.hub import FakeHub
 from infra.measured_rates import from_record
 from infra.planner import PlanRequest, plan
+from infra.rehearsal import REHEARSAL_SHARD_BYTES
 from infra.targets.runpod import providers
 
 HF = "hf_CANARYtokenNEVERshown"
@@ -27,9 +28,9 @@ HF = "hf_CANARYtokenNEVERshown"
 
 @pytest.fixture
 def big_hub() -> Iterator[FakeHub]:
-    # 4 MiB of shards: enough bytes for every reader level to take milliseconds, not microseconds.
+    # 16 MiB of shards, as a rehearsal's: every reader level takes milliseconds, not microseconds.
     with FakeHub(token=HF) as h:
-        h.add_fake_checkpoint(REPO, shards=4, shard_bytes=1024 * 1024)
+        h.add_fake_checkpoint(REPO, shards=4, shard_bytes=REHEARSAL_SHARD_BYTES)
         yield h
 
 
