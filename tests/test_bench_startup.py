@@ -10,7 +10,7 @@ from contextlib import redirect_stdout
 from paths import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-import bench_startup  # noqa: E402
+import bench_startup
 
 
 def _run() -> str:
