@@ -1,5 +1,7 @@
-# `make demo`: a full rehearsal on the embedded default against the built-in RunPod emulator.
-# `make test`: lint, types and the whole test suite. Both set everything up on a fresh machine.
+# `make demo`: a full rehearsal of DEMO_STACK against the built-in RunPod emulator; builds only the Pulumi CLI
+# (and the Kubernetes tools when DEMO_STACK is a k8s-* stack). `make demo-k8s`: the Kubernetes preset's
+# rehearsal. `make test`: lint, types and the whole test suite, with every tool and engine-parser venv.
+# Each sets up what it needs on a fresh machine; tools/build.sh says what it builds and how long it took.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 DEMO_STACK ?= flash-4xh200
 
-.PHONY: venv tools system-deps lint test demo bench clean kube-up kube-down
+.PHONY: venv tools pulumi-cli kube-tools engine-parsers system-deps lint test demo demo-k8s bench clean kube-up kube-down
 
 # A pulumi already on PATH (yours) is kept; otherwise the one `make tools` built.
 PULUMI_ENV := $(if $(shell command -v pulumi),V4INFRA_USE_SYSTEM_PULUMI=1 ,). tools/pulumi-env.sh
@@ -24,27 +26,40 @@ system-deps:
 	@scripts/system-deps.sh
 
 # The Pulumi CLI, built once per machine from Go modules (tools/README.md); an existing `pulumi` is used as is.
-# Then the Kubernetes tools (kube-apiserver & co., kwok, the pulumi-kubernetes provider plugin), cached per
-# version: the first build takes about half an hour on 2 cores, later ones reuse the cache in seconds.
-tools:
-	@if command -v pulumi >/dev/null 2>&1; then echo "using $$(command -v pulumi)"; else bash tools/build-pulumi.sh; fi
-	@$(PULUMI_ENV) && bash tools/build-kube.sh
+pulumi-cli:
+	@if command -v pulumi >/dev/null 2>&1; then echo "using $$(command -v pulumi)"; else tools/build.sh pulumi; fi
+
+# The Kubernetes tools (kube-apiserver & co., kwok, the pulumi-kubernetes provider plugin), cached per version:
+# only Kubernetes stacks and the tests need them.
+kube-tools: pulumi-cli
+	@$(PULUMI_ENV) && tools/build.sh kubernetes kwok provider
+
+# One venv per engine version the emitted commands pin, with the real vllm/sglang from PyPI
+# (tools/build-engine-parsers.sh): the tests judge every command with the engine's own parser.
+engine-parsers: venv
+	@tools/build.sh engine-parsers
+
+tools: pulumi-cli kube-tools
 
 lint: venv
-	$(BIN)/ruff check infra tests benchmarks policy __main__.py
-	$(BIN)/ruff format --check infra tests benchmarks policy __main__.py
+	$(BIN)/ruff check infra tests benchmarks policy tools __main__.py
+	$(BIN)/ruff format --check infra tests benchmarks policy tools __main__.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: venv system-deps tools lint
+test: venv system-deps tools engine-parsers lint
 	$(PULUMI_ENV) && $(BIN)/pytest -q -p no:cacheprovider
 
-demo: venv tools
+# The demo needs the Kubernetes tools (and etcd, from system-deps) only for a Kubernetes stack.
+demo: venv pulumi-cli $(if $(filter k8s-%,$(DEMO_STACK)),system-deps kube-tools)
 	$(BIN)/v4infra stacks
 	$(PULUMI_ENV) && $(BIN)/v4infra validate $(DEMO_STACK) --rehearse
 
+demo-k8s:
+	@$(MAKE) --no-print-directory demo DEMO_STACK=k8s-flash-4xh200
+
 # A local control plane with fake GPU nodes for trying things by hand (tools/kube-local.sh).
-kube-up: venv tools
+kube-up: venv kube-tools
 	tools/kube-local.sh start .kube-local
 kube-down:
 	tools/kube-local.sh stop .kube-local

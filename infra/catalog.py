@@ -245,6 +245,7 @@ class ThroughputPoint:
     engine: str | None = None  # what the measurement ran; None: the source does not say
     engine_version: str | None = None
     derived: str = ""  # how output_tok_s was derived from the published figure, when it was
+    ttft_ms: float | None = None  # the median time to first token, where the source publishes one
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from infra.cli_lifecycle import add_lifecycle_parsers, cmd_emulator, cmd_lifecyc
 from infra.cli_render import add_render_parser, cmd_render, cmd_secrets
 from infra.engine_process import engine_error
 from infra.errors import PlanError, Terminated, V4InfraError, exit_code
+from infra.evidence import EvidenceStore
 from infra.plan import Plan
 from infra.plan_view import console, plan_panel, stacks_table
 from infra.planner import plan
@@ -51,7 +52,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if args.model or args.gpu or args.count:
             raise config.ConfigError("give either a STACK or --model/--gpu/--count, not both")
         spec = config.load_stack(args.stack).with_recorded_rates(rates_root())
-        p = plan(spec.plan_request(), spec.catalog)
+        p = plan(spec.plan_request(), spec.catalog, own_points=EvidenceStore().throughput_point)
         title = f"stack {args.stack}"
     else:
         missing = [
@@ -78,7 +79,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             if value is not None:
                 raw[key] = value
         spec = config.parse(raw, stack="ad-hoc", source="command line")
-        p = plan(spec.plan_request(), spec.catalog)
+        # This account's own measured point of the same configuration and load comes before published ones.
+        p = plan(spec.plan_request(), spec.catalog, own_points=EvidenceStore().throughput_point)
         title = None
     live = _live_prices(spec, p)
     if args.json:

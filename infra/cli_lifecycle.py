@@ -52,6 +52,12 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
         "validate", parents=[rehearse, canary], help="rent, prove, measure, report, always release"
     )
     p.add_argument("stack")
+    p.add_argument(
+        "--engine-fault",
+        metavar="NAME",
+        help="with --rehearse: the stand-in engine fails this way (garbled: wrong answers, slow: slow "
+        "decoding, and the launch faults arch, keyerror, oom, tp16, pp, hub401)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the deployment when every check passes")
     p.add_argument("--purge-cache", action="store_true", help="also delete the weight cache at the end")
     p = sub.add_parser(
@@ -76,7 +82,8 @@ def add_lifecycle_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
 def cmd_lifecycle(args: argparse.Namespace) -> int:
     skip = bool(getattr(args, "skip_canary", False))
-    with Lifecycle(args.stack, rehearse=args.rehearse, skip_canary=skip) as life:
+    fault = getattr(args, "engine_fault", None)
+    with Lifecycle(args.stack, rehearse=args.rehearse, skip_canary=skip, engine_fault=fault) as life:
         return run_verb(life, args)
 
 

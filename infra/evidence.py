@@ -22,7 +22,10 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infra.plan import EngineSpec
 
 FORMAT = 1
 # Values of these flags, and env keys matching this pattern, are secrets: their presence counts, not their value.
@@ -57,7 +60,8 @@ class RunConfig:
     model: str
     """The checkpoint's repo id."""
     revision: str
-    """The commit the weight cache holds."""
+    """The revision the weight cache is filled from: what the stack asks the hub for (`main` today; a
+    pinned commit keys its own points). The commit it resolved to is kept beside the point."""
     gpu: str
     gpu_count: int
     engine: str
@@ -110,6 +114,12 @@ class MeasuredPoint:
     date: str
     """YYYY-MM-DD of the run."""
     stack: str = ""
+    commit: str = ""
+    """The checkpoint commit the weight cache held, where the run knew it."""
+    image_digest: str = ""
+    """The digest of the image that ran (`sha256:...`), where one was found."""
+    image_source: str = ""
+    """Where the digest (or, without one, the engine's version) was read (infra/validate/image_record.py)."""
 
     @property
     def label(self) -> str:
@@ -138,6 +148,9 @@ class MeasuredPoint:
             ),
             date=str(data["date"]),
             stack=str(data.get("stack", "")),
+            commit=str(data.get("commit", "")),
+            image_digest=str(data.get("image_digest", "")),
+            image_source=str(data.get("image_source", "")),
         )
 
     def check(self) -> MeasuredPoint:
@@ -159,12 +172,36 @@ class MeasuredPoint:
         return self
 
 
+# The revision every stack fills its weight cache from (the pre-fill and the download Job ask for it).
+DEFAULT_REVISION = "main"
+
+
+def run_config_of(
+    model: str, gpu: str, gpu_count: int, nodes: int, engine: EngineSpec, revision: str = DEFAULT_REVISION
+) -> RunConfig:
+    """The configuration a plan runs: the planner asks for own points with it, validate records under it."""
+    return RunConfig(
+        model=model,
+        revision=revision,
+        gpu=gpu,
+        gpu_count=gpu_count,
+        engine=engine.name,
+        engine_version=engine.version,
+        flags_digest=flags_digest([*engine.command, *engine.args], engine.env),
+        nodes=nodes,
+    )
+
+
 def point_from_reports(
     config: RunConfig,
     benchmark: Mapping[str, Any],
     accuracy_details: Mapping[str, Any] | None,
     date: str,
     stack: str = "",
+    *,
+    commit: str = "",
+    image_digest: str = "",
+    image_source: str = "",
 ) -> MeasuredPoint:
     """A point from the stages' report data: `BenchResult.as_dict()` and the accuracy stage's details."""
     accuracy = None
@@ -183,7 +220,9 @@ def point_from_reports(
         int(benchmark["requests"]),
     )
     results = Results(**{field: float(benchmark[field]) for field in Results.__dataclass_fields__})
-    return MeasuredPoint(config, workload, results, accuracy, date, stack).check()
+    return MeasuredPoint(
+        config, workload, results, accuracy, date, stack, commit, image_digest, image_source
+    ).check()
 
 
 class EvidenceStore:

@@ -16,6 +16,7 @@ the state cannot be read.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import threading
@@ -29,14 +30,16 @@ from typing import Any, Protocol, TypeVar
 from infra import config
 from infra.engine_process import Interrupts
 from infra.errors import CanaryFailed, DeploymentError, ProviderError, StateError, TeardownError, Terminated
+from infra.evidence import EvidenceStore
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
 from infra.rate_store import ROOT_ENV, record
-from infra.rehearsal import Rehearsal, open_rehearsal, rehearsal_progress
+from infra.rehearsal import Rehearsal, check_engine_fault, open_rehearsal, rehearsal_progress
 from infra.stack_engine import PulumiStack, StackEngine, StackValue
 from infra.targets import open_target
 from infra.targets.base import SECRET_SOURCES, Billed, Credentials, Target, TargetContext
+from infra.validate.evidence_record import record_run, run_context
 from infra.validate.pipeline import Stages, canary_stage, run_checks
 from infra.validate.redact import Redactor
 from infra.validate.report import RunCost, Teardown, ValidationReport, utc_timestamp, write_report
@@ -78,6 +81,10 @@ class Lifecycle:
     checks: Callable[[Target, Mapping[str, Any], Plan, config.StackSpec, Stages], None] = run_checks
     """The checks `validate` runs on the deployment once `up` passed (infra.validate.pipeline)."""
     clock: Clock = field(default=time)
+    engine_fault: str | None = None
+    """A rehearsal's stand-in engine fails this way (`--engine-fault`: infra.emulator.fake_vllm.FAULTS)."""
+    evidence: EvidenceStore = field(default_factory=EvidenceStore)
+    """This account's measured points: read for the own accuracy reference, appended by a passing run."""
     spec: config.StackSpec = field(init=False)
     plan: Plan = field(init=False)
     _rehearsal: Rehearsal | None = field(default=None, init=False)
@@ -99,9 +106,12 @@ class Lifecycle:
 
     def __post_init__(self) -> None:
         self.spec = config.load_stack(self.stack).with_recorded_rates(self._rates_root())
-        self.plan = plan(self.spec.plan_request(), self.spec.catalog)
+        # A rehearsal plans from published figures only; a real run uses this account's own points first.
+        own = None if self.rehearse else self.evidence.throughput_point
+        self.plan = plan(self.spec.plan_request(), self.spec.catalog, own_points=own)
         # Refuse before anything is created: a no-fit (or an un-opted tight fit) never reaches the engine.
         require_deployable(self.plan, accept_tight=self.spec.accept_tight, where=self.spec.source)
+        check_engine_fault(self.engine_fault, rehearse=self.rehearse)
 
     # ---- context: the rehearsal's servers live as long as the command ------------------------------------
 
@@ -110,7 +120,9 @@ class Lifecycle:
         extra: dict[str, str] = {}
         if self.rehearse:
             rehearsal_dir = state_root() / "rehearsal" / self.stack
-            self._rehearsal = open_rehearsal(self.spec, self.plan, rehearsal_dir).__enter__()
+            self._rehearsal = open_rehearsal(
+                self.spec, self.plan, rehearsal_dir, engine_fault=self.engine_fault
+            ).__enter__()
             extra = {**self._rehearsal.env(), ROOT_ENV: str(self._rates_root())}
         try:
             self._workspace = open_workspace(extra, rehearsal_dir=rehearsal_dir)
@@ -434,7 +446,11 @@ class Lifecycle:
         unexpected error is raised once the teardown ran and the report is written."""
         started = utc_timestamp()
         t0 = self.clock.monotonic()
-        stages = Stages(self.out)
+        # A bad bound or setting is refused here, before the canary rents anything.
+        context = run_context(
+            self.stack, self.plan, self.spec, self.evidence, rehearsal=self.rehearse, started=started
+        )
+        stages = Stages(self.out, context=context)
         teardown: Teardown | None = None
         error: BaseException | None = None
         outputs: dict[str, Any] = {}
@@ -462,11 +478,22 @@ class Lifecycle:
                 )
             finally:
                 if not (keep and error is None and stages.passed):
+                    begun = self.clock.monotonic()
                     teardown, stopped = self._teardown(purge_cache)
+                    teardown = dataclasses.replace(teardown, seconds=self.clock.monotonic() - begun)
                     error = error or stopped
             with interrupts.held():
                 seconds = self.clock.monotonic() - t0
                 cost = self._run_cost(outputs, started, seconds)
+                evidence = record_run(
+                    self.evidence,
+                    self.plan,
+                    self.stack,
+                    stages.results if error is None else [],
+                    stages.image,
+                    rehearsal=self.rehearse,
+                    commit=str(outputs.get("weights_commit") or ""),
+                )
                 report = ValidationReport(
                     stack=self.stack,
                     plan=self.plan.to_dict(),
@@ -477,8 +504,10 @@ class Lifecycle:
                     teardown=teardown,
                     rehearsal=self.rehearse,
                     failure=stages.failure,
+                    image=stages.image,
+                    evidence=evidence,
                 )
-                json_path, md_path = write_report(report, secrets=self.secrets())
+                json_path, md_path = write_report(report, secrets=self.secrets(), folder=context.report_dir)
         if error is not None:
             self.out.event(f"report: {json_path} and {md_path}")
             raise error

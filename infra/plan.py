@@ -151,6 +151,7 @@ class Throughput:
     output_tokens: int
     source: str  # the published point(s) it is scaled from
     extrapolation: str  # what differs from those points
+    measured: str = ""  # "measured on this account on DATE" when an own point replaced the estimate
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,7 +24,9 @@ from infra.engine_flags import (
     version_tuple,
 )
 from infra.errors import ConfigError, PlanError
+from infra.evidence import run_config_of
 from infra.memory import Layout, Settings, breakdown, cuda_total_bytes, runs, weights_per_gpu
+from infra.own_throughput import OwnPoints, measured_throughput
 from infra.plan import (
     Alternative,
     MemoryBreakdown,
@@ -46,8 +48,17 @@ TIGHT_MAX_NUM_SEQS = 8
 TIGHT_BATCHED_TOKENS = 2048
 
 
-def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: bool = True) -> Plan:
-    """Decide verdict, layout, settings, engine arguments and cost for one request."""
+def plan(
+    request: PlanRequest,
+    catalog: Catalog | None = None,
+    *,
+    alternatives: bool = True,
+    own_points: OwnPoints | None = None,
+) -> Plan:
+    """Decide verdict, layout, settings, engine arguments and cost for one request.
+
+    `own_points` looks up this account's measured point for the planned configuration and load
+    (infra/evidence.py); one that matches replaces the published estimate, labelled as measured."""
     cat = catalog or load_catalog()
     ckpt = cat.checkpoint(request.model)
     gpu = cat.gpu(request.gpu)
@@ -163,6 +174,11 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         )
     if reserve and verdict != "no-fit":
         reasons.append(_calibration_reason(engine, version, reserve))
+    start = None
+    if verdict != "no-fit":
+        # Before the own-points lookup: the loading flags are part of the command that ran (and is recorded).
+        price = gpu.usd_per_gpu_hour_spot if request.spot else gpu.usd_per_gpu_hour
+        start, spec = start_plan(request, ckpt, spec, price)
     throughput = estimate(
         cat,
         ckpt,
@@ -176,14 +192,15 @@ def plan(request: PlanRequest, catalog: Catalog | None = None, *, alternatives: 
         output_tokens=request.output_tokens,
         tight=verdict == "tight",
     )
+    if own_points is not None and verdict != "no-fit":
+        config = run_config_of(ckpt.repo_id, gpu.key, request.gpus_per_node, request.nodes, spec)
+        own = own_points(config, request.input_tokens, request.output_tokens, request.concurrency)
+        throughput = measured_throughput(own, throughput) if own is not None else throughput
     cost = plan_cost(cat, ckpt, gpu, world, verdict, request.spot, throughput)
     if cost.usd_per_hour is not None and cost.usd_per_million_output is not None and verdict != "no-fit":
         reasons.append(cost_reason(cost, throughput))
     if cost.api.newer_than_checkpoint:
         reasons.append(cost.api.newer_than_checkpoint)
-    start = None
-    if verdict != "no-fit":
-        start, spec = start_plan(request, ckpt, spec, cost.usd_per_gpu_hour)
     alts: tuple[Alternative, ...] = ()
     if alternatives and verdict != "fits":
         alts = _alternatives(cat, ckpt.key, request.target, engine.key, request.spot)

@@ -5,7 +5,14 @@ RunPodRehearsal      the RunPod emulator and a local Hugging Face hub: the Pulum
 KubernetesRehearsal  the local control plane (a real kube-apiserver with kwok's fake GPU nodes): the real
                      pulumi-kubernetes provider applies the stack to it. kwok runs no containers, so the
                      engine is a stand-in started locally from the Deployment's own command, args and env,
-                     and the checks go to it; every line of the rehearsal says so.
+                     and the checks go to it; every line of the rehearsal says so. For the same reason the
+                     download Job's dataset step and the benchmark Job run locally too: the GSM8K dataset is
+                     filled from a local hub into the stand-in's cache with the real filler, and the
+                     stand-in `vllm bench serve` runs in a local shell beside the stand-in engine.
+
+Both hubs serve a GSM8K of the real test split's size (1,319 rows, generated problems in the real layout),
+so any `accuracyQuestions` the schema allows can be rehearsed. `engine_fault` makes the stand-in engine
+fail one of its ways (infra.emulator.fake_vllm.FAULTS: `garbled` answers wrongly, `slow` decodes slowly).
 """
 
 from __future__ import annotations
@@ -14,12 +21,13 @@ import contextlib
 import functools
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +40,11 @@ from infra.engine_process import die_with_parent
 from infra.errors import ConfigError
 from infra.plan import Plan
 from infra.progress import Progress
+from infra.quoting import shown
+from infra.ssh import CommandResult
 from infra.targets.base import EngineLaunch, LocalEngines
+from infra.validate.accuracy import DATASET_REPO
+from infra.validate.machine import ShellMachine
 from infra.validate.redact import Redactor
 from infra.validate.report import RunCost
 
@@ -85,11 +97,31 @@ class Rehearsal(Protocol):
         ...
 
 
-def open_rehearsal(spec: StackSpec, plan: Plan, state_dir: Path) -> Rehearsal:
+# The GSM8K test split's rows (infra/data/accuracy.yaml): the stand-in hubs serve as many.
+GSM8K_TEST_ROWS = 1319
+
+
+def check_engine_fault(fault: str | None, *, rehearse: bool) -> None:
+    """A fault the stand-in engine knows, asked of a rehearsal only; else one line naming the valid ones."""
+    if fault is None:
+        return
+    from infra.emulator.fake_vllm import FAULTS  # the stand-in's own list (loaded only when a fault is asked)
+
+    if not rehearse:
+        raise ConfigError(
+            f"--engine-fault {shown(fault)} needs --rehearse: only the stand-in engine can be made to fail"
+        )
+    if fault not in FAULTS:
+        raise ConfigError(f"--engine-fault: unknown fault {shown(fault)}; valid: {', '.join(FAULTS)}")
+
+
+def open_rehearsal(
+    spec: StackSpec, plan: Plan, state_dir: Path, engine_fault: str | None = None
+) -> Rehearsal:
     """The rehearsal for the stack's target, not yet started."""
     if spec.target == "kubernetes":
-        return KubernetesRehearsal(plan, state_dir)
-    return RunPodRehearsal(plan.model, state_dir)
+        return KubernetesRehearsal(plan, state_dir, engine_fault=engine_fault)
+    return RunPodRehearsal(plan.model, state_dir, engine_fault=engine_fault)
 
 
 class RehearsalProgress(Progress):
@@ -124,6 +156,7 @@ class RunPodRehearsal:
     emulator: Emulator | None = None
     hub: FakeHub | None = None
     tag: str = "rehearsal: RunPod emulator"
+    engine_fault: str | None = None
 
     @property
     def local_engines(self) -> None:
@@ -132,7 +165,7 @@ class RunPodRehearsal:
 
     def __enter__(self) -> RunPodRehearsal:
         # The stand-ins (infra.emulator: its server and schemas) load only for a rehearsal.
-        from infra.emulator import Emulator, Timing
+        from infra.emulator import Emulator, Faults, Timing
         from infra.emulator.hub import FakeHub
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -140,10 +173,13 @@ class RunPodRehearsal:
             api_key="rehearsal-" + secrets.token_hex(8),
             time_scale=self.time_scale,
             timing=Timing(start_seconds=60, load_seconds=30 * 60),
+            faults=Faults(engine_fault=self.engine_fault),
             state_dir=self.state_dir / "emulator",
         ).start()
         self.hub = FakeHub(token=self.hf_token).start()
         self.hub.add_fake_checkpoint(self.repo_id, shards=4, shard_bytes=REHEARSAL_SHARD_BYTES)
+        # The pre-fill caches it beside the checkpoint; the accuracy stage reads it there.
+        self.hub.add_gsm8k(test_rows=GSM8K_TEST_ROWS)
         return self
 
     def __exit__(
@@ -218,13 +254,17 @@ class KubernetesRehearsal:
     time_scale: float = TIME_SCALE
     cluster: LocalCluster | None = None
     tag: str = "rehearsal: local control plane, stand-in engine run locally (kwok runs no containers)"
+    engine_fault: str | None = None
     _engines: StandInEngines | None = None
 
     @property
-    def local_engines(self) -> StandInEngines:
+    def local_engines(self) -> LocalEngines:
+        return self._stand_ins()
+
+    def _stand_ins(self) -> StandInEngines:
         if self._engines is None:
             load_seconds = self.plan.load_minutes * 60 / self.time_scale
-            self._engines = StandInEngines(self.state_dir, self.time_scale, load_seconds)
+            self._engines = StandInEngines(self.state_dir, self.time_scale, load_seconds, self.engine_fault)
         return self._engines
 
     def measure_claim(self, job_command: str, probe_source: str) -> str | None:
@@ -249,6 +289,7 @@ class KubernetesRehearsal:
             self.cluster = LocalCluster(workdir).start()
         except ToolsMissing as err:
             raise ConfigError(str(err)) from None
+        self._stand_ins().fill_dataset()
         return self
 
     def __exit__(
@@ -291,6 +332,31 @@ class KubernetesRehearsal:
         return f"pods of the stack left on the local control plane: {', '.join(left) or 'none'}", not left
 
 
+@dataclass(frozen=True)
+class LocalShell:
+    """Commands in a local shell with the stand-in engine's environment (its port, its cache, its `vllm`)."""
+
+    env: Mapping[str, str]
+
+    def run(
+        self, cmd: Sequence[str] | str, timeout: float = 60.0, stdin: bytes | None = None
+    ) -> CommandResult:
+        command = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        try:
+            done = subprocess.run(
+                ["bash", "-c", command],
+                input=stdin or b"",
+                capture_output=True,
+                env=dict(self.env),
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return CommandResult(124, "", f"`{command[:80]}` timed out after {timeout:.0f} s")
+        return CommandResult(
+            done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+        )
+
+
 @dataclass
 class RunningEngine:
     """One stand-in engine process, its local URL and its log."""
@@ -298,6 +364,8 @@ class RunningEngine:
     process: subprocess.Popen[bytes]
     port: int
     log_file: LogFile
+    serving_machine: ShellMachine
+    """Beside it: a local shell with its cache (HF_HOME) and the stand-in `vllm bench serve`."""
 
     @property
     def url(self) -> str:
@@ -305,6 +373,9 @@ class RunningEngine:
 
     def log(self) -> LogFile:
         return self.log_file
+
+    def machine(self) -> ShellMachine:
+        return self.serving_machine
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -328,7 +399,36 @@ class StandInEngines:
     time_scale: float
     load_seconds: float
     """Real seconds the stand-in takes to "load" the model: the plan's budget, scaled."""
+    engine_fault: str | None = None
     _running: list[RunningEngine] = field(default_factory=list)
+
+    @property
+    def hf_home(self) -> Path:
+        return self.state_dir / "engine-hf"
+
+    def fill_dataset(self) -> None:
+        """The download Job's dataset step, run here with the real filler against a local hub (kwok runs no Job)."""
+        from infra.emulator.hub import FakeHub
+        from infra.weights import fill_cache
+
+        with FakeHub() as hub:
+            hub.add_gsm8k(test_rows=GSM8K_TEST_ROWS)
+            fill_cache(self.hf_home, DATASET_REPO, endpoint=hub.url, repo_type="dataset")
+
+    def _shell_env(self, port: int, launch: EngineLaunch) -> dict[str, str]:
+        """The stand-in client's environment: `vllm` on PATH, the engine's port mapped as the emulator's pods map it."""
+        bin_dir = self.state_dir / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        shim = bin_dir / "vllm"
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m infra.emulator.fake_vllm "$@"\n')
+        shim.chmod(0o755)
+        return {
+            "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            "HOME": str(self.state_dir),
+            f"EMULATOR_PORT_{launch.port}": str(port),
+            "EMULATOR_TIME_SCALE": str(self.time_scale),
+        }
 
     @contextlib.contextmanager
     def run(self, launch: EngineLaunch) -> Iterator[RunningEngine]:
@@ -349,9 +449,11 @@ class StandInEngines:
                 "EMULATOR_TIME_SCALE": str(self.time_scale),
                 f"EMULATOR_PORT_{launch.port}": str(port),
                 "VLLM_API_KEY": launch.api_key,
-                # kwok ran no download Job, so the cache is empty: the stand-in may fetch (it downloads nothing).
+                # kwok ran no download Job: the cache holds only the dataset, so the stand-in may fetch
+                # the checkpoint (it downloads nothing).
                 "HF_HUB_OFFLINE": "0",
-                "HF_HOME": str(self.state_dir / "engine-hf"),
+                "HF_HOME": str(self.hf_home),
+                "EMULATOR_ENGINE_FAULT": self.engine_fault or "",
             }
         )
         log_path = self.state_dir / "engine.log"
@@ -366,7 +468,12 @@ class StandInEngines:
                 # SIGTERM when this process dies, even by kill -9: no stand-in engine outlives its rehearsal.
                 preexec_fn=functools.partial(die_with_parent, signal.SIGTERM),
             )
-        engine = RunningEngine(process, port, LogFile(log_path))
+        machine = ShellMachine(
+            LocalShell(self._shell_env(port, launch)),
+            str(self.hf_home),
+            result_dir=str(self.state_dir / "bench"),
+        )
+        engine = RunningEngine(process, port, LogFile(log_path), machine)
         self._running.append(engine)
         try:
             yield engine

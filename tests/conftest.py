@@ -12,6 +12,15 @@ from sshd import SshServer
 
 from infra.emulator.local_cluster import LocalCluster
 
+
+@pytest.fixture(autouse=True)
+def isolated_evidence(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test's evidence file is its own (XDG_DATA_HOME): an emulated run never teaches the user's planner."""
+    data_home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
+    return data_home
+
+
 # --- Real OpenSSH server (tests/sshd.py) --------------------------------------------------------------
 # Debian's sshd on 127.0.0.1 with an nvidia-smi stand-in that prints the captured H200 outputs.
 

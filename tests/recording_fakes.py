@@ -101,6 +101,12 @@ class FakeTarget:
     def contract_check(self, max_age_days: float, say: Callable[[str], None]) -> StageResult | None:
         return self.script.answer("contract_check")  # type: ignore[no-any-return]
 
+    def machine(self, shell: Any, outputs: Mapping[str, Any]) -> Any:
+        return self.script.answer("machine", outputs)
+
+    def image_id(self, outputs: Mapping[str, Any]) -> str | None:
+        return self.script.answer("image_id", outputs)  # type: ignore[no-any-return]
+
 
 class FakeEngine:
     """The `StackEngine` protocol, scripted."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +102,31 @@ def test_stacks_lists_every_preset_with_verdict_and_price():
     table = v4infra("stacks")
     assert "k8s-pro-8xh200" in table.stdout and "28.72" in table.stdout
     assert "publisher" in table.stdout  # flash-4xb200's label
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--rehearse", "--engine-fault", "garbld"],
+            "error: --engine-fault: unknown fault 'garbld'; valid: arch, keyerror, oom, tp16, pp, hub401, garbled, slow",
+        ),
+        (["--engine-fault", "garbled"], "error: --engine-fault 'garbled' needs --rehearse"),
+    ],
+)
+def test_an_engine_fault_the_stand_in_does_not_know_is_one_line_before_anything_starts(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    env = {**os.environ, "V4INFRA_STATE_DIR": str(tmp_path / "state")}
+    out = subprocess.run(
+        [sys.executable, "-m", "infra", "validate", "flash-4xh200", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(message), out.stderr
+    assert not (tmp_path / "state").exists() and not (tmp_path / "reports").exists(), "nothing was started"

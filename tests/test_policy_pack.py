@@ -258,7 +258,9 @@ def test_an_unversioned_image_the_planner_accepts_is_refused_by_the_policy(
 ) -> None:
     base = (project / "stacks" / "Pulumi.flash-4xh200.yaml").read_text()
     (project / "stacks" / "Pulumi.flash-nightly.yaml").write_text(
-        base + "  deepseek-v4-infra:image: vllm/vllm-openai:nightly\n"
+        # The planner refuses a floating tag unless the stack opts in; the policy pack refuses it even then.
+        base
+        + "  deepseek-v4-infra:image: vllm/vllm-openai:nightly\n  deepseek-v4-infra:allowFloatingImage: true\n"
     )
     message = _refusal(_stack(project, "flash-nightly", tmp_path))
     assert "[mandatory]  engine-image-version" in message

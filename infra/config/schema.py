@@ -243,6 +243,46 @@ SCHEMA: tuple[Key, ...] = (
         minimum=1,
         maximum=4096,
     ),
+    # What `validate` measures after the API check: GSM8K accuracy, then the engine's own benchmark.
+    Key(
+        "accuracyTask",
+        "string",
+        "Accuracy stage of validate: the task (SGLang's few-shot GSM8K protocol).",
+        default="gsm8k",
+        choices=("gsm8k",),
+    ),
+    Key(
+        "accuracyQuestions",
+        "integer",
+        "Accuracy stage of validate: questions asked (the first N of the GSM8K test split).",
+        default=200,
+        minimum=1,
+        maximum=1319,
+    ),
+    Key(
+        "accuracyConcurrency",
+        "integer",
+        "Accuracy stage of validate: questions in flight at once.",
+        default=16,
+        minimum=1,
+        maximum=512,
+    ),
+    Key(
+        "benchmarkMaxRequests",
+        "integer",
+        "Benchmark stage of validate: at most this many requests per workload (two rounds of its concurrency).",
+        default=64,
+        minimum=4,
+        maximum=10_000,
+    ),
+    Key(
+        "benchmarkMaxMinutes",
+        "integer",
+        "Benchmark stage of validate: minutes it may take in all, shorter than ttlMinutes; default: 20, "
+        "or half of ttlMinutes when that is less.",
+        minimum=1,
+        maximum=10080,
+    ),
     # The load the stack expects to serve: the plan's throughput and cost per token are estimated for it.
     Key(
         "expectedConcurrency",

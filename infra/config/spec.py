@@ -32,6 +32,8 @@ from infra.plan_request import PlanRequest
 from infra.quoting import one_line, shown
 from infra.rate_store import recorded_for
 
+DEFAULT_BENCHMARK_MINUTES = 20
+
 
 @dataclass(frozen=True)
 class StackSpec:
@@ -72,6 +74,11 @@ class StackSpec:
     expected_concurrency: int = 8
     expected_input_tokens: int = 8192
     expected_output_tokens: int = 1024
+    accuracy_task: str = "gsm8k"
+    accuracy_questions: int = 200
+    accuracy_concurrency: int = 16
+    benchmark_max_requests: int = 64
+    benchmark_max_minutes: int = 20
     secrets_set: frozenset[str] = field(default_factory=frozenset)
     gke_cluster: str | None = None
     gke_location: str | None = None
@@ -223,6 +230,7 @@ def parse(
             f"command; remove '{PROJECT}:gpuFallbacks' and set '{PROJECT}:startCommand' to json"
         )
     _check_cloud_pool(get, source)
+    _check_benchmark_bound(get, source)
     if get("downloadAtStart") and (
         target != "runpod" or int(get("nodes")) > 1 or get("startCommand") == "plain"
     ):
@@ -274,6 +282,11 @@ def parse(
         expected_concurrency=int(get("expectedConcurrency")),
         expected_input_tokens=int(get("expectedInputTokens")),
         expected_output_tokens=int(get("expectedOutputTokens")),
+        accuracy_task=str(get("accuracyTask")),
+        accuracy_questions=int(get("accuracyQuestions")),
+        accuracy_concurrency=int(get("accuracyConcurrency")),
+        benchmark_max_requests=int(get("benchmarkMaxRequests")),
+        benchmark_max_minutes=_benchmark_minutes(get),
         secrets_set=frozenset(present),
         gke_cluster=get("gkeCluster"),
         gke_location=get("gkeLocation"),
@@ -305,6 +318,27 @@ def _check_cloud_pool(get: Callable[[str], Any], source: str) -> None:
             )
 
 
+def _check_benchmark_bound(get: Callable[[str], Any], source: str) -> None:
+    """The benchmark must end before the pod's time-to-live removes it (a permanent stack has none)."""
+    minutes, ttl = get("benchmarkMaxMinutes"), int(get("ttlMinutes"))
+    if minutes is not None and not get("permanent") and int(minutes) >= ttl:
+        raise ConfigError(
+            f"{source}: '{PROJECT}:benchmarkMaxMinutes' ({minutes}) must be shorter than "
+            f"'{PROJECT}:ttlMinutes' ({ttl}), or the pod removes itself mid-benchmark; valid: 1 to {ttl - 1}"
+        )
+
+
+def _benchmark_minutes(get: Callable[[str], Any]) -> int:
+    """The stack's bound, else 20 minutes, or half the time-to-live when that is less."""
+    if get("benchmarkMaxMinutes") is not None:
+        return int(get("benchmarkMaxMinutes"))
+    return (
+        DEFAULT_BENCHMARK_MINUTES
+        if get("permanent")
+        else min(DEFAULT_BENCHMARK_MINUTES, int(get("ttlMinutes")) // 2)
+    )
+
+
 def _unset(key: Key, value: Any) -> bool:
     """The placeholder Pulumi.yaml declares for an optional key without a default."""
     return key.default is None and key.name not in REQUIRED and value in ("", 0, "0")
@@ -331,12 +365,12 @@ def _coerce(key: Key, value: Any, source: str) -> Any:
             value = json.loads(value)
     if key.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {shown(value)}")
+            raise ConfigError(f"{where} must be an integer, got {shown(value)}{_valid_range(key)}")
     elif key.type == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where} must be a number, got {shown(value)}")
+            raise ConfigError(f"{where} must be a number, got {shown(value)}{_valid_range(key)}")
         if not math.isfinite(value):
-            raise ConfigError(f"{where} must be a finite number, got {value}")
+            raise ConfigError(f"{where} must be a finite number, got {value}{_valid_range(key)}")
     elif key.type == "boolean":
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {shown(value)}")
@@ -365,6 +399,13 @@ def check_stack_name(stack: str, source: str = "stack name") -> None:
             f"{source}: stack name {shown(stack)} is not valid: use 1-100 letters, digits, '-', '_' or '.', "
             "starting with a letter or digit"
         )
+
+
+def _valid_range(key: Key) -> str:
+    """` (valid: LOW to HIGH)` for a bounded number, so a NaN or a word still learns the range."""
+    if key.minimum is None and key.maximum is None:
+        return ""
+    return f" (valid: {_num(key.minimum)} to {_num(key.maximum)})"
 
 
 def _num(n: float | None) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 # Endpoint and LineSource are the checks' types; re-exported here, where the targets find them.
 from infra.validate.check_target import CheckTarget, LineSource
 from infra.validate.check_target import Endpoint as Endpoint
+from infra.validate.check_target import ServingMachine as ServingMachine
 
 if TYPE_CHECKING:
     import pulumi
@@ -133,6 +134,10 @@ class LocalEngine(Protocol):
     def log(self) -> LineSource: ...
 
     def alive(self) -> bool: ...
+
+    def machine(self) -> ServingMachine:
+        """Beside it, as a serving machine: the stand-in's cache and a shell that runs its benchmark client."""
+        ...
 
 
 class LocalEngines(Protocol):

@@ -48,6 +48,16 @@ class Shell(Protocol):
     def run(self, cmd: Sequence[str] | str, timeout: float = 60.0, stdin: bytes | None = None) -> Any: ...
 
 
+class BenchHost(Protocol):
+    """Where the client runs next to the engine: a shell on the serving machine (`ShellBench`), a Job."""
+
+    def benchmark(
+        self, workload: Workload, target: EngineUnderTest, api_key: str, timeout: float
+    ) -> tuple[BenchResult, str]:
+        """The parsed result and the tool's raw result text."""
+        ...
+
+
 @dataclass(frozen=True)
 class Workload:
     """A random-token workload: prompt and output lengths, concurrency, and how many requests in all."""
@@ -89,6 +99,8 @@ class EngineUnderTest:
     tokenizer: str
     """The checkpoint's repo id, read offline from the weight cache."""
     port: int = 8000
+    host: str = "127.0.0.1"
+    """How the client reaches the engine: loopback on the serving machine, the Service from a Job."""
     hf_home: str | None = None
     """HF_HOME of the weight cache, so the tokenizer loads offline; None keeps the shell's environment."""
     tokenizer_mode: str | None = None
@@ -119,7 +131,7 @@ def vllm_command(workload: Workload, target: EngineUnderTest) -> list[str]:
     argv = [
         "vllm", "bench", "serve",
         "--backend", "openai",
-        "--host", "127.0.0.1",
+        "--host", target.host,
         "--port", str(target.port),
         "--endpoint", "/v1/completions",
         "--model", target.model,
@@ -154,7 +166,7 @@ def sglang_command(workload: Workload, target: EngineUnderTest) -> list[str]:
     return [
         "python3", "-m", "sglang.bench_serving",
         "--backend", "sglang",
-        "--host", "127.0.0.1",
+        "--host", target.host,
         "--port", str(target.port),
         "--model", target.model,
         "--tokenizer", target.tokenizer,
@@ -179,15 +191,38 @@ def command(workload: Workload, target: EngineUnderTest) -> list[str]:
     raise ConfigError(f"engine: unknown engine {target.engine!r}; valid: {', '.join(ENGINES)}")
 
 
+def _offline_command(workload: Workload, target: EngineUnderTest) -> str:
+    env = ["env", "HF_HUB_OFFLINE=1", *([f"HF_HOME={target.hf_home}"] if target.hf_home else [])]
+    return shlex.join([*env, *command(workload, target)])
+
+
 def shell_line(workload: Workload, target: EngineUnderTest) -> str:
     """The line the target's shell runs: a fresh result file, the key from stdin, the tool in offline mode."""
-    env = ["env", "HF_HUB_OFFLINE=1", *([f"HF_HOME={target.hf_home}"] if target.hf_home else [])]
     path = result_path(target, workload)
     return (
         f"mkdir -p {shlex.quote(target.result_dir)} && rm -f {shlex.quote(path)} && "
         "IFS= read -r OPENAI_API_KEY && export OPENAI_API_KEY && "
-        f"exec {shlex.join([*env, *command(workload, target)])}"
+        f"exec {_offline_command(workload, target)}"
     )
+
+
+# Printed by a Job's script before the result file, so the JSON is found in the pod's log.
+RESULT_MARKER = "v4infra-bench-result:"
+
+
+def job_script(workload: Workload, target: EngineUnderTest) -> str:
+    """A Job container's script: the key comes from its environment (a Secret), the result to stdout."""
+    path = shlex.quote(result_path(target, workload))
+    return (
+        f"mkdir -p {shlex.quote(target.result_dir)} && rm -f {path} && "
+        f"{_offline_command(workload, target)} && echo {RESULT_MARKER} && cat {path}"
+    )
+
+
+def result_from_log(log: str) -> str:
+    """The result file a Job's script printed after RESULT_MARKER ('' when it printed none)."""
+    _, marker, rest = log.rpartition(RESULT_MARKER + "\n")
+    return rest if marker else ""
 
 
 # -- results -----------------------------------------------------------------------------------------
@@ -405,28 +440,41 @@ class BenchmarkRun:
     estimate_tok_s: float | None = None
 
 
+@dataclass(frozen=True)
+class ShellBench:
+    """The benchmark in a shell on the serving machine (SSH on RunPod, a local one in a rehearsal)."""
+
+    shell: Shell
+
+    def benchmark(
+        self, workload: Workload, target: EngineUnderTest, api_key: str, timeout: float
+    ) -> tuple[BenchResult, str]:
+        return run_benchmark(self.shell, workload, target, api_key, timeout)
+
+
 def benchmark_stage(
-    shell: Shell,
+    host: BenchHost,
     target: EngineUnderTest,
     runs: Sequence[BenchmarkRun],
     api_key: str,
-    report_dir: Path,
+    report_dir: Path | None,
     timeout: float,
     eager: bool = False,
 ) -> tuple[StageResult, list[Comparison]]:
-    """Every workload in turn on the serving machine; the tool's raw JSON kept in the report directory.
+    """Every workload in turn next to the engine; the tool's raw JSON kept in the report directory.
 
     The stage fails when a run fails or loses requests; throughput below the published cell is a
     warning in the reason, not a failure (the engine serves, only slower than published).
     """
     started = time.monotonic()
     comparisons: list[Comparison] = []
-    report_dir.mkdir(parents=True, exist_ok=True)
     try:
         for run in runs:
-            result, raw = run_benchmark(shell, run.workload, target, api_key, timeout)
-            suffix = "json" if target.engine == "vllm" else "jsonl"
-            (report_dir / f"bench-{target.engine}-{run.workload.slug}.{suffix}").write_text(raw)
+            result, raw = host.benchmark(run.workload, target, api_key, timeout)
+            if report_dir is not None:
+                report_dir.mkdir(parents=True, exist_ok=True)
+                suffix = "json" if target.engine == "vllm" else "jsonl"
+                (report_dir / f"bench-{target.engine}-{run.workload.slug}.{suffix}").write_text(raw)
             comparisons.append(Comparison(result, run.cell, run.estimate_tok_s))
     except ValidationFailed as error:
         return StageResult(STAGE, False, time.monotonic() - started, str(error)), comparisons

@@ -3,7 +3,10 @@
     Stages                       every stage in order, announced as it ends; the error behind the first
                                  failed one is kept with its class, so the CLI exits with its code
     canary_stage(target, ...)    the provider's contract, proven before anything is rented
-    run_checks(target, ...)      in the target's shell: GPU preflight, engine health; then the API, load
+    run_checks(target, ...)      in the target's shell: GPU preflight, engine health; then the API, a
+                                 smoke load through the endpoint, the image that ran, and the evaluation
+                                 next to the engine: GSM8K accuracy, the engine's own benchmark
+                                 (infra.validate.evaluation)
 
 The checks speak only to the `CheckTarget` protocol (infra.validate.check_target, which `Target` extends),
 so they run on every target and import none.
@@ -17,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import httpx
+
 from infra.config import StackSpec
 from infra.errors import V4InfraError
 from infra.plan import Plan
@@ -24,6 +29,8 @@ from infra.progress import Progress
 from infra.validate.api_checks import check_api
 from infra.validate.check_target import CheckTarget
 from infra.validate.engine_health import LogSource, wait_for_engine
+from infra.validate.evaluation import EvaluationContext, plan_evaluation, run_evaluation
+from infra.validate.image_record import record_image
 from infra.validate.load_test import run_load
 from infra.validate.stages import StageResult
 
@@ -44,6 +51,10 @@ class Stages:
     results: list[StageResult] = field(default_factory=list)
     failure: V4InfraError | None = None
     """The error that failed the first failed stage (None when none failed by an error)."""
+    context: EvaluationContext = field(default_factory=EvaluationContext)
+    """Where the evaluation keeps its files, and this account's own accuracy reference."""
+    image: dict[str, object] | None = None
+    """The image that ran, once the engine answered (infra.validate.image_record)."""
 
     @property
     def passed(self) -> bool:
@@ -117,7 +128,9 @@ def run_checks(
                 return
             if not stages.add(check_api(endpoint.url, endpoint.api_key, plan.model)).passed:
                 return
-            stages.add(
+            # A smoke check of streaming under concurrency through the path users take (the endpoint);
+            # the measurement to compare with published cells is the engine's own benchmark below.
+            if not stages.add(
                 run_load(
                     endpoint.url,
                     endpoint.api_key,
@@ -126,11 +139,40 @@ def run_checks(
                     requests=spec.load_requests,
                     estimate_tokens_per_s=plan.cost.est_output_tokens_per_s,
                 )
-            )
+            ).passed:
+                return
+            stages.image = _image(target, outputs, plan, endpoint.url, endpoint.api_key, stages.context)
+            evaluation = plan_evaluation(plan, spec)
+            for result in run_evaluation(target, shell, outputs, plan, evaluation, endpoint, stages.context):
+                stages.add(result)
     except V4InfraError as err:
         # A shell that cannot be had (the pod died, a changed host key) fails the stage that needed it.
         ran = {stage.name for stage in stages.results}
         name = "engine-health" if "gpu-preflight" in ran else "gpu-preflight"
         if name in ran:
             name = "api"
+        # Past the smoke load, a lost shell fails the evaluation stage that was running.
+        for later, before in (("accuracy", "load"), ("benchmark", "accuracy")):
+            if before in ran:
+                name = later
         stages.failed_by(name, err, time.monotonic() - started)
+
+
+def _image(
+    target: CheckTarget,
+    outputs: Mapping[str, Any],
+    plan: Plan,
+    url: str,
+    api_key: str,
+    context: EvaluationContext,
+) -> dict[str, object]:
+    """The image that ran, its digest and where it came from (never fails a stage)."""
+    try:
+        pod_image_id = target.image_id(outputs)
+    except V4InfraError:
+        pod_image_id = None
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {api_key}"}) as engine:
+        found = record_image(
+            plan.engine.image, ask_registry=context.ask_registry, pod_image_id=pod_image_id, engine=engine
+        )
+    return found.to_dict()

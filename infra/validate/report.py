@@ -1,6 +1,8 @@
 """The validation report: JSON for machines, Markdown for people, in reports/<stack>/<timestamp>/.
 
-Everything written passes through a `Redactor`, so a secret never reaches either file.
+The folder is made when validate starts (`report_folder`), so the stages keep their files in it as they
+run (the benchmark's raw JSON, the accuracy answers); the charts are drawn into it when the report is
+written. Everything written passes through a `Redactor`, so a secret never reaches any file there.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from typing import Any
 
 from infra.errors import V4InfraError
 from infra.validate.redact import Redactor
+from infra.validate.report_evaluation import (
+    benchmark_cost_line,
+    evaluation_lines,
+    header_lines,
+    render_charts,
+)
 from infra.validate.stages import StageResult
 from infra.validate.start_report import markdown as start_markdown
 from infra.validate.start_report import start_section
@@ -71,6 +79,8 @@ class Teardown:
     removed: list[str] = field(default_factory=list)
     leftover: list[str] = field(default_factory=list)
     error: str | None = None
+    seconds: float = 0.0
+    """How long teardown took (the pod bills until it is gone)."""
 
 
 @dataclass
@@ -91,6 +101,10 @@ class ValidationReport:
     """True when run against the RunPod emulator."""
     failure: V4InfraError | None = field(default=None, compare=False, repr=False)
     """The error that failed the first failed stage, class kept (the CLI exits with its code); not written."""
+    image: Mapping[str, Any] | None = None
+    """The image that ran, its digest and that digest's source (infra.validate.image_record)."""
+    evidence: str | None = None
+    """What the evidence file kept of this run, in one line (infra/evidence.py)."""
 
     @property
     def passed(self) -> bool:
@@ -140,7 +154,10 @@ class ValidationReport:
                 "removed": list(self.teardown.removed),
                 "leftover": list(self.teardown.leftover),
                 "error": self.teardown.error,
+                "seconds": round(self.teardown.seconds, 3),
             },
+            "image": None if self.image is None else dict(self.image),
+            "evidence": self.evidence,
         }
 
 
@@ -248,6 +265,7 @@ def _markdown(data: Mapping[str, Any]) -> str:
         f"- Model: `{_cell(plan.get('model'))}` on {_cell(gpus)} ({_cell(plan.get('target'))})",
         f"- Engine: `{_cell(engine.get('image'))}`, max model len {_cell(plan.get('max_model_len'))}",
         f"- Run: {_cell(data['started'])} to {_cell(data['ended'])} ({data['duration_seconds']:.0f} s)",
+        *header_lines(data),
         "",
         "## Stages",
         "",
@@ -259,9 +277,11 @@ def _markdown(data: Mapping[str, Any]) -> str:
         lines.append(
             f"| {_cell(stage['name'])} | {verdict} | {stage['seconds']:.1f} | {_cell(stage['reason'])} |"
         )
+    lines += ["", *evaluation_lines(data)]
     measured = _measured_rows(data)
     if measured:
-        lines += ["", "## Measured vs plan", "", "| Figure | Measured | Plan |", "|---|---|---|", *measured]
+        lines += ["## Smoke load through the endpoint", "", "| Figure | Measured | Plan |", "|---|---|---|"]
+        lines += measured
         if data["rehearsal"]:
             # The emulator's engine streams in simulated time: its speed says nothing about real GPUs.
             lines += [
@@ -277,6 +297,9 @@ def _markdown(data: Mapping[str, Any]) -> str:
     price = "" if cost["usd_per_hour"] is None else f" at ${cost['usd_per_hour']:.2f}/h"
     source = f" (from {cost['source']})" if cost.get("source") else ""
     lines += ["", "## Cost", "", f"{cost['gpu_hours']:.3f} GPU-hours{price}: {usd}{source}.", ""]
+    bench_cost = benchmark_cost_line(data, cost["usd_per_hour"])
+    if bench_cost:
+        lines += [bench_cost, ""]
     lines += ["## Teardown", "", *_teardown_lines(data), ""]
     return "\n".join(lines)
 
@@ -287,31 +310,41 @@ def render_markdown(report: ValidationReport, secrets: Iterable[str | None] = ()
     return redactor.text(_markdown(redactor.data(report.to_dict())))
 
 
-def _directory_name(report: ValidationReport) -> str:
+def report_folder(stack: str, started: str, root: Path = Path("reports")) -> Path:
+    """A new folder root/<stack>/<UTC timestamp of `started`>/ for one validation's files."""
     try:
-        moment = _parse_time(report.started)
+        moment = _parse_time(started)
     except ValueError:
         moment = datetime.now(UTC)
-    return moment.strftime("%Y%m%dT%H%M%SZ")
-
-
-def write_report(
-    report: ValidationReport, root: Path = Path("reports"), *, secrets: Iterable[str | None] = ()
-) -> tuple[Path, Path]:
-    """Write report.json and report.md under root/<stack>/<UTC timestamp>/; returns both paths."""
-    redactor = Redactor(secrets)
-    data = redactor.data(report.to_dict())
-    stack = _UNSAFE_NAME.sub("-", report.stack).strip(".-") or "stack"
-    base = root / stack / _directory_name(report)
+    name = _UNSAFE_NAME.sub("-", stack).strip(".-") or "stack"
+    base = root / name / moment.strftime("%Y%m%dT%H%M%SZ")
     folder, attempt = base, 1
     # Two runs in the same second get their own folders.
     while True:
         try:
             folder.mkdir(parents=True, exist_ok=False)
-            break
+            return folder
         except FileExistsError:
             attempt += 1
             folder = base.with_name(f"{base.name}-{attempt}")
+
+
+def write_report(
+    report: ValidationReport,
+    root: Path = Path("reports"),
+    *,
+    secrets: Iterable[str | None] = (),
+    folder: Path | None = None,
+) -> tuple[Path, Path]:
+    """Write report.json, report.md and the charts into `folder` (a new one under root/<stack>/ when None)."""
+    redactor = Redactor(secrets)
+    data = redactor.data(report.to_dict())
+    folder = folder or report_folder(report.stack, report.started, root)
+    folder.mkdir(parents=True, exist_ok=True)
+    # What the stages kept there passes the same redactor before the report points at it.
+    for kept in sorted(p for p in folder.iterdir() if p.suffix in (".json", ".jsonl") and p.is_file()):
+        kept.write_text(redactor.text(kept.read_text()))
+    data["charts"] = render_charts(data, folder)
     json_path, markdown_path = folder / "report.json", folder / "report.md"
     json_path.write_text(redactor.text(json.dumps(data, indent=2, default=str)) + "\n")
     markdown_path.write_text(redactor.text(_markdown(data)))

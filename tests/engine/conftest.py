@@ -75,10 +75,12 @@ def emulator(tmp_path: Path, timing: Timing) -> Iterator[Emulator]:
 
 @pytest.fixture
 def hub() -> Iterator[FakeHub]:
-    """A local hub holding tiny Flash and Pro checkpoints, behind the canary token."""
+    """A local hub holding tiny Flash and Pro checkpoints and a GSM8K, behind the canary token."""
     server = FakeHub(token=CANARY_HF_TOKEN).start()
     for repo_id in CHECKPOINTS:
         server.add_fake_checkpoint(repo_id, shards=4, shard_bytes=64 * 1024)
+    # The accuracy stage's dataset, pre-filled beside the checkpoint (enough rows for its 200 questions).
+    server.add_gsm8k(test_rows=240)
     try:
         yield server
     finally:

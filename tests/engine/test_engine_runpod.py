@@ -208,4 +208,6 @@ def test_validate_flash_2xh100_end_to_end_then_again_from_the_warm_cache(
             "engine-health",
             "api",
             "load",
+            "accuracy",
+            "benchmark",
         ]

@@ -119,6 +119,8 @@ def test_validate_pro_2x8xh100_rehearsed_checks_every_node_and_leaves_no_member_
         "engine-health",
         "api",
         "load",
+        "accuracy",
+        "benchmark",
     ]
     # The preflight ran on both nodes and the report keeps each node's GPU facts.
     nodes = stages["gpu-preflight"]["details"]["nodes"]

@@ -18,6 +18,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from kubelet import kubelet_expand
 
 from infra import config
 from infra.errors import ConfigError, PlanError
@@ -54,31 +55,6 @@ def one(manifests: list[Manifest], kind: str, name: str | None = None) -> dict[s
     found = [m.obj for m in manifests if m.kind == kind and (name is None or m.name == name)]
     assert len(found) == 1, (kind, name, [m.filename for m in manifests])
     return found[0]
-
-
-def kubelet_expand(value: str, env: dict[str, str]) -> str:
-    """What the kubelet does to command, args and env values (k8s third_party/forked/golang/expansion)."""
-    out, i = [], 0
-    while i < len(value):
-        if value[i] == "$" and i + 1 < len(value):
-            nxt = value[i + 1]
-            if nxt == "$":
-                out.append("$")
-                i += 2
-                continue
-            if nxt == "(":
-                end = value.find(")", i + 2)
-                if end != -1:
-                    name = value[i + 2 : end]
-                    out.append(env.get(name, f"$({name})"))
-                    i = end + 1
-                    continue
-            out.append("$" + nxt)
-            i += 2
-            continue
-        out.append(value[i])
-        i += 1
-    return "".join(out)
 
 
 def engine_container(manifests: list[Manifest]) -> dict[str, Any]:

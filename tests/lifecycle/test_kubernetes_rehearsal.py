@@ -90,6 +90,10 @@ def test_validate_rehearsal_on_the_local_control_plane_passes_and_leaves_nothing
     (report,) = tmp_path.glob(f"reports/{stack}/*/report.json")
     data = json.loads(report.read_text())
     assert data["passed"] and data["rehearsal"] and data["teardown"]["ok"], data
+    # kwok runs no containers: the dataset step and the benchmark client ran locally beside the stand-in.
+    assert [s["name"] for s in data["stages"]][-2:] == ["accuracy", "benchmark"], data["stages"]
+    bench = next(s for s in data["stages"] if s["name"] == "benchmark")["details"]
+    assert bench["runs"] and all(run["measured"]["completed"] for run in bench["runs"]), bench
     # The download Job's probe (run locally, as kwok runs no container) measured the paced claim, and the
     # plan validate shows reads at that rate; the report's phase table is filled from the engine's log.
     assert any("measured volume: " in e and re.search(r"probe, kubernetes \S+ pvc", e) for e in events), (

@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 from recording_fakes import Calls, FakeClock, FakeEngine, FakeTarget
 
-from infra import cli, cli_lifecycle
+from infra import cli, cli_lifecycle, evidence
 from infra.config import StackSpec
 from infra.errors import (
     AuthError,
     CapacityError,
+    ConfigError,
     DeploymentError,
     ProviderError,
     RateLimitError,
@@ -32,12 +33,15 @@ from infra.errors import (
     TeardownError,
     Terminated,
     TransientError,
+    ValidationFailed,
     exit_code,
 )
+from infra.evidence import EvidenceStore
 from infra.lifecycle import Lifecycle
 from infra.plan import Plan
 from infra.stack_engine import UpResult
 from infra.targets.base import Billed, Target
+from infra.validate import accuracy, benchmark
 from infra.validate.pipeline import Stages
 from infra.validate.stages import StageResult
 
@@ -457,3 +461,86 @@ def test_a_permanent_stack_says_it_bills_until_removed(
         life.spec = life.spec.__class__(**{**vars(life.spec), "ttl_minutes": None})
         life.validate()
     assert "billing until it is removed (the stack is permanent: no time-to-live)" in capsys.readouterr().out
+
+
+# ---- the evaluation stages and the evidence loop (issue 18) ----------------------------------------------
+
+BENCH_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "bench" / "vllm-0.25.0-save-result.json"
+
+
+def evaluated(world: World, accuracy_passes: bool = True) -> Checks:
+    """The checks as run_checks leaves them: the smoke load, then accuracy, then (if it passed) the benchmark,
+    its figures the real vLLM result format's, at the stack's declared load (8,192/1,024 at 8)."""
+
+    def checks(
+        target: Target, outputs: Mapping[str, Any], plan: Plan, spec: StackSpec, stages: Stages
+    ) -> None:
+        world.calls.append("checks")
+        for name in ("gpu-preflight", "engine-health", "api", "load"):
+            stages.add(StageResult(name, True, 0.0, "ok", {}))
+        right = 192 if accuracy_passes else 82
+        answers = [accuracy.Answer(i, 7, 7 if i < right else 8, "") for i in range(200)]
+        reference = accuracy.reference_for(plan.model, None, None)
+        stages.add(accuracy.judge(accuracy.AccuracyRun(answers), reference, accuracy.AccuracySettings(), "d"))
+        if not accuracy_passes:
+            return
+        workload = benchmark.Workload("declared", 8192, 1024, 8, 16)
+        measured = benchmark.parse_result("vllm", BENCH_SAMPLE.read_text(), workload)
+        comparison = benchmark.Comparison(measured, None, plan.cost.est_output_tokens_per_s)
+        stages.add(StageResult("benchmark", True, 2.0, "measured", {"runs": [comparison.as_dict()]}))
+
+    return checks
+
+
+def test_a_failed_accuracy_stage_fails_validate_with_exit_4_and_tears_everything_down(world: World) -> None:
+    with (
+        lifecycle(world, evaluated(world, accuracy_passes=False)) as life,
+        pytest.raises(ValidationFailed) as err,
+    ):
+        cli_lifecycle._validate(life, keep=False, purge_cache=False)
+    assert exit_code(err.value) == 4 and str(err.value).startswith("accuracy failed: GSM8K 0.410")
+    report = report_of(world)
+    assert report["failed_stage"] == "accuracy" and report["teardown"]["ok"]
+    assert world.provider.left() == [], "nothing is left billed"
+    assert "engine.destroy" in world.calls
+
+
+def test_a_bad_evaluation_bound_is_refused_before_anything_is_asked(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(plan: Plan, spec: StackSpec) -> None:
+        raise ConfigError("benchmarkMaxMinutes: the benchmark needs about 90 min")
+
+    monkeypatch.setattr("infra.validate.evidence_record.plan_evaluation", refuse)
+    with lifecycle(world) as life, pytest.raises(ConfigError):
+        life.validate()
+    assert world.order() == ["engine.exists"], "no canary, no up, no teardown: nothing was rented"
+    assert not world.reports.exists()
+
+
+def test_a_passing_validate_records_its_points_and_the_next_plan_uses_them(
+    world: World, tmp_path: Path
+) -> None:
+    store = EvidenceStore(tmp_path / "evidence.jsonl")
+    with lifecycle(world, evaluated(world), evidence=store) as life:
+        before = life.plan.throughput
+        report, _, md_path = life.validate()
+    (point,) = store.points()
+    assert point.stack == STACK and point.accuracy is not None and point.accuracy.score == 0.96
+    assert point.workload == evidence.Workload(8192, 1024, 8, 16)
+    assert report.evidence is not None and report.evidence.startswith("Recorded 1 measured point(s)")
+    assert "## Evidence" in md_path.read_text()
+
+    with lifecycle(world, evidence=store) as again:
+        after = again.plan.throughput
+    assert before is not None and after is not None and before.measured == ""
+    assert after.output_tokens_per_s == pytest.approx(point.results.output_tok_s, abs=0.1)
+    assert after.measured == point.label and point.label in after.source
+
+
+def test_a_failed_validate_records_nothing(world: World, tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path / "evidence.jsonl")
+    with lifecycle(world, evaluated(world, accuracy_passes=False), evidence=store) as life:
+        report, _, _ = life.validate()
+    assert store.points() == [] and not store.path.exists()
+    assert report.evidence == "Validate did not pass: nothing recorded in the evidence file."

@@ -334,3 +334,24 @@ def _client_for(conn: dict[str, Any]) -> Any:
     from infra.targets.runpod.client import RunPodClient, RunPodSettings
 
     return RunPodClient(RunPodSettings.from_props(conn))
+
+
+def test_prefill_caches_the_accuracy_datasets_beside_the_checkpoint(
+    emulator: Emulator, conn: dict[str, Any], hub: FakeHub, keys: tuple[str, str]
+) -> None:
+    """The GSM8K the accuracy stage reads lands on the volume in the same CPU pod, so the GPU pod downloads nothing."""
+    from infra.targets.runpod.prefill import run_prefill
+    from infra.targets.runpod.props import PrefillInputs
+
+    commit = hub.add_gsm8k(test_rows=12, train_rows=2)
+    volume_id = providers.NetworkVolumeProvider().create(volume_props(conn)).id
+    result = run_prefill(PrefillInputs.from_props(prefill_props(conn, volume_id, hub, keys)))
+
+    volume_dir = Path(emulator.state_dir) / "volumes"
+    (refs,) = volume_dir.rglob("datasets--openai--gsm8k/refs/main")
+    assert refs.read_text() == commit and result.commit != commit, (
+        "the checkpoint's commit is still the result"
+    )
+    assert next(refs.parents[1].rglob("main/test-00000-of-00001.parquet")).stat().st_size > 0
+    history = emulator.inventory()["history"]
+    assert [p["kind"] for p in history] == ["cpu"], "one CPU pod did both"

@@ -210,7 +210,7 @@ def test_the_stage_runs_each_workload_keeps_the_raw_json_and_warns_below_the_cel
     report = tmp_path / "report"
 
     result, comparisons = benchmark.benchmark_stage(
-        pod.ssh, _pod_target(), runs, API_KEY, report, timeout=300
+        benchmark.ShellBench(pod.ssh), _pod_target(), runs, API_KEY, report, timeout=300
     )
 
     assert result.passed, result.reason
@@ -229,7 +229,7 @@ def test_the_stage_fails_when_requests_are_lost(launch_pod: Any, tmp_path: Path)
     runs = [benchmark.BenchmarkRun(Workload("declared", 64, 8, 1, 2))]
 
     result, _ = benchmark.benchmark_stage(
-        pod.ssh, _pod_target(), runs, "sk-wrong", tmp_path / "r", timeout=120
+        benchmark.ShellBench(pod.ssh), _pod_target(), runs, "sk-wrong", tmp_path / "r", timeout=120
     )
 
     assert not result.passed and result.reason.startswith("2 of 2 requests failed in declared-64-8-c1")

@@ -103,6 +103,7 @@ def test_report_files_exist_parse_and_keep_every_secret_out(tmp_path: Path) -> N
         "removed": ["pod abc123", "network volume vol-1"],
         "leftover": [],
         "error": None,
+        "seconds": 0.0,
     }
     assert "| Stage | Result | Seconds | Reason |" in markdown
     assert (

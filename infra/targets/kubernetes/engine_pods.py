@@ -37,6 +37,8 @@ class EnginePod:
     worker_index: int | None = None
     """Its index in a LeaderWorkerSet group (0: the leader); None for a Deployment's pod."""
     deleting: bool = False
+    image_id: str = ""
+    """The engine container's image as the kubelet resolved it (`repo@sha256:...`), once it started."""
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> EnginePod:
@@ -65,6 +67,7 @@ class EnginePod:
             uid=str(meta.get("uid") or ""),
             worker_index=int(index) if index is not None and str(index).isdigit() else None,
             deleting=bool(meta.get("deletionTimestamp")),
+            image_id=str(state.get("imageID") or ""),
         )
 
     @property

@@ -25,6 +25,7 @@ from infra.planner import require_deployable
 from infra.render import kubelet_escape, render
 from infra.targets.kubernetes.node_pools import POOL_NODE_LABEL, check_cloud_pool, pool_name
 from infra.targets.kubernetes.shared_storage import check_multi_node_cache
+from infra.validate.accuracy import DATASET_REPO
 from infra.weights import marker_path
 
 PART_OF = "deepseek-v4-infra"
@@ -330,6 +331,7 @@ def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
             "image": DOWNLOAD_IMAGE,
             "hf_hub_version": HF_HUB_VERSION,
             "revision": "main",
+            "dataset": DATASET_REPO,
             "max_workers": DOWNLOAD_WORKERS,
             "deadline_s": download_deadline_minutes(spec, plan) * 60,
             "minutes": list(ckpt.download_minutes),

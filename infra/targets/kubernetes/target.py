@@ -36,8 +36,10 @@ from infra.targets.base import (
     LineSource,
     LocalEngine,
     LocalEngines,
+    ServingMachine,
     TargetContext,
 )
+from infra.targets.kubernetes.bench_job import ClusterMachine
 from infra.targets.kubernetes.engine_pods import (
     ENGINE_CONTAINER,
     GPU_RESOURCE,
@@ -443,6 +445,20 @@ class KubernetesTarget:
             # The stand-in serves as the leader; the workers' fate is read from the API server.
             return JoinedLines(self._stand_in.log(), GroupNotes(self))
         return PodLogs(self)
+
+    def machine(self, shell: KubeShell, outputs: Mapping[str, Any]) -> ServingMachine:
+        """Next to the engine: in a rehearsal beside the local stand-in; on a cluster, the engine pod and a Job."""
+        if self.stand_ins is not None:
+            assert self._stand_in is not None, "the stand-in engine runs inside shell()"
+            return self._stand_in.machine()
+        pod = self.engine_pod()
+        if pod is None:
+            raise ProviderError("no engine pod to run the evaluation beside", provider="kubernetes")
+        return ClusterMachine(self.kubectl, self.context.spec, self.context.plan, pod.name, pod.node)
+
+    def image_id(self, outputs: Mapping[str, Any]) -> str | None:
+        pod = self.engine_pod()
+        return pod.image_id if pod is not None and pod.image_id else None
 
     def alive(self, outputs: Mapping[str, Any]) -> bool:
         """False once the engine pod died, or for a group once any member died, is missing or was replaced."""

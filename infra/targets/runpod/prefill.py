@@ -1,6 +1,6 @@
 """Weight pre-fill: a CPU pod mounts the cache volume and runs `infra/weights.py` over SSH, then goes.
 
-No GPU is billed while 160-900 GB download. The filler skips a complete copy (marker plus sizes), so
+No GPU is billed while 160-900 GB download; the accuracy stage's dataset (GSM8K) is cached beside them. The filler skips a complete copy (marker plus sizes), so
 a warm volume costs one short CPU pod. A CPU pod that a crashed pre-fill left under the same name is
 adopted rather than rented twice; its SSH host key is pinned from its log before the session opens
 (an impostor on the port could fake the "done" line, and a GPU pod would be rented for an empty
@@ -23,8 +23,11 @@ from infra.ssh import SshSession, SshTarget, pod_known_hosts
 from infra.targets.runpod import host_keys, runtime
 from infra.targets.runpod.props import PrefillInputs, PrefillOutputs
 from infra.targets.runpod.types import PodRequest
+from infra.validate.accuracy import DATASET_REPO
 
 FILL_TIMEOUT_SECONDS = 6 * 3600.0
+# The accuracy stage's dataset (openai/gsm8k, a few MB): the filler caches it like a checkpoint.
+DATASET_TIMEOUT_SECONDS = 600.0
 FILLER_PATH = "/tmp/v4infra-weights.py"
 FILL_WORKERS = 4
 # The last progress event of a running pre-fill, for `v4infra up` to show while the engine works.
@@ -121,6 +124,13 @@ def run_prefill(
             ]
             session.stream(command, on_line, timeout=FILL_TIMEOUT_SECONDS)
             fill_seconds = time.monotonic() - started
+            # The accuracy stage's GSM8K, cached beside the checkpoint so the GPU pod downloads nothing. A
+            # failure here does not stop the deploy: the accuracy stage then names the missing dataset.
+            session.run(
+                ["python3", FILLER_PATH, "fill", "--cache-dir", inputs.cache_dir, "--repo", DATASET_REPO,
+                 "--repo-type", "dataset", "--max-workers", "2"],
+                timeout=DATASET_TIMEOUT_SECONDS,
+            )  # fmt: skip
             final = (
                 events[-1]
                 if events

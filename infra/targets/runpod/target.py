@@ -22,7 +22,7 @@ from typing import Any
 from infra.catalog import load_catalog
 from infra.errors import NotFoundError, V4InfraError
 from infra.ssh import SshConnectError, SshError, SshSession, SshTarget, pod_known_hosts
-from infra.targets.base import Billed, Endpoint, LineSource, TargetContext
+from infra.targets.base import Billed, Endpoint, LineSource, ServingMachine, TargetContext
 from infra.targets.runpod import canary, host_keys, naming
 from infra.targets.runpod.client import BILLING_ROUTES, RunPodClient
 from infra.targets.runpod.component import DEFAULT_DATA_CENTER
@@ -32,10 +32,13 @@ from infra.targets.runpod.props import PodStackOutputs
 from infra.targets.runpod.types import RunPodSettings
 from infra.validate.engine_health import LogSource
 from infra.validate.gpu_preflight import GpuExpectation, GpuPreflight
+from infra.validate.machine import ShellMachine
 from infra.validate.stages import StageResult
 from infra.workspace import state_root
 
 FILLER_ON_POD = "/tmp/v4infra-weights.py"
+# HF_HOME on the weight-cache volume (templates/runpod: the engine serves from it).
+CACHE_HF_HOME = "/workspace/hf"
 # sshd comes up a little after RunPod reports the pod running.
 SSH_RETRIES, SSH_DELAY = 20, 1.0
 
@@ -136,11 +139,19 @@ class RunPodStack(abc.ABC):
                 "check",
                 "--offline",
                 "--cache-dir",
-                "/workspace/hf",
+                CACHE_HF_HOME,
                 "--repo",
                 plan.model,
             ],
         )
+
+    def machine(self, shell: SshSession, outputs: Mapping[str, Any]) -> ServingMachine:
+        # The serving pod's shell; its weight cache (HF_HOME) holds the dataset beside the checkpoint.
+        return ShellMachine(shell, CACHE_HF_HOME)
+
+    def image_id(self, outputs: Mapping[str, Any]) -> str | None:
+        # RunPod's v2 pod object names the image, not its digest (shared/reference/runpod-rest-v2-openapi.json).
+        return None
 
     def logs(self, shell: SshSession, outputs: Mapping[str, Any]) -> LineSource:
         # The start script writes the engine's output here (templates/runpod/start-gpu.sh.j2).

@@ -1,8 +1,8 @@
-"""The fake hub speaks enough of the Hub's protocol for the real huggingface_hub client."""
+"""The local hub's routes (infra/emulator/hub_http.py) speak enough of the Hub's protocol for the real
+huggingface_hub client: gating, LFS redirects to another origin, ranges, broken downloads, and errors."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +15,9 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from offline_hf import offline_hf_client
 
-from infra.emulator.hub import FakeHub, fake_checkpoint_files
+from infra.emulator.hub import FakeHub
 
 REPO = "deepseek-ai/DeepSeek-V4-Pro"
 SHARD = "model-00001-of-00002.safetensors"
@@ -25,10 +26,7 @@ TOKEN = "hf_test_token_for_the_fake_hub"
 
 @pytest.fixture(autouse=True)
 def no_real_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
+    offline_hf_client(monkeypatch, tmp_path)
 
 
 @pytest.fixture
@@ -104,30 +102,6 @@ def test_broken_files_truncate_or_corrupt_the_next_downloads_only(hub: FakeHub) 
     assert httpx.get(url).content == data
 
 
-def test_tree_listing_recursive_and_by_folder() -> None:
-    with FakeHub() as hub:
-        hub.add_repo("org/nested", {"a.json": b"{}", "sub/dir/b.safetensors": b"x" * 64, "sub/c.txt": b"c"})
-        api = huggingface_hub.HfApi(endpoint=hub.url)
-
-        everything = {
-            e.path: type(e).__name__ for e in api.list_repo_tree("org/nested", recursive=True, token=False)
-        }
-        top = {e.path for e in api.list_repo_tree("org/nested", token=False)}
-        sub = {e.path for e in api.list_repo_tree("org/nested", path_in_repo="sub", token=False)}
-        lfs_entry = next(e for e in api.list_repo_tree("org/nested", "sub/dir", token=False))
-
-    assert everything == {
-        "a.json": "RepoFile",
-        "sub": "RepoFolder",
-        "sub/c.txt": "RepoFile",
-        "sub/dir": "RepoFolder",
-        "sub/dir/b.safetensors": "RepoFile",
-    }
-    assert top == {"a.json", "sub"}
-    assert sub == {"sub/c.txt", "sub/dir"}
-    assert lfs_entry.lfs is not None and lfs_entry.lfs.size == 64  # type: ignore[union-attr]
-
-
 def test_missing_repo_revision_and_file_raise_the_clients_errors(hub: FakeHub, tmp_path: Path) -> None:
     api = huggingface_hub.HfApi(endpoint=hub.url)
     with pytest.raises(RepositoryNotFoundError):
@@ -136,21 +110,3 @@ def test_missing_repo_revision_and_file_raise_the_clients_errors(hub: FakeHub, t
         api.model_info(REPO, revision="v9", token=False)
     with pytest.raises(EntryNotFoundError):
         huggingface_hub.hf_hub_download(REPO, "nope.bin", endpoint=hub.url, cache_dir=tmp_path, token=False)
-
-
-def test_fake_checkpoint_is_a_loadable_layout() -> None:
-    files = fake_checkpoint_files(REPO, shards=3, shard_bytes=2000)
-
-    config = json.loads(files["config.json"])
-    index = json.loads(files["model.safetensors.index.json"])
-    assert config["architectures"] == ["DeepseekV4ForCausalLM"]
-    shards = sorted(n for n in files if n.endswith(".safetensors"))
-    assert sorted(set(index["weight_map"].values())) == shards
-    for name in shards:
-        blob = files[name]
-        header_len = int.from_bytes(blob[:8], "little")
-        header = json.loads(blob[8 : 8 + header_len])
-        (tensor,) = (v for k, v in header.items() if k != "__metadata__")
-        assert len(blob) == 2000 and tensor["data_offsets"][1] == len(blob) - 8 - header_len
-    assert fake_checkpoint_files(REPO, 3, 2000) == files
-    assert fake_checkpoint_files("other/model", 3, 2000)[shards[0]] != files[shards[0]]
