@@ -66,6 +66,7 @@ kube-down:
 
 bench: venv
 	$(BIN)/python benchmarks/bench_planner.py
+	$(BIN)/python benchmarks/bench_startup.py
 	$(BIN)/python benchmarks/bench_gpu_seconds.py
 
 clean:

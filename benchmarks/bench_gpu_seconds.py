@@ -1,6 +1,11 @@
 """GPU-seconds and dollars billed before DeepSeek-V4-Flash on 4x H200 answers /health, three ways,
 and what an engine that crashes at load costs before it is torn down, two ways.
 
+The table's GPU-seconds come from the assumptions (pod start = the image pull and engine load = the weights
+read at the volume's published rate plus the published graph capture, from the plan's start by phase), so
+it is the same on every run; the run itself checks each flow end to end, and its real overheads (process
+starts, polls, SSH) are measured and printed apart.
+
 (a) the GPU pod downloads the weights itself, then starts the engine (what this project avoids);
 (b) a CPU pod pre-fills the network volume, then the GPU pod serves from it (what it does);
 (c) (b) again on the now warm volume: the pre-fill finds a verified copy and downloads nothing.
@@ -82,9 +87,45 @@ class Assumptions:
     """Create -> container running (scheduling, image pull)."""
     load_minutes: float
     """Engine start -> /health with the weights on local disk or the volume."""
+    derived: str = ""
+    """How start and load came from the start model (empty when given on the command line)."""
 
     def aggregate_bytes_per_second(self, weights_bytes: int) -> float:
         return weights_bytes / (self.download_minutes * 60)
+
+    def modelled(self, scenario: str, gpus: int) -> tuple[float, float, float, float]:
+        """(GPU-s start, GPU-s download, GPU-s load, CPU-pod s) of a scenario from these numbers alone."""
+        start, download, load = self.start_seconds, self.download_minutes * 60, self.load_minutes * 60
+        if scenario.startswith("(a)"):
+            return start * gpus, download * gpus, load * gpus, 0.0
+        cpu = start + (download if scenario.startswith("(b)") else 0.0)
+        return start * gpus, 0.0, load * gpus, cpu
+
+
+def from_start_model(
+    deployment: Plan, start_seconds: float | None, load_minutes: float | None
+) -> tuple[float, float, str]:
+    """Pod start = the image pull, engine load = weights read + compile + graph capture, from the plan's
+    start by phase (bandwidths and published figures), unless given."""
+    assert deployment.start is not None
+    phases = {p.phase: p for p in deployment.start.first.phases}
+    pull = phases["image pull"].seconds or 0.0
+    load = sum(phases[n].seconds or 0.0 for n in ("weights read", "compile", "graph capture") if n in phases)
+    notes = []
+    if start_seconds is None:
+        notes.append(f"pod start = image pull {pull:,.0f} s ({phases['image pull'].source})")
+    if load_minutes is None:
+        unknown = [n for n in ("compile",) if phases.get(n) and phases[n].seconds is None]
+        notes.append(
+            f"engine load = weights read {phases['weights read'].seconds or 0:,.0f} s ({phases['weights read'].source})"
+            f" + graph capture {phases['graph capture'].seconds or 0:,.0f} s"
+            + (f"; {', '.join(unknown)} has no published figure (0)" if unknown else "")
+        )
+    return (
+        pull if start_seconds is None else start_seconds,
+        load / 60 if load_minutes is None else load_minutes,
+        "; ".join(notes),
+    )
 
 
 @dataclass
@@ -432,60 +473,112 @@ shared/reference/deepseek-v4.md):
   download     {a.download_minutes:g} min for the checkpoint: {rate / 1e6:.1f} MB/s over {FILL_WORKERS} \
 connections of {rate / FILL_WORKERS / 1e6:.1f} MB/s
                (reference: Flash 30-60 min with `hf download --max-workers 4`, Dynamo recipes)
-  pod start    {a.start_seconds:g} s from create to a running container (assumption: scheduling, image pull)
-  engine load  {a.load_minutes:g} min from local disk or volume to /health (assumption; reference: a first
-               start takes up to 60 min; the planner's ceiling is {deployment.load_minutes} min)
+  pod start    {a.start_seconds:,.0f} s from create to a running container
+  engine load  {a.load_minutes:.1f} min from the volume to /health (the planner's ceiling is {deployment.load_minutes} min)
+               {a.derived or "as given on the command line"}
   prices       {deployment.gpu} ${cost.usd_per_gpu_hour:.2f}/GPU-h x {deployment.gpu_count} = \
 ${cost.usd_per_hour:.2f}/h (catalog: SkyPilot RunPod vms.csv, {cost.price_date});
                CPU pod {market.DEFAULT_CPU_FLAVOR} ${cpu_price:.2f}/h; the {cost.cache_gb} GB cache volume \
 (${cost.cache_usd_per_month:.2f}/month) is not counted
-  overheads    real process starts, polls and SSH round trips run on the same clock: one real second
-               costs {a.time_scale:g} simulated seconds (the pre-fill polls its CPU pod every 2 real s)"""
+  overheads    real process starts, polls and SSH round trips also run on the emulator's clock (one real
+               second costs {a.time_scale:g} simulated seconds): the table is the model's, they are shown apart"""
 
 
-COLUMNS: tuple[tuple[str, int, Callable[[Row], str]], ...] = (
-    ("scenario", 28, lambda r: r.scenario),
-    ("GB down", 8, lambda r: f"{r.downloaded_gb:.1f}"),
-    ("GPU-s start", 12, lambda r: f"{r.gpu.starting:,.0f}"),
-    ("GPU-s download", 15, lambda r: f"{r.gpu.downloading:,.0f}"),
-    ("GPU-s load", 11, lambda r: f"{r.gpu.loading:,.0f}"),
-    ("GPU-s total", 12, lambda r: f"{r.gpu.gpu_seconds:,.0f}"),
-    ("GPU $", 7, lambda r: f"{r.gpu.usd:.2f}"),
-    ("CPU-pod s", 10, lambda r: f"{r.cpu_seconds:,.0f}"),
-    ("CPU $", 6, lambda r: f"{r.cpu_usd:.3f}"),
-    ("sim min", 8, lambda r: f"{r.sim_minutes:.1f}"),
-    ("wall s", 7, lambda r: f"{r.wall_seconds:.1f}"),
+@dataclass(frozen=True)
+class Modelled:
+    """A scenario's bill from the assumptions alone: the same on every machine and every run."""
+
+    start: float
+    download: float
+    load: float
+    cpu_seconds: float
+    gpu_usd_per_second: float
+    cpu_usd_per_second: float
+
+    @property
+    def gpu_seconds(self) -> float:
+        return self.start + self.download + self.load
+
+    @property
+    def gpu_usd(self) -> float:
+        return self.gpu_seconds * self.gpu_usd_per_second
+
+    @property
+    def cpu_usd(self) -> float:
+        return self.cpu_seconds * self.cpu_usd_per_second
+
+
+def modelled(row: Row, a: Assumptions, deployment: Plan) -> Modelled:
+    start, download, load, cpu = a.modelled(row.scenario, deployment.gpu_count)
+    per_gpu_second = (deployment.cost.usd_per_gpu_hour or 0.0) / 3600
+    cpu_price = market.CPU_FLAVORS[market.DEFAULT_CPU_FLAVOR] / 3600
+    return Modelled(start, download, load, cpu, per_gpu_second, cpu_price)
+
+
+COLUMNS: tuple[tuple[str, int, Callable[[Row, Modelled], str]], ...] = (
+    ("scenario", 28, lambda r, m: r.scenario),
+    ("GB down", 8, lambda r, m: f"{r.downloaded_gb:.1f}"),
+    ("GPU-s start", 12, lambda r, m: f"{m.start:,.0f}"),
+    ("GPU-s download", 15, lambda r, m: f"{m.download:,.0f}"),
+    ("GPU-s load", 11, lambda r, m: f"{m.load:,.0f}"),
+    ("GPU-s total", 12, lambda r, m: f"{m.gpu_seconds:,.0f}"),
+    ("GPU $", 7, lambda r, m: f"{m.gpu_usd:.2f}"),
+    ("CPU-pod s", 10, lambda r, m: f"{m.cpu_seconds:,.0f}"),
+    ("CPU $", 6, lambda r, m: f"{m.cpu_usd:.3f}"),
+)
+OVERHEAD_COLUMNS: tuple[tuple[str, int, Callable[[Row, Modelled, float], str]], ...] = (
+    ("scenario", 28, lambda r, m, k: r.scenario),
+    ("wall s", 7, lambda r, m, k: f"{r.wall_seconds:.1f}"),
+    ("modelled s", 11, lambda r, m, k: f"{(m.gpu_seconds / r.gpu.gpu_count + m.cpu_seconds) / k:.1f}"),
+    (
+        "overhead s",
+        11,
+        lambda r, m, k: f"{r.wall_seconds - (m.gpu_seconds / r.gpu.gpu_count + m.cpu_seconds) / k:.1f}",
+    ),
+    ("emulator GPU-s", 15, lambda r, m, k: f"{r.gpu.gpu_seconds:,.0f}"),
 )
 LEGEND = """\
-GPU-s: GPUs x billed seconds of the GPU pod until /health answered 200 through the proxy: start (create ->
-container running), download (the filler on the GPU pod), load (-> /health); total is the emulator's bill.
-GB down: simulated GB the hub sent. CPU-pod s: billed seconds of the pre-fill pod. sim min: simulated
-minutes from the scenario's first create to /health. wall s: real seconds the scenario took here."""
+GPU-s: GPUs x seconds of the GPU pod until /health, from the assumptions above (start: create -> container
+running; download: the filler on the GPU pod; load: -> /health), so the table is the same on every run. GB down:
+simulated GB the hub sent in the run (it checks that (b) and (c) download nothing on the GPU pod). CPU-pod s:
+the pre-fill pod's start and download."""
+OVERHEAD_LEGEND = """\
+Real overheads on this machine (process starts, polls, SSH round trips), apart from the table above: wall s
+the scenario took, modelled s its simulated time at this clock, overhead s the difference; emulator GPU-s is
+what the emulator billed, overheads included (x the time scale), and varies with how busy the machine is."""
 
 
-def table(rows: list[Row]) -> str:
-    def line(cells: list[str]) -> str:
-        first, *rest = cells
-        widths = [width for _, width, _ in COLUMNS]
-        return "  ".join(
-            [f"{first:<{widths[0]}}", *(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=True))]
-        )
+def _line(cells: list[str], widths: list[int]) -> str:
+    first, *rest = cells
+    return "  ".join([f"{first:<{widths[0]}}", *(f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=True))])
 
-    lines = [line([name for name, _, _ in COLUMNS])]
-    lines += [line([cell(row) for _, _, cell in COLUMNS]) for row in rows]
+
+def table(rows: list[Row], a: Assumptions, deployment: Plan) -> str:
+    widths = [width for _, width, _ in COLUMNS]
+    lines = [_line([name for name, _, _ in COLUMNS], widths)]
+    lines += [_line([cell(r, modelled(r, a, deployment)) for _, _, cell in COLUMNS], widths) for r in rows]
     return "\n".join(lines)
 
 
-def summary(rows: list[Row]) -> str:
+def overhead_table(rows: list[Row], a: Assumptions, deployment: Plan) -> str:
+    widths = [width for _, width, _ in OVERHEAD_COLUMNS]
+    lines = [_line([name for name, _, _ in OVERHEAD_COLUMNS], widths)]
+    for r in rows:
+        m = modelled(r, a, deployment)
+        lines.append(_line([cell(r, m, a.time_scale) for _, _, cell in OVERHEAD_COLUMNS], widths))
+    return "\n".join(lines)
+
+
+def summary(rows: list[Row], a: Assumptions, deployment: Plan) -> str:
     """What pre-fill saves per cold start, and what a warm start costs, in dollars and GPU-hours."""
     if len(rows) < 3:
         return ""
-    naive, prefill, warm = rows
-    saved = naive.gpu.usd - prefill.gpu.usd - prefill.cpu_usd
+    naive, prefill, warm = (modelled(r, a, deployment) for r in rows)
+    saved = naive.gpu_usd - prefill.gpu_usd - prefill.cpu_usd
     return (
-        f"cold start: ${prefill.gpu.usd + prefill.cpu_usd:.2f} with pre-fill instead of ${naive.gpu.usd:.2f} "
-        f"(saves ${saved:.2f} and {(naive.gpu.gpu_seconds - prefill.gpu.gpu_seconds) / 3600:.1f} GPU-hours); "
-        f"warm start: ${warm.gpu.usd + warm.cpu_usd:.2f}"
+        f"cold start: ${prefill.gpu_usd + prefill.cpu_usd:.2f} with pre-fill instead of ${naive.gpu_usd:.2f} "
+        f"(saves ${saved:.2f} and {(naive.gpu_seconds - prefill.gpu_seconds) / 3600:.1f} GPU-hours); "
+        f"warm start: ${warm.gpu_usd + warm.cpu_usd:.2f}"
     )
 
 
@@ -493,10 +586,17 @@ def parse_args(argv: list[str] | None) -> Assumptions:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--time-scale", type=float, default=200.0, help="simulated seconds per real second")
     parser.add_argument("--download-minutes", type=float, default=40.0, help="whole checkpoint, hub -> pod")
-    parser.add_argument("--start-seconds", type=float, default=90.0, help="create -> container running")
-    parser.add_argument("--load-minutes", type=float, default=15.0, help="engine start -> /health")
+    parser.add_argument(
+        "--start-seconds", type=float, help="create -> container running (default: the image pull)"
+    )
+    parser.add_argument(
+        "--load-minutes", type=float, help="engine start -> /health (default: the start model)"
+    )
     args = parser.parse_args(argv)
-    return Assumptions(args.time_scale, args.download_minutes, args.start_seconds, args.load_minutes)
+    start, load, derived = from_start_model(
+        plan(PlanRequest("flash", "H200", 4)), args.start_seconds, args.load_minutes
+    )
+    return Assumptions(args.time_scale, args.download_minutes, start, load, derived)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -541,10 +641,14 @@ def main(argv: list[str] | None = None) -> int:
             bench.http.close()
         inventory = emulator.inventory()
     print()
-    print(table(rows))
+    print(table(rows, a, deployment))
     print()
     print(LEGEND)
-    print(summary(rows))
+    print(summary(rows, a, deployment))
+    if rows:
+        print()
+        print(OVERHEAD_LEGEND)
+        print(overhead_table(rows, a, deployment))
     if crashes:
         print()
         print(

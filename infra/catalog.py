@@ -371,10 +371,13 @@ def _unknown(kind: str, name: str, valid: list[str]) -> str:
     return f"unknown {kind} '{name}'.{hint} Valid: {', '.join(valid)}."
 
 
-def _load(name: str) -> dict[str, Any]:
+@cache
+def data_file(name: str) -> dict[str, Any]:
+    """One fact file of `infra/data/`, parsed; cached, because the facts do not change while a process runs."""
     text = resources.files("infra.data").joinpath(name).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
-    assert isinstance(data, dict), name
+    if not isinstance(data, dict):
+        raise CatalogError(f"infra/data/{name} is not a mapping")
     return data
 
 
@@ -456,12 +459,12 @@ def _engine(key: str, row: dict[str, Any], drivers: dict[str, int]) -> Engine:
 @cache
 def load_catalog() -> Catalog:
     """The catalog shipped with the package (cached: it is immutable)."""
-    ckpt_data = _load("checkpoints.yaml")
+    ckpt_data = data_file("checkpoints.yaml")
     ckpts = _checkpoints(ckpt_data["checkpoints"])
     not_planned = {
         k: (str(v["reason"]), str(v["source"])) for k, v in ckpt_data.get("not_planned", {}).items()
     }
-    gpu_data = _load("gpus.yaml")
+    gpu_data = data_file("gpus.yaml")
     gpus = {
         k: Gpu(
             key=k,
@@ -473,17 +476,17 @@ def load_catalog() -> Catalog:
         )
         for k, v in gpu_data["gpus"].items()
     }
-    engine_data = _load("engines.yaml")
+    engine_data = data_file("engines.yaml")
     drivers = {str(major): int(driver) for major, driver in engine_data["cuda_drivers"].items()}
     engines = {key: _engine(key, dict(row), drivers) for key, row in engine_data["engines"].items()}
     recipes = []
-    for row in _load("recipes.yaml")["recipes"]:
+    for row in data_file("recipes.yaml")["recipes"]:
         row = dict(row)
         row["extra_args"] = tuple(row.get("extra_args", ()))
         row["runs"] = tuple(Run(**run) for run in row.get("runs", ()))
         recipes.append(Recipe(**row))
-    points = tuple(ThroughputPoint(**p) for p in _load("throughput.yaml")["points"])
-    prices = _load("api_prices.yaml")
+    points = tuple(ThroughputPoint(**p) for p in data_file("throughput.yaml")["points"])
+    prices = data_file("api_prices.yaml")
     hours = f"{', '.join(prices['peak_hours_utc'])} UTC on {prices['peak_days']}"
     apis = {
         name: ApiPrice(
@@ -501,7 +504,7 @@ def load_catalog() -> Catalog:
         )
         for name, a in prices["apis"].items()
     }
-    targets = {k: TargetLimits(key=k, **v) for k, v in _load("targets.yaml")["targets"].items()}
+    targets = {k: TargetLimits(key=k, **v) for k, v in data_file("targets.yaml")["targets"].items()}
     return Catalog(
         checkpoints=ckpts,
         gpus=gpus,
@@ -511,5 +514,5 @@ def load_catalog() -> Catalog:
         apis=apis,
         targets=targets,
         not_planned=not_planned,
-        runpod_data_centers=tuple(str(dc) for dc in _load("runpod_data_centers.yaml")["data_centers"]),
+        runpod_data_centers=tuple(str(dc) for dc in data_file("runpod_data_centers.yaml")["data_centers"]),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import cast
@@ -20,8 +21,12 @@ from infra.cli_render import add_render_parser, cmd_render, cmd_secrets
 from infra.engine_process import engine_error
 from infra.errors import PlanError, Terminated, V4InfraError, exit_code
 from infra.evidence import EvidenceStore
+from infra.plan import Plan
 from infra.plan_view import console, plan_panel, stacks_table
 from infra.planner import plan
+from infra.rate_store import rates_root
+from infra.targets.runpod.client import RunPodClient, RunPodSettings
+from infra.targets.runpod.live_prices import LivePrices, live_prices
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {
@@ -46,7 +51,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.stack:
         if args.model or args.gpu or args.count:
             raise config.ConfigError("give either a STACK or --model/--gpu/--count, not both")
-        spec = config.load_stack(args.stack)
+        spec = config.load_stack(args.stack).with_recorded_rates(rates_root())
         p = plan(spec.plan_request(), spec.catalog, own_points=EvidenceStore().throughput_point)
         title = f"stack {args.stack}"
     else:
@@ -77,16 +82,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
         # This account's own measured point of the same configuration and load comes before published ones.
         p = plan(spec.plan_request(), spec.catalog, own_points=EvidenceStore().throughput_point)
         title = None
+    live = _live_prices(spec, p)
     if args.json:
-        print(json.dumps(p.to_dict(), indent=2))
+        print(json.dumps({**p.to_dict(), "live": live.to_dict() if live else None}, indent=2))
     else:
         console().print(plan_panel(p, title))
+        for line in live.lines if live else ():
+            console().print(f"live (RunPod catalog): {line}")
     if p.verdict == "no-fit":
         alts = ", ".join(a.label() for a in p.alternatives) or "none in the catalog"
         raise PlanError(
             f"{p.model} does not fit {p.total_gpus}x {p.gpu}: {p.reasons[0]} Cheapest that fit: {alts}."
         )
     return 0
+
+
+def _live_prices(spec: config.StackSpec, p: Plan) -> LivePrices | None:
+    """With a RunPod key in the environment, what the account's catalog quotes now (RunPod stacks only)."""
+    if spec.target != "runpod" or not os.environ.get("RUNPOD_API_KEY") or p.verdict == "no-fit":
+        return None
+    return live_prices(RunPodClient(RunPodSettings.from_env()), p, spec.catalog, spec.data_centers)
 
 
 @command("stacks")

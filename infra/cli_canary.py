@@ -85,7 +85,9 @@ def run(stack: str | None, rehearse: bool, timeout: float) -> CanaryReport:
 
 def cmd_canary(args: argparse.Namespace) -> int:
     report = run(args.stack, args.rehearse, args.timeout)
-    print(("rehearsal (emulator, not RunPod): " if args.rehearse else "") + report.summary())
+    prefix = "rehearsal (emulator, not RunPod): " if args.rehearse else ""
+    print(prefix + report.summary())
+    print(prefix + report.inventory())
     if report.leftover:
         raise CanaryFailed(
             f"canary could not remove {', '.join(report.leftover)}: remove it in the RunPod console"

@@ -14,6 +14,7 @@ from infra.catalog import load_catalog
 from infra.cli_args import float_in, int_in
 from infra.errors import TeardownError, ValidationFailed
 from infra.lifecycle import Lifecycle
+from infra.rehearsal import REHEARSAL_SHARD_BYTES
 from infra.workspace import state_root
 
 
@@ -162,7 +163,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     )
     with emulator, FakeHub(token=args.hf_token) as hub:
         for ckpt in load_catalog().checkpoints.values():
-            hub.add_fake_checkpoint(ckpt.repo_id, shards=4, shard_bytes=64 * 1024)
+            # A quarter of the rehearsal's shard size: every catalog checkpoint is held in memory.
+            hub.add_fake_checkpoint(ckpt.repo_id, shards=4, shard_bytes=REHEARSAL_SHARD_BYTES // 4)
         env = {**emulator.env(), "HF_ENDPOINT": hub.url, "HF_TOKEN": args.hf_token}
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
         if args.env_file:

@@ -21,8 +21,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from infra.data_file import load
+from infra.catalog import data_file, load_catalog
 from infra.errors import ConfigError
+from infra.plan import Plan
 
 ROOT = ".v4infra/compile-cache"
 # Options whose value changes nothing a compiler sees (and the API key, which must never be hashed in).
@@ -47,7 +48,7 @@ def cache_variables(engine: str, version: str) -> tuple[str, ...]:
 
 
 def _rows(engine: str, version: str) -> list[dict[str, str]]:
-    engines = load("compile_caches.yaml")["engines"]
+    engines = data_file("compile_caches.yaml")["engines"]
     if engine not in engines or version not in engines[engine]["versions"]:
         known = ", ".join(f"{e} {v}" for e, row in engines.items() for v in row["versions"])
         raise ConfigError(
@@ -85,9 +86,17 @@ def _slug(text: str) -> str:
 
 
 def placement(
-    engine: str, version: str, *, gpu: str, compute_capability: str, digest: str, mount: str
+    engine: str,
+    version: str,
+    *,
+    gpu: str,
+    compute_capability: str,
+    digest: str,
+    mount: str,
+    root: str = ROOT,
 ) -> CachePlacement:
-    """The cache directory for this configuration and the engine variables that point there."""
+    """The cache directory for this configuration and the engine variables that point there (`root`: the
+    directory under the mount that holds every cache; "" where the mount is that directory already)."""
     if not SAFE_PATH.match(mount) or ".." in mount.split("/"):
         raise ConfigError(
             f"cache mount path '{mount}' is not a plain absolute path; valid: letters, digits, '.', '_', '-' "
@@ -98,14 +107,30 @@ def placement(
     cc = compute_capability.replace(".", "")
     if not cc.isdigit():
         raise ValueError(f"compute capability must look like 9.0, got {compute_capability!r}")
-    directory = "/".join(
-        [
-            mount.rstrip("/") or "",
-            ROOT,
-            f"{engine}-{_slug(version)}",
-            f"{_slug(gpu)}-sm{cc}",
-            digest[:DIGEST_CHARS],
-        ]
-    )
+    parts = [
+        mount.rstrip("/"),
+        root,
+        f"{engine}-{_slug(version)}",
+        f"{_slug(gpu)}-sm{cc}",
+        digest[:DIGEST_CHARS],
+    ]
+    directory = "/".join(p for p in parts if p)
     env = tuple((row["name"], f"{directory}/{row['subdir']}") for row in _rows(engine, version))
     return CachePlacement(directory, env)
+
+
+def plan_env(plan: Plan, *, mount: str, root: str = ROOT) -> dict[str, str]:
+    """The cache variables for the plan's engine under `mount`; {} where its version's are not recorded."""
+    start = plan.start
+    if start is None or not start.compile_cache_known:
+        return {}
+    gpu = load_catalog().gpu(plan.gpu)
+    return placement(
+        plan.engine.name,
+        plan.engine.version,
+        gpu=gpu.key,
+        compute_capability=gpu.compute_capability,
+        digest=start.compile_cache_digest,
+        mount=mount,
+        root=root,
+    ).env_dict()

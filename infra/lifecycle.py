@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -32,6 +34,7 @@ from infra.evidence import EvidenceStore
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
+from infra.rate_store import ROOT_ENV, record
 from infra.rehearsal import Rehearsal, check_engine_fault, open_rehearsal, rehearsal_progress
 from infra.stack_engine import PulumiStack, StackEngine, StackValue
 from infra.targets import open_target
@@ -102,7 +105,7 @@ class Lifecycle:
         return self._rehearsal
 
     def __post_init__(self) -> None:
-        self.spec = config.load_stack(self.stack)
+        self.spec = config.load_stack(self.stack).with_recorded_rates(self._rates_root())
         # A rehearsal plans from published figures only; a real run uses this account's own points first.
         own = None if self.rehearse else self.evidence.throughput_point
         self.plan = plan(self.spec.plan_request(), self.spec.catalog, own_points=own)
@@ -120,7 +123,7 @@ class Lifecycle:
             self._rehearsal = open_rehearsal(
                 self.spec, self.plan, rehearsal_dir, engine_fault=self.engine_fault
             ).__enter__()
-            extra = self._rehearsal.env()
+            extra = {**self._rehearsal.env(), ROOT_ENV: str(self._rates_root())}
         try:
             self._workspace = open_workspace(extra, rehearsal_dir=rehearsal_dir)
             if self.progress is None:
@@ -258,7 +261,32 @@ class Lifecycle:
                 if outputs["weights_skipped"] or downloaded == 0
                 else f"weights: {downloaded / 1e9:,.3f} GB downloaded into the cache volume on a CPU pod"
             )
+        self._record_rates(outputs)
         return outputs
+
+    def _rates_root(self) -> Path:
+        """Where measured rates are recorded: a rehearsal's simulated ones never reach real plans."""
+        return state_root() / "rehearsal" / self.stack if self.rehearse else state_root()
+
+    def _record_rates(self, outputs: Mapping[str, Any]) -> None:
+        """Keep what the pre-fill or download Job measured, and plan the start again with it."""
+        records = []
+        lines: tuple[str, ...] = ()
+        with contextlib.suppress(Exception):  # a measurement never blocks a run
+            lines = self.target.read_rates(outputs)
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(str(line)))
+        if not records:
+            return
+        record(self._rates_root(), self.stack, records)
+        lines = tuple(json.dumps(r, sort_keys=True) for r in records)
+        self.spec = replace(self.spec, measurements=(*self.spec.measurements, *lines))
+        again = plan(self.spec.plan_request(), self.spec.catalog)
+        if again.start is not None:
+            self.plan = replace(self.plan, start=again.start)
+            for line in again.start.measured:
+                self.out.event(f"measured {line}")
 
     @contextlib.contextmanager
     def _up_progress(self, update: Callable[[str], None]) -> Iterator[None]:
@@ -456,10 +484,7 @@ class Lifecycle:
                     error = error or stopped
             with interrupts.held():
                 seconds = self.clock.monotonic() - t0
-                cost = RunCost.from_plan(self.plan.to_dict(), seconds)
-                if self._rehearsal is not None:
-                    with contextlib.suppress(Exception):  # the stand-in's bill is a nicety; the report is not
-                        cost = self._rehearsal.run_cost(self.plan, seconds)
+                cost = self._run_cost(outputs, started, seconds)
                 evidence = record_run(
                     self.evidence,
                     self.plan,
@@ -487,6 +512,18 @@ class Lifecycle:
             self.out.event(f"report: {json_path} and {md_path}")
             raise error
         return report, json_path, md_path
+
+    def _run_cost(self, outputs: Mapping[str, Any], started: str, seconds: float) -> RunCost:
+        """The provider's bill when it answers (RunPod's billing API), else uptime x the plan's rate."""
+        cost = RunCost.from_plan(self.plan.to_dict(), seconds)
+        billed = None
+        if outputs:
+            with contextlib.suppress(Exception):  # the bill is a nicety; the report is not
+                billed = self.target.run_cost(outputs, datetime.fromisoformat(started))
+        if self._rehearsal is not None:
+            with contextlib.suppress(Exception):  # the stand-in bills in simulated time, GPU-hours included
+                cost = self._rehearsal.run_cost(self.plan, seconds)
+        return cost if billed is None else replace(cost, usd=billed[0], source=billed[1])
 
     def _teardown(self, purge_cache: bool) -> tuple[Teardown, BaseException | None]:
         """Destroy and confirm, shielded (infra.engine_process.Interrupts); whatever happens (the API down,

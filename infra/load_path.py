@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from infra.data_file import load
+from infra.catalog import data_file
 from infra.errors import ConfigError
 from infra.read_rates import PUBLISHED, Rate, Storage
 
@@ -56,7 +56,7 @@ class LoadPath:
 
 def options(engine: str, version: str) -> dict[str, Any]:
     """The loading options the pinned version defines; ConfigError for a version with none recorded."""
-    engines = load("load_options.yaml")["engines"]
+    engines = data_file("load_options.yaml")["engines"]
     versions = engines.get(engine, {})
     if version not in versions:
         known = ", ".join(versions) or "none"

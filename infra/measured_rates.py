@@ -10,6 +10,7 @@ the measurement failed.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,35 +96,47 @@ def from_probe_output(text: str, data_center: str, tier: str) -> Measurement:
 
 def load_file(path: str | Path, *, data_center: str, tier: str) -> Measurement:
     """The newest measurement in `path` for this data center and tier; ConfigError for a bad file."""
+    return max((m for _, m in _matching(path, (data_center,), tier)), key=lambda m: m.measured_at)
+
+
+def stack_lines(path: str | Path, *, data_centers: Sequence[str], tier: str) -> tuple[str, ...]:
+    """The probe lines in `path` a stack may plan with: measured in one of its data centers (any, when it
+    names none) on its tier (`auto`: any); ConfigError for a file that cannot be used."""
+    return tuple(line for line, _ in _matching(path, tuple(data_centers), tier))
+
+
+def _matching(path: str | Path, data_centers: tuple[str, ...], tier: str) -> list[tuple[str, Measurement]]:
     where = f"{KEY} '{path}'"
-    valid = f"valid: a file of {PROBE} lines measured in {data_center} on a {tier} volume"
+    dcs = ", ".join(data_centers) or "any data center"
+    on = "any tier of" if tier == "auto" else f"a {tier}"
+    valid = f"valid: a file of {PROBE} lines measured in {dcs} on {on} volume"
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: a NUL byte in the path
         reason = getattr(err, "strerror", None) or type(err).__name__
         raise ConfigError(f"{where} cannot be read ({reason}); {valid}") from None
-    records: list[Measurement] = []
+    records: list[tuple[str, Measurement]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            records.append(from_record(json.loads(line)))
+            records.append((line, from_record(json.loads(line))))
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"{where} line {number} is not a probe record ({err}); {valid}") from None
     if not records:
         raise ConfigError(f"{where} holds no measurement; {valid}")
-    here = [m for m in records if m.data_center == data_center]
+    here = [r for r in records if not data_centers or r[1].data_center in data_centers]
     if not here:
-        others = ", ".join(sorted({m.data_center for m in records}))
+        others = ", ".join(sorted({m.data_center for _, m in records}))
         raise ConfigError(
-            f"{where} was measured in {others}, not in {data_center}; {valid} (or drop {KEY} to plan "
+            f"{where} was measured in {others}, not in {dcs}; {valid} (or drop {KEY} to plan "
             "with the published rate)"
         )
-    same_tier = [m for m in here if m.tier == tier]
+    same_tier = [r for r in here if tier == "auto" or r[1].tier == tier]
     if not same_tier:
-        tiers = ", ".join(sorted({m.tier for m in here}))
-        raise ConfigError(f"{where} measured {tiers} volumes in {data_center}, not {tier}; {valid}")
-    return max(same_tier, key=lambda m: m.measured_at)
+        tiers = ", ".join(sorted({m.tier for _, m in here}))
+        raise ConfigError(f"{where} measured {tiers} volumes in {dcs}, not {tier}; {valid}")
+    return same_tier
 
 
 def planning_rate(store: Storage, measurement: Measurement | None) -> tuple[Rate, str]:

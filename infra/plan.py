@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from infra.plan_start import StartPlan
+
 Verdict = Literal["fits", "tight", "no-fit"]
 GIB = 1024**3
 # Stands in a role's arguments for the leader's address, which exists only once the nodes do.
@@ -239,6 +241,8 @@ class Plan:
     verified_detail: str = ""
     throughput: Throughput | None = None
     roles: tuple[RoleCommand, ...] = field(default=())
+    # The start by phase: storage, rate, loading flags, GPU-seconds and dollars (infra/start_model.py).
+    start: StartPlan | None = None
 
     @property
     def total_gpus(self) -> int:
@@ -276,4 +280,5 @@ class Plan:
             "verified_detail": self.verified_detail,
             "throughput": self.throughput.to_dict() if self.throughput else None,
             "roles": [r.to_dict() for r in self.roles],
+            "start": self.start.to_dict() if self.start else None,
         }

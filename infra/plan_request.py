@@ -29,3 +29,14 @@ class PlanRequest:
     network_interface: str | None = None  # the NIC NCCL and Gloo bind to across nodes, when known
     # An image without a version (`:latest`, no tag) runs whatever it resolves to that day: refused unless set.
     allow_floating_image: bool = False
+    # How the weights reach the GPUs (infra/start_model.py): the RunPod volume tier ("auto": the data
+    # center's best), a loading strategy and thread count the stack sets, downloading at start instead.
+    volume_tier: str = "auto"
+    load_strategy: str | None = None
+    load_threads: int | None = None
+    download_at_start: bool = False
+    # Read-rate probe records (one JSON line each) that apply to this stack: recorded by its pre-fill or
+    # download Job, or read from the stack's `measuredRates` file. The planner never reads files itself.
+    measurements: tuple[str, ...] = ()
+    # The stack's own allowedCudaVersions (RunPod); empty: derived from the image.
+    allowed_cuda_versions: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from infra.plan import GIB, PUBLISHER_ONLY, Plan
+from infra.plan_start import StartCost, StartPlan
 
 VERDICT_STYLE = {"fits": "bold green", "tight": "bold yellow", "no-fit": "bold red"}
 
@@ -75,6 +76,8 @@ def plan_panel(p: Plan, title: str | None = None) -> Panel:
         ),
     )
     head.add_row("cache", f"{cost.cache_gb} GB volume, ${cost.cache_usd_per_month:.2f}/month")
+    if p.start is not None:
+        _start_rows(head, p.start)
 
     mem = Table(title="per-GPU memory", show_header=True, header_style="bold", expand=False)
     mem.add_column("term")
@@ -95,10 +98,84 @@ def plan_panel(p: Plan, title: str | None = None) -> Panel:
     mem.add_row("KV tokens", f"{m.kv_tokens:,}")
 
     reasons = Text("\n".join(f"- {r}" for r in p.reasons))
-    parts: list[Table | Text] = [head, mem, reasons]
+    parts: list[Table | Text] = [head, mem]
+    if p.start is not None:
+        parts += [phase_table(p.start.first, "start by phase (first start)"), options_table(p.start)]
+    parts.append(reasons)
     if p.alternatives:
         parts.append(Text("cheapest that fit: " + ", ".join(a.label() for a in p.alternatives), style="cyan"))
     return Panel(Group(*parts), title=title or f"{p.model} on {p.gpu_count}x {p.gpu}", expand=False)
+
+
+def _start_rows(head: Table, start: StartPlan) -> None:
+    head.add_row("weights", f"{start.storage}: {start.rate_note}")
+    for line in start.measured:
+        head.add_row("", f"recorded {line}")
+    flags = " ".join(start.load_flags) or "no loading flag"
+    head.add_row("loading", f"{flags}: {start.load_reason}")
+    head.add_row("", f"engine default here: {start.engine_default}")
+    head.add_row("hosts", start.hosts.sentence)
+    cache = (
+        f"on the weight volume, key {start.compile_cache_digest[:16]}"
+        if start.compile_cache_known
+        else "in the container"
+    )
+    head.add_row("compile cache", cache)
+    for note in start.notes:
+        head.add_row("", note)
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "unknown" if value is None else format(value, fmt)
+
+
+def phase_table(start: StartCost, title: str) -> Table:
+    """One start's phases: seconds, GPU-seconds, dollars, and whether each is measured or published."""
+    table = Table(title=f"{title}: {start.label}", show_header=True, header_style="bold", expand=False)
+    for col, justify in (("phase", "left"), ("s", "right"), ("GPU-s", "right"), ("$", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_column("basis")
+    table.add_column("source")
+    for ph in start.phases:
+        table.add_row(
+            ph.phase,
+            _num(ph.seconds, ",.0f"),
+            _num(ph.gpu_seconds, ",.0f"),
+            _num(ph.usd, ",.2f"),
+            ph.basis,
+            ph.source,
+        )
+    table.add_row(
+        "total",
+        f"{start.seconds:,.0f}",
+        f"{start.gpu_seconds:,.0f}",
+        f"{start.usd:,.2f}",
+        "",
+        _unknown(start),
+    )
+    return table
+
+
+def _unknown(start: StartCost) -> str:
+    return f"unknown, counted as 0: {', '.join(start.unknown)}" if start.unknown else ""
+
+
+def options_table(start: StartPlan) -> Table:
+    """The ways to start compared: default against chosen loading, cold against warm cache, download."""
+    table = Table(title="start options", show_header=True, header_style="bold", expand=False)
+    table.add_column("start")
+    for col in ("s", "GPU-s", "$"):
+        table.add_column(col, justify="right")
+    table.add_column("unknown phases")
+    for row in (*start.comparisons, start.warm):
+        table.add_row(
+            row.label,
+            f"{row.seconds:,.0f}",
+            f"{row.gpu_seconds:,.0f}",
+            f"{row.usd:,.2f}",
+            ", ".join(row.unknown) or "-",
+        )
+    return table
 
 
 def evidence_suffix(p: Plan) -> str:

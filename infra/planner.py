@@ -35,6 +35,7 @@ from infra.plan import (
 )
 from infra.plan_request import PlanRequest  # re-exported: callers build their requests from infra.planner
 from infra.roles import role_commands
+from infra.start_model import start_plan
 from infra.throughput import estimate
 from infra.verification import failed_context, published_evidence, verification
 
@@ -173,6 +174,11 @@ def plan(
         )
     if reserve and verdict != "no-fit":
         reasons.append(_calibration_reason(engine, version, reserve))
+    start = None
+    if verdict != "no-fit":
+        # Before the own-points lookup: the loading flags are part of the command that ran (and is recorded).
+        price = gpu.usd_per_gpu_hour_spot if request.spot else gpu.usd_per_gpu_hour
+        start, spec = start_plan(request, ckpt, spec, price)
     throughput = estimate(
         cat,
         ckpt,
@@ -232,6 +238,7 @@ def plan(
         verified_detail=detail,
         throughput=throughput,
         roles=roles,
+        start=start,
     )
 
 

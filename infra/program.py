@@ -15,6 +15,7 @@ from infra import config
 from infra.errors import V4InfraError
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
+from infra.rate_store import rates_root
 from infra.targets.base import Secrets
 
 __all__ = ["Secrets", "export_plan", "live_config", "read_secrets", "run"]
@@ -68,6 +69,7 @@ def run() -> tuple[config.StackSpec, Plan, object | None]:
     raw, secret_keys = live_config()
     try:
         spec = config.parse(raw, stack=stack, source=source, secret_keys=secret_keys, placeholders=True)
+        spec = spec.with_recorded_rates(rates_root())
         p = plan(spec.plan_request(), spec.catalog)
         require_deployable(p, accept_tight=spec.accept_tight, where=source)
         export_plan(p)

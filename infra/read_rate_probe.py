@@ -38,6 +38,9 @@ DEFAULT_BLOCK = (
     16 * 1024 * 1024
 )  # the size of one read, as vLLM's prefetch reads (vllm/config/load.py, 0.25.0)
 DEFAULT_PER_READER = 1024 * 1024 * 1024
+# `--per-reader auto`: at most DEFAULT_PER_READER, smaller for a small checkpoint so every level fits; chunks
+# smaller than MIN_AUTO_PER_READER would time the reader's own overhead more than the storage.
+MIN_AUTO_PER_READER = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -186,23 +189,38 @@ def write_scratch(directory: str, count: int, size: int) -> list[str]:
     return paths
 
 
+def auto_per_reader(files: Sequence[tuple[str, int]], readers: Sequence[int]) -> int:
+    """Bytes per reader per level for these files: every level fits, a chunk never spanning two files."""
+    total = sum(size for _, size in files)
+    per_reader = min(DEFAULT_PER_READER, total // (sum(readers) + len(files)))
+    per_reader -= per_reader % ALIGN
+    if per_reader < MIN_AUTO_PER_READER:
+        raise ValueError(f"{total:,} bytes of checkpoint files are too few to time reads of")
+    return per_reader
+
+
 def measure(args: argparse.Namespace) -> dict[str, object]:
     readers = sorted({int(n) for n in str(args.readers).split(",") if n.strip()})
     if not readers or readers[0] < 1:
         raise ValueError(f"--readers needs positive counts, got {args.readers!r}")
+    if args.per_reader == "auto" and args.scratch:
+        raise ValueError("--per-reader auto sizes chunks from checkpoint files; give a size with --scratch")
+    per_reader = 0 if args.per_reader == "auto" else int(args.per_reader)
     scratch: list[str] = []
     if args.scratch:
         # One file per reader per level: every level reads bytes no earlier level read.
-        scratch = write_scratch(args.scratch, sum(readers), args.per_reader)
+        scratch = write_scratch(args.scratch, sum(readers), per_reader)
     try:
         files = checkpoint_files(scratch or args.paths, "*" if scratch else args.pattern)
         if not files:
             raise FileNotFoundError(f"no files matching {args.pattern} under {', '.join(args.paths)}")
-        levels = plan_levels(files, readers, args.per_reader, args.block)
+        per_reader = per_reader or auto_per_reader(files, readers)
+        block = min(args.block, per_reader)
+        levels = plan_levels(files, readers, per_reader, block)
         if not levels:
-            need = readers[0] * args.per_reader
+            need = readers[0] * per_reader
             raise ValueError(f"the files hold less than one level ({need} bytes for {readers[0]} readers)")
-        measured = [read_level(chunks, args.block, not args.no_direct) for chunks in levels]
+        measured = [read_level(chunks, block, not args.no_direct) for chunks in levels]
     finally:
         for path in scratch:
             with contextlib.suppress(OSError):
@@ -225,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--readers", default="1,4,16", help="reader counts to try, comma-separated")
     parser.add_argument(
-        "--per-reader", type=int, default=DEFAULT_PER_READER, help="bytes each reader reads per level"
+        "--per-reader",
+        default=str(DEFAULT_PER_READER),
+        help="bytes each reader reads per level, or auto (sized from the checkpoint files found)",
     )
     parser.add_argument(
         "--block", type=int, default=DEFAULT_BLOCK, help="bytes per read call (a multiple of 4096)"

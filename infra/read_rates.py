@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.data_file import load
+from infra.catalog import data_file
 from infra.errors import ConfigError
 
 MEASURED = "measured"
@@ -88,7 +88,7 @@ def _rate(row: dict[str, object]) -> Rate:
 
 def storage(key: str) -> Storage:
     """A storage kind from storage.yaml (`runpod-network-STANDARD`, `kubernetes-rwx`, `container-disk`)."""
-    volumes = load("storage.yaml")["volumes"]
+    volumes = data_file("storage.yaml")["volumes"]
     if key not in volumes:
         raise ConfigError(f"unknown storage '{key}'. Valid: {', '.join(sorted(volumes))}.")
     row = volumes[key]
@@ -106,12 +106,12 @@ def runpod_volume(tier: str) -> Storage:
 
 def hub_rate() -> Rate:
     """The published Hugging Face download rate (one hydration Job)."""
-    return _rate(load("storage.yaml")["transfers"]["hub"])
+    return _rate(data_file("storage.yaml")["transfers"]["hub"])
 
 
 def image_pull_rate() -> Rate:
     """The published cold image-pull rate on a RunPod host."""
-    return _rate(load("storage.yaml")["transfers"]["image_pull"])
+    return _rate(data_file("storage.yaml")["transfers"]["image_pull"])
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class ImageSize:
 
 def image_size(image: str) -> ImageSize:
     """The image's size as its source states it; `bytes=None` where nothing is published."""
-    row = load("storage.yaml")["images"].get(image)
+    row = data_file("storage.yaml")["images"].get(image)
     if row is None:
         return ImageSize(None, NO_FIGURE, "none", f"no published size for {image}")
     return ImageSize(int(row["bytes"]), PUBLISHED, f"{row['source']}, {row['dated']}", str(row["method"]))
@@ -138,7 +138,7 @@ class MmapPenalty:
 
 def mmap_penalty(kind: str) -> MmapPenalty:
     """How much slower memory-mapped reads are than whole-file reads on this kind of storage."""
-    row = load("storage.yaml")["mmap_penalty"]
+    row = data_file("storage.yaml")["mmap_penalty"]
     return MmapPenalty(
         float(row[kind]), f"{row['source']}, {row['dated']}" if kind == "network" else "local disk"
     )

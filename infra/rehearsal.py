@@ -55,6 +55,10 @@ if TYPE_CHECKING:
 
 # One real second stands for ten simulated minutes: a 40-minute load bills as such and takes 4 s.
 TIME_SCALE = 600.0
+# The stand-in checkpoint's shards: big enough (16 MiB in all) that the pre-fill's read-rate probe reads
+# chunks of milliseconds each from the paced volume, so its own overhead stays a few percent of what it
+# times (infra/emulator/volume_pace.py).
+REHEARSAL_SHARD_BYTES = 4 * 1024 * 1024
 
 
 class Rehearsal(Protocol):
@@ -78,6 +82,10 @@ class Rehearsal(Protocol):
         ...
 
     def run_cost(self, plan: Plan, seconds: float) -> RunCost: ...
+
+    def measure_claim(self, job_command: str, probe_source: str) -> str | None:
+        """The download Job's read-rate probe where no container ran it (kwok); None where pods run it."""
+        ...
 
     def after_teardown(self) -> tuple[str, bool]:
         """What the stand-in still holds after teardown, and whether that is nothing billable."""
@@ -169,7 +177,7 @@ class RunPodRehearsal:
             state_dir=self.state_dir / "emulator",
         ).start()
         self.hub = FakeHub(token=self.hf_token).start()
-        self.hub.add_fake_checkpoint(self.repo_id, shards=4, shard_bytes=64 * 1024)
+        self.hub.add_fake_checkpoint(self.repo_id, shards=4, shard_bytes=REHEARSAL_SHARD_BYTES)
         # The pre-fill caches it beside the checkpoint; the accuracy stage reads it there.
         self.hub.add_gsm8k(test_rows=GSM8K_TEST_ROWS)
         return self
@@ -197,6 +205,10 @@ class RunPodRehearsal:
     def prepare(self, project: Path, stack: str) -> list[str]:
         return []
 
+    def measure_claim(self, job_command: str, probe_source: str) -> str | None:
+        # The emulator's pods run the pre-fill's probe themselves.
+        return None
+
     def run_cost(self, plan: Plan, seconds: float) -> RunCost:
         """What the run would have cost on RunPod: the emulator bills in simulated time."""
         history = self.inventory().get("history", [])
@@ -204,6 +216,7 @@ class RunPodRehearsal:
             gpu_hours=round(sum(p.get("gpu_seconds", 0) for p in history) / 3600, 3),
             usd=round(sum(p.get("usd", 0) for p in history), 2),
             usd_per_hour=plan.cost.usd_per_hour,
+            source="the emulator's inventory (simulated time)",
         )
 
     def after_teardown(self) -> tuple[str, bool]:
@@ -253,6 +266,14 @@ class KubernetesRehearsal:
             load_seconds = self.plan.load_minutes * 60 / self.time_scale
             self._engines = StandInEngines(self.state_dir, self.time_scale, load_seconds, self.engine_fault)
         return self._engines
+
+    def measure_claim(self, job_command: str, probe_source: str) -> str | None:
+        """The download Job's probe, which kwok never ran, against a paced stand-in of the claim."""
+        from infra.emulator.paced_claim import run_job_probe
+
+        claim = self.state_dir / "claim"
+        shutil.rmtree(claim, ignore_errors=True)
+        return run_job_probe(job_command, probe_source, claim, mount="/models")
 
     def __enter__(self) -> KubernetesRehearsal:
         # The stand-ins (infra.emulator: its server and schemas) load only for a rehearsal.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.data_file import load
+from infra.catalog import data_file
 from infra.load_path import LoadPath
 from infra.read_rates import (
     MEASURED,
@@ -116,7 +116,7 @@ class StartInputs:
 
 
 def _figure(engine: str, name: str) -> Phase:
-    row = load("startup_phases.yaml")["engines"].get(engine, {}).get(name)
+    row = data_file("startup_phases.yaml")["engines"].get(engine, {}).get(name)
     title = {"compile_cold": "compile", "compile_warm": "compile", "graph_capture": "graph capture"}[name]
     if row is None or row.get("seconds") is None:
         method = row["method"] if row else f"no figure for {engine}"
@@ -128,7 +128,7 @@ def _figure(engine: str, name: str) -> Phase:
 def image_pull(inputs: StartInputs) -> Phase:
     rate = image_pull_rate()
     if inputs.image_cached:
-        seconds = float(load("storage.yaml")["transfers"]["image_pull"]["cached_seconds"])
+        seconds = float(data_file("storage.yaml")["transfers"]["image_pull"]["cached_seconds"])
         return Phase(
             "image pull", seconds, PUBLISHED, f"{rate.source}, {rate.dated}", "image already on the host"
         )

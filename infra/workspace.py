@@ -22,11 +22,7 @@ from pulumi import automation as auto
 from infra.config import project_root
 from infra.engine_process import EngineCommand
 from infra.errors import ConfigError
-
-
-def state_root() -> Path:
-    """$V4INFRA_STATE_DIR, or ~/.local/state/deepseek-v4-infra."""
-    return Path(os.environ.get("V4INFRA_STATE_DIR", Path.home() / ".local" / "state" / "deepseek-v4-infra"))
+from infra.state_root import state_root  # re-exported: the state directory's one definition
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from paths import REPO_ROOT
 
+from infra.catalog import data_file
 from infra.compile_cache import cache_variables, flags_digest, placement
-from infra.data_file import load
 from infra.errors import ConfigError
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "engine_options"
@@ -18,7 +18,7 @@ ARGV = ["--model", "deepseek-ai/DeepSeek-V4-Pro", "--tensor-parallel-size", "8",
 
 
 def _versions() -> list[tuple[str, str]]:
-    return [(e, v) for e, row in load("compile_caches.yaml")["engines"].items() for v in row["versions"]]
+    return [(e, v) for e, row in data_file("compile_caches.yaml")["engines"].items() for v in row["versions"]]
 
 
 @pytest.mark.parametrize(("engine", "version"), _versions())
@@ -86,3 +86,38 @@ def test_a_mount_path_that_is_not_plain_is_refused_before_it_reaches_a_shell(mou
 def test_an_engine_version_without_recorded_variables_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"no compile-cache variables recorded for vllm 0\.33\.0"):
         _place(version="0.33.0")
+
+
+def test_the_runpod_start_scripts_put_the_caches_on_the_volume_keyed_by_the_plan() -> None:
+    import shlex
+
+    from infra.planner import PlanRequest, plan
+    from infra.targets.runpod.start_script import cluster_start_script, gpu_start_script
+
+    single = plan(PlanRequest("pro", "H200", 8))
+    two = plan(PlanRequest("pro", "H100-SXM", 8, nodes=2))
+    for p, script in (
+        (single, gpu_start_script(single, stack="s", pod_name="pod", ttl_seconds=None)),
+        (two, cluster_start_script(two, stack="s", cluster_name="c")),
+    ):
+        assert p.start is not None
+        exports = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in script.splitlines()
+            if line.startswith("export ")
+        )
+        gpu = "h200-sm90" if p.gpu == "H200" else "h100-sxm-sm90"
+        key = f"/workspace/.v4infra/compile-cache/vllm-{p.engine.version}/{gpu}/{p.start.compile_cache_digest[:16]}"
+        for name in cache_variables("vllm", p.engine.version):
+            assert shlex.split(exports[name])[0].startswith(key + "/")
+        assert f"mkdir -p {key}/" in script
+
+
+def test_the_loading_flags_do_not_change_the_cache_key() -> None:
+    from infra.planner import PlanRequest, plan
+
+    lazy = plan(PlanRequest("flash", "H200", 4, load_strategy="lazy"))
+    prefetch = plan(PlanRequest("flash", "H200", 4, load_strategy="prefetch"))
+    assert lazy.engine.args != prefetch.engine.args
+    assert lazy.start is not None and prefetch.start is not None
+    assert lazy.start.compile_cache_digest == prefetch.start.compile_cache_digest

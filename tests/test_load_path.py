@@ -11,7 +11,7 @@ import pytest
 from paths import REPO_ROOT
 
 from infra import load_path
-from infra.data_file import load
+from infra.catalog import data_file
 from infra.errors import ConfigError
 from infra.load_path import DEFAULT, LoadRequest, choose, engine_default
 from infra.read_rates import MEASURED, Rate, runpod_volume, storage
@@ -29,7 +29,7 @@ def _wheel(engine: str, version: str) -> dict[str, Any]:
 
 
 def _versions() -> list[tuple[str, str]]:
-    return [(e, v) for e, rows in load("load_options.yaml")["engines"].items() for v in rows]
+    return [(e, v) for e, rows in data_file("load_options.yaml")["engines"].items() for v in rows]
 
 
 @pytest.mark.parametrize(("engine", "version"), _versions())

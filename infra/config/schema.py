@@ -309,6 +309,40 @@ SCHEMA: tuple[Key, ...] = (
         maximum=1_048_576,
     ),
 )
+# How the weights reach the GPUs and which hosts may run the image (infra/start_model.py, issue 20).
+SCHEMA += (
+    Key(
+        "loadStrategy",
+        "string",
+        "How the engine reads its weights (lazy, eager, prefetch; checked against the pinned engine "
+        "version's options); default: chosen from the storage and its measured rate.",
+    ),
+    Key(
+        "loadThreads",
+        "integer",
+        "Prefetch threads per rank (1 to the pod's vCPUs); default: chosen from the measured rate.",
+        minimum=1,
+        maximum=4096,
+    ),
+    Key(
+        "downloadAtStart",
+        "boolean",
+        "Download the checkpoint to the container disk at start instead of reading the volume "
+        "(the plan says when that costs fewer GPU-seconds).",
+        default=False,
+    ),
+    Key(
+        "measuredRates",
+        "string",
+        "A file of read-rate probe lines (infra/read_rate_probe.py) measured in the stack's data centers.",
+    ),
+    Key(
+        "allowedCudaVersions",
+        "array",
+        "RunPod: host CUDA versions the GPU pod may land on (major.minor); default: those the image runs on.",
+        default=[],
+    ),
+)
 KEYS = {k.name: k for k in SCHEMA}
 REQUIRED = ("model", "gpu", "gpuCount")
 

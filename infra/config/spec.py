@@ -10,7 +10,8 @@ import difflib
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from infra.catalog import Catalog, load_catalog
@@ -26,8 +27,10 @@ from infra.config.schema import (
     Key,
 )
 from infra.errors import CatalogError, ConfigError
+from infra.measured_rates import stack_lines
 from infra.plan_request import PlanRequest
 from infra.quoting import one_line, shown
+from infra.rate_store import recorded_for
 
 DEFAULT_BENCHMARK_MINUTES = 20
 
@@ -82,6 +85,13 @@ class StackSpec:
     eks_cluster: str | None = None
     eks_node_role_arn: str | None = None
     eks_subnet_ids: tuple[str, ...] = ()
+    load_strategy: str | None = None
+    load_threads: int | None = None
+    download_at_start: bool = False
+    measured_rates: str | None = None
+    allowed_cuda_versions: tuple[str, ...] = ()
+    # Probe lines this stack plans with: its measuredRates file's, then those recorded on this machine.
+    measurements: tuple[str, ...] = ()
     catalog: Catalog = field(default_factory=load_catalog, repr=False, compare=False)
 
     @property
@@ -105,7 +115,18 @@ class StackSpec:
             concurrency=self.expected_concurrency,
             input_tokens=self.expected_input_tokens,
             output_tokens=self.expected_output_tokens,
+            volume_tier=self.volume_type,
+            load_strategy=self.load_strategy,
+            load_threads=self.load_threads,
+            download_at_start=self.download_at_start,
+            measurements=self.measurements,
+            allowed_cuda_versions=self.allowed_cuda_versions,
         )
+
+    def with_recorded_rates(self, root: Path) -> StackSpec:
+        """This spec with the read rates this machine recorded for it (infra/rate_store.py) added."""
+        lines = recorded_for(root, self.stack, self.data_centers, self.volume_type)
+        return replace(self, measurements=(*self.measurements, *lines)) if lines else self
 
 
 def parse(
@@ -210,6 +231,20 @@ def parse(
         )
     _check_cloud_pool(get, source)
     _check_benchmark_bound(get, source)
+    if get("downloadAtStart") and (
+        target != "runpod" or int(get("nodes")) > 1 or get("startCommand") == "plain"
+    ):
+        raise ConfigError(
+            f"{source}: '{PROJECT}:downloadAtStart' downloads to one RunPod pod's container disk from its start "
+            f"script; valid: false here (target {target}, {get('nodes')} node(s), startCommand {get('startCommand')})"
+        )
+    rates_file = get("measuredRates")
+    try:
+        measurements = (
+            stack_lines(rates_file, data_centers=dcs, tier=str(get("volumeType"))) if rates_file else ()
+        )
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
     present = {n for n in values if KEYS[n].secret} | {k.rpartition(":")[2] for k in secret_keys}
     return StackSpec(
         stack=stack,
@@ -258,6 +293,12 @@ def parse(
         eks_cluster=get("eksCluster"),
         eks_node_role_arn=get("eksNodeRoleArn"),
         eks_subnet_ids=tuple(str(s) for s in get("eksSubnetIds")),
+        load_strategy=get("loadStrategy"),
+        load_threads=get("loadThreads"),
+        download_at_start=bool(get("downloadAtStart")),
+        measured_rates=rates_file,
+        allowed_cuda_versions=tuple(str(v) for v in get("allowedCudaVersions")),
+        measurements=measurements,
         catalog=cat,
     )
 

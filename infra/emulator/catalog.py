@@ -88,6 +88,11 @@ SECONDS_PER_MONTH = 30 * 24 * 3600
 MAX_VOLUME_GB = 4096
 STANDARD = "STANDARD"
 HIGH_PERFORMANCE = "HIGH_PERFORMANCE"
+# The sequential read rate a pod sees on a volume of each tier (infra/emulator/volume_pace.py). STANDARD:
+# `dd bs=1M` of a 40,861,031,488-byte safetensors file in 172.178 s in a RunPod pod (kohya-ss/musubi-tuner#655,
+# 2025-10-17). HIGH_PERFORMANCE: no published measurement; RunPod claims "up to 2x faster" (runpod/docs#429),
+# which the emulator does not invent a number from, so it serves the standard figure.
+VOLUME_READ_BYTES_PER_S = {STANDARD: 237_318_539.0, HIGH_PERFORMANCE: 237_318_539.0}
 
 
 @dataclass(frozen=True)

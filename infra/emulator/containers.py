@@ -13,6 +13,7 @@ import shlex
 import shutil
 import threading
 
+from infra.emulator import catalog
 from infra.emulator.account import Account
 from infra.emulator.clusters import member_env
 from infra.emulator.models import image_entrypoint
@@ -187,6 +188,9 @@ class Containers:
                 "EMULATOR_LOAD_SECONDS": f"{account.clock.real_seconds(account.timing.load_seconds):.3f}",
             }
         )
+        if volume is not None:
+            # The pod reads its volume at the tier's published rate (infra/emulator/volume_pace.py).
+            env["EMULATOR_VOLUME_BYTES_PER_S"] = str(catalog.VOLUME_READ_BYTES_PER_S[volume.volume_type])
         if pod.cluster_id is not None:
             cluster = account.clusters.get(pod.cluster_id)
             if cluster is not None:

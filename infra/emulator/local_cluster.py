@@ -42,6 +42,7 @@ HOSTPATH_PROVISIONER = "kubernetes.io/host-path"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+DRIVER_MAJOR_LABEL = "nvidia.com/cuda.driver.major"
 GPUS_PER_NODE = 8
 # The catalog's GPUs that get a fake 8-GPU node each.
 NODE_GPUS = ("H100-SXM", "H200")
@@ -368,7 +369,12 @@ def fake_nodes() -> list[dict[str, Any]]:
     for key in NODE_GPUS:
         gpu = catalog.gpu(key)
         resources = {"cpu": "192", "memory": "2Ti", "pods": "110", GPU_RESOURCE: str(GPUS_PER_NODE)}
-        labels = {GPU_PRODUCT_LABEL: gpu.k8s_product_label, "nvidia.com/gpu.count": str(GPUS_PER_NODE)}
+        labels = {
+            GPU_PRODUCT_LABEL: gpu.k8s_product_label,
+            "nvidia.com/gpu.count": str(GPUS_PER_NODE),
+            # GPU feature discovery's driver label: the captured H200's driver 580.159.04 (shared/fixtures/gpu/h200).
+            DRIVER_MAJOR_LABEL: "580",
+        }
         taints = [{"key": GPU_RESOURCE, "effect": "NoSchedule"}]
         nodes.append(_node(gpu_node_name(key), resources, labels, taints))
     return nodes

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from infra import contracts
-from infra.emulator import rest_v2_catalog, rest_v2_pods, volumes
+from infra.emulator import rest_v2_billing, rest_v2_catalog, rest_v2_pods, volumes
 from infra.emulator.account import Account
 from infra.emulator.clusters import cluster, cluster_pods, create_cluster, delete_cluster, rename_cluster
 from infra.emulator.errors import (
@@ -319,4 +319,7 @@ HANDLERS: dict[str, Callable[[Call], Answer]] = {
     "updateCluster": _rename_cluster,
     "deleteCluster": _delete_cluster,
     "listClusterPods": _cluster_pods,
+    "listPodBilling": rest_v2_billing.list_pod_billing,
+    "listNetworkVolumeBilling": rest_v2_billing.list_volume_billing,
+    "listClusterBilling": rest_v2_billing.list_cluster_billing,
 }

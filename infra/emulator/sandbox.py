@@ -16,6 +16,8 @@ from pathlib import Path
 PATH_MAP_ENV = "EMULATOR_PATH_MAP"
 # Marks every process of a pod, so that kill() can find strays that left its process group.
 SANDBOX_ENV = "EMULATOR_SANDBOX"
+# Where the pod's volume is on this machine, for the read pacer (infra/emulator/volume_pace.py DIR_ENV).
+VOLUME_DIR_ENV = "EMULATOR_VOLUME_DIR"
 
 # Absolute paths of the stand-ins in a real container, rewritten to the sandbox's shims.
 _TOOL_PATHS = {
@@ -81,6 +83,7 @@ class Sandbox:
         ):
             directory.mkdir(parents=True, exist_ok=True)
         sandbox.write_shims()
+        sandbox.write_sitecustomize()
         return sandbox
 
     @property
@@ -139,6 +142,13 @@ class Sandbox:
             "        module.__path__ = [path]\n"
         )
 
+    def write_sitecustomize(self) -> None:
+        """Every Python process of the pod starts by pacing its reads of the volume (volume_pace.py)."""
+        self.python_dir.mkdir(parents=True, exist_ok=True)
+        (self.python_dir / "sitecustomize.py").write_text(
+            self._bootstrap() + "from infra.emulator.volume_pace import install\ninstall()\n"
+        )
+
     def write_vllm_package(self, version: str) -> None:
         """A `vllm` package for the pod's python3: `__version__` and `-m vllm.entrypoints.openai.api_server`."""
         package = self.python_dir / "vllm"
@@ -165,6 +175,6 @@ class Sandbox:
         env["LANG"] = os.environ.get("LANG", "C.UTF-8")
         env[PATH_MAP_ENV] = paths.to_env()
         env[SANDBOX_ENV] = str(self.root)
-        if self.gpu:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.python_dir), env.get("PYTHONPATH")]))
+        env[VOLUME_DIR_ENV] = str(self.volume_dir)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.python_dir), env.get("PYTHONPATH")]))
         return env

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 # Endpoint and LineSource are the checks' types; re-exported here, where the targets find them.
 from infra.validate.check_target import CheckTarget, LineSource
@@ -153,6 +154,10 @@ class StandIns(Protocol):
         """Where the stand-in provider runs no containers, the engines run here; None where it runs its own."""
         ...
 
+    def measure_claim(self, job_command: str, probe_source: str) -> str | None:
+        """Where no container ran the download Job, its read-rate probe run here (what it printed)."""
+        ...
+
 
 class Target(CheckTarget, Protocol):
     """A deployment target as the lifecycle sees it (see the module docstring)."""
@@ -169,3 +174,12 @@ class Target(CheckTarget, Protocol):
     def billed(self, stack: str, include_cache: bool) -> list[Billed]: ...
 
     def remove(self, item: Billed) -> None: ...
+
+    def read_rates(self, outputs: Mapping[str, Any]) -> tuple[str, ...]:
+        """The read-rate probe records this deploy measured (pre-fill pod or download Job); () if none."""
+        ...
+
+    def run_cost(self, outputs: Mapping[str, Any], since: datetime) -> tuple[float, str] | None:
+        """What the provider billed this run since `since` (USD, and where the figure comes from); None
+        where it keeps no bill or did not answer, and the report then counts uptime x rate."""
+        ...

@@ -9,11 +9,12 @@ import shlex
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import httpx
 
 from infra.ssh import CommandRunner, SshError
+from infra.startup_log import parse as parse_startup
 from infra.validate.diagnosis import Diagnosis, diagnose
 from infra.validate.redact import Redactor
 from infra.validate.stages import StageResult
@@ -22,6 +23,7 @@ STAGE = "engine-health"
 # The project's start scripts write this line when the engine process ends (templates/runpod).
 _EXITED = re.compile(r"v4infra: engine exited with status (?P<status>-?\d+)")
 _OWN_LINE = re.compile(r"^v4infra: ")
+_STARTING = re.compile(r"^v4infra: (node \S+ \(\w+\) )?starting ")
 # Lines kept for diagnosis; a crash prints its root cause within the last few hundred lines.
 _KEPT_LINES = 2000
 _SHOWN_LINES = 20
@@ -119,14 +121,26 @@ class _Watch:
                 self.on_log_line(line)
         return bool(new)
 
+    def latest_start(self) -> list[str]:
+        """The lines of the engine's latest start: the log on a kept volume also holds earlier runs', and the
+        start scripts mark each start with a `v4infra: starting` line (templates/runpod)."""
+        lines = list(self.lines)
+        starts = [i for i, line in enumerate(lines) if _STARTING.match(line.strip())]
+        return lines[starts[-1] :] if starts else lines
+
     def last_engine_line(self) -> str | None:
         for line in reversed(self.lines):
             if line.strip() and not _OWN_LINE.match(line.strip()):
                 return _short(line)
         return None
 
-    def details(self, diagnosis: Diagnosis | None, healthy_after: float | None) -> dict[str, object]:
+    def details(
+        self, diagnosis: Diagnosis | None, healthy_after: float | None, engine: tuple[str, str] | None = None
+    ) -> dict[str, object]:
+        # The engine's own start-up lines, parsed (infra/startup_log.py): the report's measured phases.
+        startup = None if engine is None else asdict(parse_startup("\n".join(self.latest_start()), *engine))
         return {
+            "startup_log": startup,
             "seconds_to_healthy": None if healthy_after is None else round(healthy_after, 3),
             "last_log_lines": [_short(line) for line in list(self.lines)[-_SHOWN_LINES:]],
             "diagnosis": None if diagnosis is None else diagnosis.signature,
@@ -145,6 +159,7 @@ def wait_for_engine(
     poll_seconds: float = 5.0,
     engine_alive: Callable[[], bool] | None = None,
     on_log_line: Callable[[str], None] | None = None,
+    engine: tuple[str, str] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> StageResult:
@@ -161,7 +176,7 @@ def wait_for_engine(
 
     def result(passed: bool, reason: str, healthy_after: float | None = None) -> StageResult:
         return StageResult(
-            STAGE, passed, clock() - started, _short(reason), watch.details(diagnosis, healthy_after)
+            STAGE, passed, clock() - started, _short(reason), watch.details(diagnosis, healthy_after, engine)
         )
 
     with httpx.Client(timeout=timeout, headers=headers) as client:

@@ -122,6 +122,7 @@ def run_checks(
                     poll_seconds=2.0,
                     engine_alive=functools.partial(target.alive, outputs),
                     on_log_line=update,
+                    engine=(plan.engine.name, plan.engine.version),
                 )
             if not stages.add(health).passed:
                 return

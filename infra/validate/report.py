@@ -24,6 +24,8 @@ from infra.validate.report_evaluation import (
     render_charts,
 )
 from infra.validate.stages import StageResult
+from infra.validate.start_report import markdown as start_markdown
+from infra.validate.start_report import start_section
 
 REHEARSAL_BANNER = "REHEARSAL against the RunPod emulator — no GPUs were rented"
 # Per target: what a rehearsal ran against (infra.rehearsal).
@@ -45,6 +47,9 @@ def _parse_time(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+UPTIME_RATE = "uptime x the plan's rate"
+
+
 @dataclass(frozen=True)
 class RunCost:
     """What the run cost: GPU-hours and dollars (None when the plan has no price)."""
@@ -52,6 +57,8 @@ class RunCost:
     gpu_hours: float
     usd: float | None
     usd_per_hour: float | None = None
+    source: str = UPTIME_RATE
+    """Where `usd` comes from: the provider's billing API, or uptime x the plan's rate."""
 
     @classmethod
     def from_plan(cls, plan: Mapping[str, Any], seconds: float) -> RunCost:
@@ -133,7 +140,13 @@ class ValidationReport:
                 }
                 for stage in self.stages
             ],
-            "cost": {"gpu_hours": cost.gpu_hours, "usd": cost.usd, "usd_per_hour": cost.usd_per_hour},
+            "cost": {
+                "gpu_hours": cost.gpu_hours,
+                "usd": cost.usd,
+                "usd_per_hour": cost.usd_per_hour,
+                "source": cost.source,
+            },
+            "start": start_section(self.plan, [{"name": s.name, "details": s.details} for s in self.stages]),
             "teardown": None
             if self.teardown is None
             else {
@@ -275,13 +288,15 @@ def _markdown(data: Mapping[str, Any]) -> str:
                 "",
                 "_Rehearsal: these figures come from the emulator's stand-in engine, not from GPUs._",
             ]
+    lines += start_markdown(data.get("start"), bool(data["rehearsal"]))
     cost = data["cost"]
     usd = "unknown (no price in the plan)" if cost["usd"] is None else f"${cost['usd']:.2f}"
     if data["rehearsal"] and cost["usd"] is not None:
         where = "on RunPod" if plan.get("target", "runpod") == "runpod" else "on real GPUs"
         usd += f" had it run {where} (nothing was spent)"
     price = "" if cost["usd_per_hour"] is None else f" at ${cost['usd_per_hour']:.2f}/h"
-    lines += ["", "## Cost", "", f"{cost['gpu_hours']:.3f} GPU-hours{price}: {usd}.", ""]
+    source = f" (from {cost['source']})" if cost.get("source") else ""
+    lines += ["", "## Cost", "", f"{cost['gpu_hours']:.3f} GPU-hours{price}: {usd}{source}.", ""]
     bench_cost = benchmark_cost_line(data, cost["usd_per_hour"])
     if bench_cost:
         lines += [bench_cost, ""]

@@ -25,6 +25,7 @@ from infra.targets.kubernetes.manifests import render_manifests
 PRESETS = ("k8s-flash-4xh200", "k8s-pro-8xh200", "k8s-pro-2x8xh100")
 GOLDEN = Path(__file__).parent / "golden"
 WEIGHTS_PY = Path(__file__).resolve().parents[2] / "infra" / "weights.py"
+PROBE_PY = WEIGHTS_PY.with_name("read_rate_probe.py")
 ARGO = {"k8s-pro-8xh200": ("https://git.example.com/platform/gitops.git", "clusters/prod/deepseek-v4-pro")}
 CANARY_HF = "hf_CANARYcanary0123456789abcdef"
 CANARY_API = "sk-canary-api-key-0123456789"
@@ -54,14 +55,22 @@ def kustomize(directory: Path) -> list[dict]:
 
 
 def goldenable(name: str, text: str) -> str:
-    """The weights ConfigMap carries infra/weights.py verbatim; the golden file holds a stand-in for it."""
+    """The weights ConfigMap carries infra/weights.py and infra/read_rate_probe.py verbatim; the golden
+    file holds a stand-in for each."""
     if name != "20-configmap-weights.yaml":
         return text
-    head, sep, body = text.partition("  weights.py: |\n")
-    assert sep, "the weights ConfigMap lost its script"
-    script = "".join(line[4:] if line.strip() else "\n" for line in body.splitlines(keepends=True))
-    assert script == WEIGHTS_PY.read_text(), "the ConfigMap does not carry infra/weights.py verbatim"
-    return head + sep + "    <infra/weights.py, verbatim>\n"
+    data = yaml.safe_load(text)["data"]
+    assert data["weights.py"] == WEIGHTS_PY.read_text(), (
+        "the ConfigMap does not carry infra/weights.py verbatim"
+    )
+    assert data["read_rate_probe.py"] == PROBE_PY.read_text(), "nor infra/read_rate_probe.py"
+    head, sep, _ = text.partition("\ndata:\n")
+    assert sep, "the weights ConfigMap lost its scripts"
+    return (
+        head
+        + sep
+        + "  read_rate_probe.py: <infra/read_rate_probe.py, verbatim>\n  weights.py: <infra/weights.py, verbatim>\n"
+    )
 
 
 @pytest.mark.parametrize("stack", PRESETS)

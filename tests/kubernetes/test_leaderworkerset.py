@@ -149,13 +149,16 @@ def test_each_pod_takes_a_whole_gpu_node_and_mounts_the_shared_cache_read_only()
         labels = obj["spec"]["leaderWorkerTemplate"][template]["metadata"]["labels"]
         assert anti["labelSelector"]["matchLabels"].items() <= labels.items()
         volumes = {v["name"]: v for v in pod["volumes"]}
-        assert volumes["model-cache"]["persistentVolumeClaim"] == {
-            "claimName": "model-cache",
-            "readOnly": True,
-        }
+        # The claim is writable for the compile caches alone: the weights are mounted read-only.
+        assert volumes["model-cache"]["persistentVolumeClaim"] == {"claimName": "model-cache"}
         assert volumes["shm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "128Gi"}
-        mounts = {m["name"]: m for m in c["volumeMounts"]}
-        assert mounts["model-cache"]["readOnly"] is True and mounts["shm"]["mountPath"] == "/dev/shm"
+        mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+        assert mounts["/models"]["readOnly"] is True and mounts["/dev/shm"]["name"] == "shm"
+        assert mounts["/compile-cache"] == {
+            "name": "model-cache",
+            "mountPath": "/compile-cache",
+            "subPath": ".v4infra/compile-cache",
+        }
         assert pod["initContainers"][0]["name"] == "wait-for-weights"
 
 

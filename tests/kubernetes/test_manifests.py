@@ -102,9 +102,24 @@ def test_the_engine_gets_the_plans_gpus_flags_image_and_probes(stack: str) -> No
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["shm"]["emptyDir"]["medium"] == "Memory"
     assert volumes["shm"]["emptyDir"]["sizeLimit"].endswith("Gi")
-    assert volumes["model-cache"]["persistentVolumeClaim"] == {"claimName": "model-cache", "readOnly": True}
+    # The claim is writable for the compile caches alone: the weights are mounted read-only.
+    assert volumes["model-cache"]["persistentVolumeClaim"] == {"claimName": "model-cache"}
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     assert mounts["/models"]["readOnly"] is True and "/dev/shm" in mounts
+    writable = [m for m in c["volumeMounts"] if m["name"] == "model-cache" and not m.get("readOnly")]
+    assert writable == [
+        {"name": "model-cache", "mountPath": "/compile-cache", "subPath": ".v4infra/compile-cache"}
+    ]
+    assert all(
+        env[k]["value"].startswith("/compile-cache/vllm-0.31.0/h200-sm90/")
+        for k in (
+            "VLLM_CACHE_ROOT",
+            "DG_JIT_CACHE_DIR",
+            "FLASHINFER_WORKSPACE_BASE",
+            "TILELANG_CACHE_DIR",
+            "TRITON_CACHE_DIR",
+        )
+    )
     # The engine starts only once the download Job has written the completeness marker.
     wait = pod["initContainers"][0]["command"][2]
     assert f"/models/.v4infra/complete-{p.model.replace('/', '--')}.json" in shlex.split(wait)
@@ -155,10 +170,12 @@ def test_the_download_jobs_command_fills_the_cache_the_engine_waits_for(tmp_path
     c = one(manifests, "Job", "model-download")["spec"]["template"]["spec"]["containers"][0]
     scripts, cache = tmp_path / "scripts", tmp_path / "models"
     scripts.mkdir()
-    (scripts / "weights.py").write_text(one(manifests, "ConfigMap", "weights-script")["data"]["weights.py"])
+    data = one(manifests, "ConfigMap", "weights-script")["data"]
+    (scripts / "weights.py").write_text(data["weights.py"])
+    (scripts / "read_rate_probe.py").write_text(data["read_rate_probe.py"])
     install, run = c["command"][2].split(" && ", 1)
     assert install.startswith("pip install")  # the image's pip; here the project's venv has the same pin
-    run = run.replace("/scripts/", f"{scripts}/")
+    run = run.replace("/scripts/", f"{scripts}/").replace(" /models/", f" {cache}/")
     args = [a.replace("/models", str(cache)) for a in c["args"]]
     with FakeHub() as hub:
         hub.add_fake_checkpoint(p.model, shards=2, shard_bytes=1024)
@@ -176,7 +193,15 @@ def test_the_download_jobs_command_fills_the_cache_the_engine_waits_for(tmp_path
             timeout=120,
         )
     assert filled.returncode == 0, filled.stdout + filled.stderr
-    assert json.loads(filled.stdout.splitlines()[-1])["event"] == "done"
+    *_, done, measured = filled.stdout.splitlines()
+    assert json.loads(done)["event"] == "done"
+    # Then the probe times the claim: one record in the Job's log, keyed by the storage class (2 KiB of
+    # shards are less than one level here, so it says why; it never fails the Job).
+    record = json.loads(measured)
+    assert (record["probe"], record["data_center"], record["tier"], record["storage"]) == (
+        "v4infra-read-rate", "kubernetes", "efs-sc", "pvc",
+    )  # fmt: skip
+    assert record["path"] == f"{cache}/hub/models--deepseek-ai--DeepSeek-V4-Flash" and record["error"]
     wait = one(manifests, "Deployment")["spec"]["template"]["spec"]["initContainers"][0]["command"]
     waited = subprocess.run(
         [*wait[:2], wait[2].replace("/models", str(cache))], capture_output=True, timeout=60
@@ -427,3 +452,19 @@ def test_a_namespace_or_storage_class_kubernetes_would_reject_is_caught_at_confi
         adhoc(model="flash", gpu="H200", gpuCount=4, namespace="Bad_Name")
     with pytest.raises(ConfigError, match="storageClass"):
         adhoc(model="flash", gpu="H200", gpuCount=4, storageClass="fast ssd")
+
+
+def test_nodes_you_provide_are_selected_by_the_driver_label_the_image_needs() -> None:
+    spec, p, manifests = preset("k8s-flash-4xh200")
+    assert spec.node_pool == "existing" and p.engine.min_driver == 580
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert term["matchExpressions"] == [
+        {"key": "nvidia.com/cuda.driver.major", "operator": "Gt", "values": ["579"]}
+    ]
+    # A Karpenter pool's new nodes carry no feature-discovery label yet: selecting by it would never schedule.
+    spec, p, manifests = preset("k8s-pro-8xh200")
+    assert spec.node_pool == "karpenter" and p.engine.min_driver == 580
+    assert "affinity" not in one(manifests, "Deployment")["spec"]["template"]["spec"]

@@ -94,6 +94,14 @@ def test_validate_rehearsal_on_the_local_control_plane_passes_and_leaves_nothing
     assert [s["name"] for s in data["stages"]][-2:] == ["accuracy", "benchmark"], data["stages"]
     bench = next(s for s in data["stages"] if s["name"] == "benchmark")["details"]
     assert bench["runs"] and all(run["measured"]["completed"] for run in bench["runs"]), bench
+    # The download Job's probe (run locally, as kwok runs no container) measured the paced claim, and the
+    # plan validate shows reads at that rate; the report's phase table is filled from the engine's log.
+    assert any("measured volume: " in e and re.search(r"probe, kubernetes \S+ pvc", e) for e in events), (
+        output
+    )
+    assert data["plan"]["start"]["rate_note"].startswith("read rate measured: "), data["plan"]["start"]
+    rows = {r["phase"]: r for r in data["start"]["rows"]}
+    assert rows["weights read"]["basis"] == "measured" and rows["weights read"]["measured_s"] is not None
     assert "local Kubernetes control plane" in report.with_suffix(".md").read_text()
     # The control plane the rehearsal started is stopped again.
     assert not list((tmp_path / "state").rglob("cluster.json"))

@@ -70,6 +70,27 @@ def test_runpod_rehearsal_tags_every_line_and_leaves_no_pod(tmp_path: Path, isol
     assert not (isolated_evidence / "deepseek-v4-infra" / "evidence.jsonl").exists(), (
         "a rehearsal records nothing"
     )
+    # The pre-fill's CPU pod measured the (paced) volume, and the plan validate shows reads at that rate.
+    assert any(text.startswith("[rehearsal: RunPod emulator] measured volume: ") for text in events), output
+    start = data["plan"]["start"]
+    assert (
+        start["rate_note"].startswith("read rate measured: ")
+        and "read-rate probe, US-TX-3" in start["rate_note"]
+    )
+    rows = {r["phase"]: r for r in data["start"]["rows"]}
+    assert rows["weights read"]["basis"] == "measured" and rows["weights read"]["measured_s"] > 0
+    assert rows["graph capture"]["measured_s"] is not None
+    assert data["start"]["compile_cache"].startswith("miss"), "a fresh volume's first start compiles"
+    assert data["cost"]["source"].startswith(
+        "RunPod billing API (/v2/billing/network-volumes, /v2/billing/pods"
+    )
+    # The second start of the same configuration finds its kernels in the cache on the kept volume.
+    again = rehearse(tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    latest = max((tmp_path / "reports" / "flash-4xh200").iterdir())
+    second = json.loads((latest / "report.json").read_text())
+    assert second["start"]["compile_cache"].startswith("hit: nothing was compiled"), second["start"]
+    assert second["start"]["predicted"] == "planned start, warm compile cache"
 
 
 def test_a_garbled_engine_fails_the_accuracy_stage_and_leaves_nothing_billed(tmp_path: Path) -> None:

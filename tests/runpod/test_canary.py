@@ -54,6 +54,14 @@ def test_the_canary_passes_where_runpod_behaves_as_assumed_and_costs_under_five_
     report = run(emulator)
     assert report.passed, [c.line() for c in report.checks]
     assert report.usd < 0.05
+    # It ends as validate does: what it made and removed at RunPod, what is left, and the bill RunPod keeps.
+    assert report.cost_source == "RunPod billing API, hourly buckets"
+    pod = next(c for c in report.created if c.startswith("CPU pod "))
+    volume = next(c for c in report.created if c.startswith("network volume "))
+    assert pod in " ".join(report.removed) and volume in report.removed and report.leftover == []
+    line = report.inventory()
+    assert "\n" not in line and line.startswith(f"at RunPod: created {volume}, {pod}; removed ")
+    assert "; left: nothing; cost $" in line and line.endswith("(RunPod billing API, hourly buckets)")
     assert report.api_version == "v2" and KEY not in json.dumps(report.to_dict())
     path = canary.write_record(tmp_path, KEY, report)
     assert KEY not in path.read_text() and report.account in path.name

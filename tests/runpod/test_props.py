@@ -98,6 +98,8 @@ def test_the_stack_exports_are_the_keys_the_lifecycle_reads() -> None:
         "ssh_host",
         "ssh_port",
         "ssh_private_key",
+        "read_rates",
+        "prefill_pod_id",
     }
     cluster = set(props.ClusterStackOutputs.prop_keys())
     assert cluster - pod == {"cluster_id", "member_pod_ids", "member_ssh", "usd_per_hour"}

@@ -127,7 +127,12 @@ def test_cost_comes_from_the_plans_price_and_the_measured_duration(tmp_path: Pat
         ValidationReport("s", {}, [], "2026-03-01T10:00:00Z", "2026-03-01T10:00:05Z", cost=RunCost(0.1, 1.5)),
         tmp_path,
     )[0]
-    assert json.loads(given.read_text())["cost"] == {"gpu_hours": 0.1, "usd": 1.5, "usd_per_hour": None}
+    assert json.loads(given.read_text())["cost"] == {
+        "gpu_hours": 0.1,
+        "usd": 1.5,
+        "usd_per_hour": None,
+        "source": "uptime x the plan's rate",
+    }
 
 
 def test_measured_figures_stand_beside_the_plans_estimate(tmp_path: Path) -> None:

@@ -14,7 +14,10 @@ from typing import Any
 
 import yaml
 
+from infra import probe_session
 from infra.catalog import Gpu
+from infra.compile_cache import ROOT as COMPILE_CACHE_ROOT
+from infra.compile_cache import plan_env
 from infra.config import StackSpec
 from infra.errors import ConfigError
 from infra.plan import Plan, RoleCommand
@@ -29,6 +32,11 @@ PART_OF = "deepseek-v4-infra"
 APP_NAME = "deepseek-v4"
 MANAGED_BY = "v4infra"
 CACHE_MOUNT = "/models"
+# What the download Job's read-rate records name as their data center (their tier is the storage class).
+PVC_DATA_CENTER = "kubernetes"
+# The compile and JIT caches: the same PVC's `.v4infra/compile-cache` mounted writable (the weights stay
+# read-only), keyed by engine version, GPU and flags digest below it (infra/compile_cache.py).
+COMPILE_CACHE_MOUNT = "/compile-cache"
 CACHE_PVC = "model-cache"
 HF_TOKEN_SECRET = "hf-token"
 HF_TOKEN_KEY = "HF_TOKEN"
@@ -187,6 +195,14 @@ def endpoint(spec: StackSpec, plan: Plan) -> str:
     return f"http://{service_name(plan)}.{spec.namespace}.svc.cluster.local:{SERVICE_PORT}/v1"
 
 
+def pvc_probe_args(spec: StackSpec, plan: Plan) -> list[str]:
+    """The read-rate probe's arguments for the claim's checkpoint files, keyed as a Kubernetes measurement:
+    `kubernetes` for the data center and the storage class for the tier."""
+    repo_dir = f"{CACHE_MOUNT}/hub/models--{plan.model.replace('/', '--')}"
+    tier = spec.storage_class or "default"
+    return probe_session.volume_args(repo_dir, PVC_DATA_CENTER, tier, "pvc")
+
+
 def _script(package: str, name: str) -> str:
     return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
@@ -196,6 +212,10 @@ def _pool(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
     pool: dict[str, Any] = {"kind": spec.node_pool, "name": pool_name(spec)}
     if spec.node_pool in POOL_NODE_LABEL:
         pool["node_label"] = POOL_NODE_LABEL[spec.node_pool]
+    hosts = plan.start.hosts if plan.start is not None else None
+    if spec.node_pool == "existing" and hosts is not None and hosts.node_label and hosts.min_driver:
+        # GPU feature discovery labels the nodes you provide; a cloud pool's new nodes carry no label yet.
+        pool["driver_floor"] = {"label": hosts.node_label, "min_driver": hosts.min_driver}
     if spec.node_pool == "karpenter":
         pool["instance_types"] = node_pool_instance_types(spec, plan, gpu)
         pool["node_class"] = spec.karpenter_node_class
@@ -204,8 +224,12 @@ def _pool(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
     return pool
 
 
+def _compile_cache_env(plan: Plan) -> dict[str, str]:
+    return plan_env(plan, mount=COMPILE_CACHE_MOUNT, root="")
+
+
 def _engine(spec: StackSpec, plan: Plan) -> dict[str, Any]:
-    env = {**plan.engine.env, "HF_HOME": CACHE_MOUNT, "HF_HUB_OFFLINE": "1"}
+    env = {**plan.engine.env, **_compile_cache_env(plan), "HF_HOME": CACHE_MOUNT, "HF_HUB_OFFLINE": "1"}
     args = list(plan.engine.args)
     # vLLM reads VLLM_API_KEY; other engines take the key as an argument (the kubelet expands $(VAR)).
     api_key_arg = [] if plan.engine.name == "vllm" else ["--api-key", f"$({API_KEY_KEY})"]
@@ -241,7 +265,7 @@ def _role(plan: Plan, role: RoleCommand) -> dict[str, Any]:
         kubelet_escape(w).replace(_ADDRESS_MARK, f"$({LWS_LEADER_ADDRESS_ENV})")
         for w in role.argv(_ADDRESS_MARK)
     ]
-    env = {**role.env, "HF_HOME": CACHE_MOUNT, "HF_HUB_OFFLINE": "1"}
+    env = {**role.env, **_compile_cache_env(plan), "HF_HOME": CACHE_MOUNT, "HF_HUB_OFFLINE": "1"}
     serves = role.serves_http
     return {
         "role": role.role,
@@ -300,6 +324,8 @@ def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
             "keep": spec.keep_cache,
             "mount": CACHE_MOUNT,
             "marker": str(marker_path(CACHE_MOUNT, plan.model)),
+            "compile_mount": COMPILE_CACHE_MOUNT if _compile_cache_env(plan) else None,
+            "compile_sub_path": COMPILE_CACHE_ROOT,
         },
         "download": {
             "image": DOWNLOAD_IMAGE,
@@ -309,8 +335,10 @@ def _context(spec: StackSpec, plan: Plan, gpu: Gpu) -> dict[str, Any]:
             "max_workers": DOWNLOAD_WORKERS,
             "deadline_s": download_deadline_minutes(spec, plan) * 60,
             "minutes": list(ckpt.download_minutes),
+            "probe_args": pvc_probe_args(spec, plan),
         },
         "weights_script": _script("infra", "weights.py"),
+        "probe_script": _script("infra", "read_rate_probe.py"),
         "secrets": {
             "hf_token": HF_TOKEN_SECRET,
             "hf_token_key": HF_TOKEN_KEY,

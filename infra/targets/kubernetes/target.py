@@ -20,6 +20,7 @@ import base64
 import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from infra.errors import ProviderError
@@ -36,6 +37,7 @@ from infra.targets.kubernetes.bench_job import ClusterMachine
 from infra.targets.kubernetes.billed_objects import billed_objects, remove_object
 from infra.targets.kubernetes.engine_nodes import judge_engine_nodes
 from infra.targets.kubernetes.engine_pods import ENGINE_CONTAINER, GPU_RESOURCE, EngineGroup, EnginePod
+from infra.targets.kubernetes.job_rates import job_rates
 from infra.targets.kubernetes.kube_shell import KubeShell, PortForward
 from infra.targets.kubernetes.kubectl import Kubectl
 from infra.targets.kubernetes.manifests import API_KEY_KEY, API_KEY_SECRET, group_name, service_name
@@ -165,6 +167,14 @@ class KubernetesTarget:
         return self.stand_ins is None or (self._stand_in is not None and self._stand_in.alive())
 
     # ---- what is billed, and removing it -----------------------------------------------------------------
+
+    def run_cost(self, outputs: Mapping[str, Any], since: datetime) -> tuple[float, str] | None:
+        # A cluster keeps no bill of its own: the report counts uptime x the plan's rate.
+        return None
+
+    def read_rates(self, outputs: Mapping[str, Any]) -> tuple[str, ...]:
+        rehearsal = self.context.rehearsal
+        return job_rates(self.kubectl, self.namespace, rehearsal.measure_claim if rehearsal else None)
 
     def billed(self, stack: str, include_cache: bool) -> list[Billed]:
         return billed_objects(self.kubectl, stack, self.context.spec.keep_cache, include_cache)

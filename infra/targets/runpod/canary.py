@@ -93,6 +93,11 @@ class CanaryReport:
     seconds: float = 0.0
     leftover: list[str] = field(default_factory=list)
     """What could not be removed (empty when teardown was confirmed)."""
+    created: list[str] = field(default_factory=list)
+    """What it made at RunPod, in order."""
+    removed: list[str] = field(default_factory=list)
+    cost_source: str = "uptime x rate"
+    """Where `usd` comes from: RunPod's billing API when it answers, else uptime x the quoted rates."""
 
     @property
     def passed(self) -> bool:
@@ -112,6 +117,14 @@ class CanaryReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
+
+    def inventory(self) -> str:
+        """One line, as validate ends: what was created and removed at RunPod, what is left, what it cost."""
+        left = ", ".join(self.leftover) or "nothing"
+        return (
+            f"at RunPod: created {', '.join(self.created) or 'nothing'}; removed {', '.join(self.removed) or 'nothing'}; "
+            f"left: {left}; cost ${self.usd:.4f} ({self.cost_source})"
+        )
 
 
 def account_id(api_key: str) -> str:
@@ -182,8 +195,10 @@ class Canary:
             checks=list(checks.values()),
         )
         pod_id: str | None = None
+        made_pod: str | None = None
         volume_id: str | None = None
         usd_per_hour = 0.0
+        began = datetime.now(UTC)
         try:
             self._catalog(checks["catalog"], checks["shapes"])
             data_center, flavor, vcpus = self._cpu_placement()
@@ -191,6 +206,7 @@ class Canary:
                 f"v4i-canary-{self.nonce}", CANARY_VOLUME_GB, data_center, "STANDARD"
             )
             volume_id = volume.id
+            report.created.append(f"network volume {volume.id}")
             self._shape(checks["shapes"], f"/network-volumes/{volume.id}")
             request = PodRequest(
                 name=f"v4i-canary-pod-{self.nonce}",
@@ -219,20 +235,24 @@ class Canary:
             except ProviderError as exc:
                 checks["create"].passed, checks["create"].detail = False, str(exc)
                 raise
-            pod_id = pod.id
+            pod_id = made_pod = pod.id
+            report.created.append(f"CPU pod {pod.id}")
             usd_per_hour = pod.cost_per_hr or 0.0
             checks["create"].passed = True
             checks["create"].detail = f"CPU pod {pod.id} ({flavor}, {vcpus} vCPU) in {data_center}"
             self._shape(checks["shapes"], f"/pods/{pod.id}")
             if self._watch(pod.id, checks):
                 pod_id = None  # it terminated itself
+                report.removed.append(f"CPU pod {pod.id} (it terminated itself)")
         except ProviderError as exc:
             self._say(f"canary stopped early: {exc}")
         finally:
-            report.leftover = self._teardown(pod_id, volume_id)
+            removed, report.leftover = self._teardown(pod_id, volume_id)
+            report.removed += removed
             report.seconds = time.monotonic() - started
             hours = report.seconds / 3600
             report.usd = round(usd_per_hour * hours + CANARY_VOLUME_GB * VOLUME_USD_PER_GB_HOUR * hours, 6)
+            self._billed(report, made_pod, volume_id, began)
         if checks["shapes"].passed is None:
             checks["shapes"].passed = True
         for check in report.checks:
@@ -373,22 +393,39 @@ class Canary:
                         "implied: the script reached its second start",
                     )
 
-    def _teardown(self, pod_id: str | None, volume_id: str | None) -> list[str]:
-        """Remove the pod and the volume, and confirm it; what could not be removed."""
-        left = []
+    def _billed(
+        self, report: CanaryReport, pod_id: str | None, volume_id: str | None, since: datetime
+    ) -> None:
+        """The canary's cost from RunPod's billing API when it answers (else uptime x rate stays)."""
+        try:
+            usd = sum(
+                self.client.billed_usd(kind, rid, since)
+                for kind, rid in (("pod", pod_id), ("network volume", volume_id))
+                if rid
+            )
+        except ProviderError:
+            return
+        report.usd, report.cost_source = round(usd, 6), "RunPod billing API, hourly buckets"
+
+    def _teardown(self, pod_id: str | None, volume_id: str | None) -> tuple[list[str], list[str]]:
+        """Remove the pod and the volume, and confirm it: (what was removed, what could not be)."""
+        removed, left = [], []
         if pod_id is not None:
             try:
                 self.client.terminate_pod(pod_id)
                 if self.client.get_pod(pod_id) is not None:
                     left.append(f"pod {pod_id}")
+                else:
+                    removed.append(f"CPU pod {pod_id}")
             except ProviderError as exc:
                 left.append(f"pod {pod_id} ({exc})")
         if volume_id is not None:
             try:
                 self.client.delete_volume(volume_id)
+                removed.append(f"network volume {volume_id}")
             except ProviderError as exc:
                 left.append(f"network volume {volume_id} ({exc})")
-        return left
+        return removed, left
 
     def _say(self, line: str) -> None:
         if self.on_line is not None:

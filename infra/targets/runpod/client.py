@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -34,6 +35,13 @@ from infra.targets.runpod.types import (
     RunPodSettings,
     Volume,
 )
+
+# REST v2's billing routes per kind of resource, and the query parameter that filters to one of them.
+BILLING_ROUTES = {
+    "pod": ("/billing/pods", "podId"),
+    "network volume": ("/billing/network-volumes", "networkVolumeId"),
+    "cluster": ("/billing/clusters", "clusterId"),
+}
 
 # The values of the verbs' signatures, importable from here as from `types`.
 __all__ = [
@@ -203,6 +211,21 @@ class RunPodClient:
             f"read the logs of pod {pod_id}",
             lambda: list(self._edge.sse(f"/pods/{segment(pod_id)}/logs", params, idle_seconds, max_seconds)),
         )
+
+    # ---- billing (what RunPod charged, not uptime x rate) --------------------------------------
+
+    def billed_usd(self, kind: str, resource_id: str, since: datetime) -> float:
+        """What RunPod billed one pod, network volume or cluster from `since` until now, in USD: the
+        totals of `GET /v2/billing/{pods,network-volumes,clusters}` filtered to it, in hourly buckets."""
+        route, key = BILLING_ROUTES[kind]
+        params = {
+            key: resource_id,
+            "bucketSize": "hour",
+            "startTime": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        answer = self._edge.rest(f"read the billing of {kind} {resource_id}", "GET", route, params=params)
+        totals = (answer.get("metadata") or {}).get("totals") or {}
+        return float(totals.get("totalAmount") or 0.0)
 
     # ---- clusters (Instant Clusters) ----------------------------------------------------------
 

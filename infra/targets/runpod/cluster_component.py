@@ -98,6 +98,8 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
                 permanent=spec.permanent,
                 env={"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": self.api_key_secret.value},
                 weights_commit=self.prefill.commit,
+                image_cuda=plan.engine.cuda,
+                image_min_driver=plan.engine.min_driver,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
         )
@@ -117,6 +119,8 @@ class RunPodClusterDeployment(pulumi.ComponentResource):
         self.vllm_api_key = pulumi.Output.secret(self.api_key_secret.value)
         self.weights_skipped = self.prefill.skipped
         self.weights_bytes_downloaded = self.prefill.bytes_downloaded
+        self.read_rates = self.prefill.read_rates
+        self.prefill_pod_id = self.prefill.prefill_pod_id
         self.ssh_host = self.cluster.ssh_host
         self.ssh_port = self.cluster.ssh_port
         self.ssh_private_key = pulumi.Output.secret(self.ssh_key.private_key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 from infra.errors import PodFailedError, StartTimeoutError
+from infra.image_cuda import ImageCuda
 from infra.targets.dynamic import CheckFailure, DiffResult, TypedProvider, changed
 from infra.targets.runpod import runtime
 from infra.targets.runpod.client import RunPodClient
@@ -79,6 +80,7 @@ class ClusterProvider(TypedProvider[ClusterInputs[str], ClusterOutputs]):
                 needs_ssh="22/tcp" in inputs.ports,
                 placed=cluster.members_total,
             )
+            check_member_hosts(inputs, members)
         except BaseException:
             # Never leave a cluster that Pulumi does not record: a failed create is not in the state.
             client.delete_cluster(cluster.id)
@@ -107,6 +109,20 @@ class ClusterProvider(TypedProvider[ClusterInputs[str], ClusterOutputs]):
 
     def on_delete(self, id: str, inputs: ClusterInputs[str], outputs: ClusterOutputs) -> None:
         runtime.runpod_client(inputs.connection).delete_cluster(id)
+
+
+def check_member_hosts(inputs: ClusterInputs[str], members: list[ClusterMember]) -> None:
+    """A cluster create takes no CUDA constraint (REST v2 ClusterCompute has none), so every member's host
+    is judged once it runs: one whose driver cannot run the image fails the create before the engine loops."""
+    need = ImageCuda(inputs.image, inputs.image_cuda, inputs.image_min_driver)
+    for m in members:
+        if m.pod.cuda_version and not need.runs_on(m.pod.cuda_version):
+            raise PodFailedError(
+                f"cluster member {m.pod.id} (rank {m.rank}) landed on a host reporting CUDA {m.pod.cuda_version}, "
+                f"which cannot run {need.describe()}; RunPod's cluster create cannot ask for a driver, so the "
+                "cluster is deleted: try again, or pin an image built for that CUDA (`image`, e.g. a -cu129 tag)",
+                resource=inputs.name,
+            )
 
 
 def cluster_outputs(client: RunPodClient, cluster_id: str, members: list[ClusterMember]) -> ClusterOutputs:

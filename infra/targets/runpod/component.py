@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra.catalog import load_catalog
+from infra.compile_cache import plan_env
 from infra.config import StackSpec
 from infra.errors import AuthError, ConfigError
 from infra.plan import Plan
@@ -97,6 +98,7 @@ class RunPodDeployment(pulumi.ComponentResource):
             ports = ["8000/http"]
             env: dict[str, In] = {
                 **plan.engine.env,
+                **plan_env(plan, mount=CACHE_MOUNT),
                 "HF_HOME": f"{CACHE_MOUNT}/hf",
                 "VLLM_API_KEY": vllm_key,
             }
@@ -106,6 +108,8 @@ class RunPodDeployment(pulumi.ComponentResource):
             )
             ports = ["8000/http", "22/tcp"]
             env = {"PUBLIC_KEY": self.ssh_key.public_key, "VLLM_API_KEY": vllm_key}
+            if spec.download_at_start and args.hf_token is not None:
+                env["HF_TOKEN"] = args.hf_token  # the engine downloads the checkpoint itself
         self.pod = Pod(
             f"{name}-pod",
             PodInputs(
@@ -118,12 +122,16 @@ class RunPodDeployment(pulumi.ComponentResource):
                 volume_id=self.volume.volume_id,
                 args=start,
                 ports=ports,
-                container_disk_gb=50,
+                # downloadAtStart puts the checkpoint on the container disk: room for it and its cache files.
+                container_disk_gb=50 + (size if spec.download_at_start else 0),
                 cache_gb=size,
                 ttl_seconds=ttl,
                 permanent=spec.permanent,
                 env=env,
                 weights_commit=self.prefill.commit,
+                image_cuda=plan.engine.cuda,
+                image_min_driver=plan.engine.min_driver,
+                allowed_cuda_versions=list(spec.allowed_cuda_versions),
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[self.prefill]),
         )
@@ -144,6 +152,8 @@ class RunPodDeployment(pulumi.ComponentResource):
         self.vllm_api_key = pulumi.Output.secret(self.api_key_secret.value)
         self.weights_skipped = self.prefill.skipped
         self.weights_bytes_downloaded = self.prefill.bytes_downloaded
+        self.read_rates = self.prefill.read_rates
+        self.prefill_pod_id = self.prefill.prefill_pod_id
         self.ssh_host = self.pod.ssh_host
         self.ssh_port = self.pod.ssh_port
         self.ssh_private_key = pulumi.Output.secret(self.ssh_key.private_key)
@@ -177,6 +187,7 @@ def weight_prefill(
             stack=spec.stack,
             volume_id=volume.volume_id,
             data_center_id=volume.data_center_id,
+            volume_tier=volume.volume_type,
             repo_id=args.plan.model,
             revision="main",
             cache_dir=f"{CACHE_MOUNT}/hf",

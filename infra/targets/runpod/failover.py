@@ -44,6 +44,8 @@ class Placement:
     """None: wherever RunPod has stock."""
     stock: str | None = None
     """What the catalog showed for it (NONE, LOW, MEDIUM, HIGH); None when not read."""
+    allowed_cuda_versions: tuple[str, ...] = ()
+    """The host CUDA versions of this GPU type that run the image; empty: the request's own."""
 
 
 def placements_by_stock(
@@ -125,7 +127,10 @@ def create_with_failover(
     try:
         for option in options:
             request = replace(
-                base_request, gpu_type_id=option.gpu_type_id, data_center_id=option.data_center_id
+                base_request,
+                gpu_type_id=option.gpu_type_id,
+                data_center_id=option.data_center_id,
+                allowed_cuda_versions=option.allowed_cuda_versions or base_request.allowed_cuda_versions,
             )
             try:
                 pod = client.create_gpu_pod(request)

@@ -10,12 +10,14 @@ cache). The CPU pod is terminated in every outcome.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from infra import probe_session
 from infra.errors import WeightCacheError
 from infra.ssh import SshSession, SshTarget, pod_known_hosts
 from infra.targets.runpod import host_keys, runtime
@@ -27,6 +29,7 @@ FILL_TIMEOUT_SECONDS = 6 * 3600.0
 # The accuracy stage's dataset (openai/gsm8k, a few MB): the filler caches it like a checkpoint.
 DATASET_TIMEOUT_SECONDS = 600.0
 FILLER_PATH = "/tmp/v4infra-weights.py"
+FILL_WORKERS = 4
 # The last progress event of a running pre-fill, for `v4infra up` to show while the engine works.
 PROGRESS_FILE = "prefill-progress.json"
 
@@ -105,6 +108,7 @@ def run_prefill(
 
         with session.connect(retries=20, delay=1.0):
             session.run(["bash", "-c", f"cat > {FILLER_PATH}"], stdin=filler_source())
+            started = time.monotonic()
             command = [
                 "python3",
                 FILLER_PATH,
@@ -116,9 +120,10 @@ def run_prefill(
                 "--revision",
                 inputs.revision,
                 "--max-workers",
-                "4",
+                str(FILL_WORKERS),
             ]
             session.stream(command, on_line, timeout=FILL_TIMEOUT_SECONDS)
+            fill_seconds = time.monotonic() - started
             # The accuracy stage's GSM8K, cached beside the checkpoint so the GPU pod downloads nothing. A
             # failure here does not stop the deploy: the accuracy stage then names the missing dataset.
             session.run(
@@ -126,10 +131,15 @@ def run_prefill(
                  "--repo-type", "dataset", "--max-workers", "2"],
                 timeout=DATASET_TIMEOUT_SECONDS,
             )  # fmt: skip
+            final = (
+                events[-1]
+                if events
+                else {"event": "error", "message": " ".join(output)[-300:] or "no output"}
+            )
+            rates = (
+                _measure_reads(session, inputs, final, fill_seconds) if final.get("event") == "done" else ()
+            )
         progress.clear()
-        final = (
-            events[-1] if events else {"event": "error", "message": " ".join(output)[-300:] or "no output"}
-        )
         if final.get("event") != "done":
             raise WeightCacheError(f"weight pre-fill failed: {final.get('message', 'no result')}")
         return PrefillOutputs(
@@ -138,6 +148,31 @@ def run_prefill(
             bytes_downloaded=int(final["bytes_downloaded"]),
             commit=str(final["commit"]),
             prefill_pod_id=pod.id,
+            read_rates=rates,
         )
     finally:
         client.terminate_pod(pod.id)
+
+
+def _measure_reads(
+    session: SshSession, inputs: PrefillInputs[str], done: dict[str, Any], fill_seconds: float
+) -> tuple[str, ...]:
+    """Measure before renting: the volume's checkpoint files, the container disk and the download just
+    done, as probe records (JSON lines); a failed measurement is a record too and never fails the fill."""
+    tier = inputs.volume_tier or "unknown"
+
+    def run(argv: list[str], stdin: bytes, timeout: float) -> tuple[int, str]:
+        result = session.run(argv, timeout=timeout, stdin=stdin)
+        return result.exit_status, result.stdout + result.stderr
+
+    repo_dir = f"{inputs.cache_dir}/hub/models--{inputs.repo_id.replace('/', '--')}"
+    records = probe_session.measure(
+        run,
+        data_center=inputs.data_center_id,
+        tier=tier,
+        repo_dir=repo_dir,
+    )
+    hub = probe_session.hub_record(
+        inputs.data_center_id, tier, int(done.get("bytes_downloaded") or 0), fill_seconds, FILL_WORKERS
+    )
+    return tuple(json.dumps(r, sort_keys=True) for r in [*records, *([hub] if hub else [])])

@@ -72,6 +72,11 @@ class PodInputs(PropsDataclass, Generic[Wired]):
     permanent: bool = False
     weights_commit: Wired | None = None
     """The pre-filled checkpoint commit: a new one replaces the pod."""
+    image_cuda: str | None = None
+    """The CUDA the image is built for (engines.yaml): creates ask for hosts whose driver runs it."""
+    image_min_driver: int | None = None
+    allowed_cuda_versions: Sequence[str] = ()
+    """The stack's own allowedCudaVersions; empty: the catalog's versions that run the image."""
 
     @property
     def gpu(self) -> bool:
@@ -107,6 +112,8 @@ class PrefillInputs(PropsDataclass, Generic[Wired]):
     public_key: Wired
     hf_token: Wired | None = field(default=None, repr=False)
     hf_endpoint: str | None = None
+    volume_tier: Wired | None = None
+    """The volume's tier, which the read-rate records are keyed by (with the data center)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,8 @@ class PrefillOutputs(PropsDataclass):
     bytes_downloaded: int = 0
     commit: str | None = None
     prefill_pod_id: str | None = None
+    read_rates: Sequence[str] = ()
+    """Read-rate probe records (JSON lines) of the volume, the container disk and the hub download."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,9 @@ class ClusterInputs(PropsDataclass, Generic[Wired]):
     ttl_seconds: int | None = None
     permanent: bool = False
     weights_commit: Wired | None = None
+    image_cuda: str | None = None
+    """The CUDA the image is built for: every member's host is judged against it once it runs."""
+    image_min_driver: int | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,10 @@ class PodStackOutputs(PropsDataclass):
     ssh_host: str | None
     ssh_port: int | None
     ssh_private_key: str = field(repr=False)
+    read_rates: Sequence[str] = field(default=(), kw_only=True)
+    """What the pre-fill measured (probe records); the lifecycle records them in the state directory."""
+    prefill_pod_id: str | None = field(default=None, kw_only=True)
+    """The pre-fill's CPU pod, gone by now: its bill is part of the run's (GET /v2/billing/pods)."""
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,17 @@ import secrets as token_source
 from dataclasses import replace
 
 from infra.errors import ConfigError
+from infra.image_cuda import ImageCuda, fit
 from infra.ssh import generate_keypair
 from infra.targets.dynamic import DiffResult, TypedProvider, changed
 from infra.targets.runpod import runtime
 from infra.targets.runpod.client import RunPodClient
-from infra.targets.runpod.failover import create_with_failover, placements_by_stock, stock_elsewhere
+from infra.targets.runpod.failover import (
+    Placement,
+    create_with_failover,
+    placements_by_stock,
+    stock_elsewhere,
+)
 from infra.targets.runpod.prefill import run_prefill
 from infra.targets.runpod.props import (
     PodInputs,
@@ -32,7 +38,7 @@ from infra.targets.runpod.props import (
     VolumeInputs,
     VolumeOutputs,
 )
-from infra.targets.runpod.types import Pod, PodRequest, RunPodSettings, Volume
+from infra.targets.runpod.types import GpuOffer, Pod, PodRequest, RunPodSettings, Volume
 
 POD_REPLACE_KEYS = (
     "image",
@@ -198,7 +204,9 @@ class PodProvider(TypedProvider[PodInputs[str], PodOutputs]):
             return client.create_cpu_pod(request)
         # Stock first, in the stack's order of preference; a warm cache pins the data center.
         catalog = client.gpu_catalog(inputs.gpu_count)
-        placements = placements_by_stock(catalog, list(inputs.gpu_type_ids), data_centers)
+        placements = with_cuda(
+            inputs, catalog, placements_by_stock(catalog, list(inputs.gpu_type_ids), data_centers)
+        )
         elsewhere = stock_elsewhere(catalog, list(inputs.gpu_type_ids), data_centers)
         note = ""
         if elsewhere:
@@ -242,6 +250,20 @@ def pod_outputs(client: RunPodClient, pod: Pod) -> PodOutputs:
         ssh_port=ssh_port,
         usd_per_hour=pod.cost_per_hr,
     )
+
+
+def with_cuda(
+    inputs: PodInputs[str], catalog: list[GpuOffer], placements: list[Placement]
+) -> list[Placement]:
+    """Each placement with the host CUDA versions of its GPU type that run the image: RunPod places a pod on
+    any host unless the create names them, and an image its driver cannot run crash-loops, billed."""
+    need = ImageCuda(inputs.image, inputs.image_cuda, inputs.image_min_driver)
+    offered = {offer.id: offer.cuda_versions for offer in catalog}
+    out = []
+    for p in placements:
+        allowed = tuple(inputs.allowed_cuda_versions) or tuple(fit(need, offered.get(p.gpu_type_id, ()))[0])
+        out.append(replace(p, allowed_cuda_versions=allowed))
+    return out
 
 
 class WeightPrefillProvider(TypedProvider[PrefillInputs[str], PrefillOutputs]):

@@ -47,6 +47,7 @@ def _opts(opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
 class NetworkVolume(Resource):
     volume_id: pulumi.Output[str]
     data_center_id: pulumi.Output[str]
+    volume_type: pulumi.Output[str]
 
     def __init__(
         self, name: str, inputs: VolumeInputs[In], opts: pulumi.ResourceOptions | None = None
@@ -58,6 +59,8 @@ class WeightPrefill(Resource):
     skipped: pulumi.Output[bool]
     bytes_downloaded: pulumi.Output[int]
     commit: pulumi.Output[str]
+    read_rates: pulumi.Output[list[str]]
+    prefill_pod_id: pulumi.Output[str]
 
     def __init__(
         self, name: str, inputs: PrefillInputs[In], opts: pulumi.ResourceOptions | None = None

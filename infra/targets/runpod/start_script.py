@@ -14,6 +14,7 @@ import shlex
 
 import jinja2
 
+from infra.compile_cache import plan_env
 from infra.plan import LEADER_ADDRESS, Plan, RoleCommand
 from infra.render import comment
 
@@ -54,6 +55,8 @@ def gpu_start_script(plan: Plan, *, stack: str, pod_name: str, ttl_seconds: int 
             cache_dir=CACHE_MOUNT,
             ttl_seconds=ttl_seconds,
             engine_env=plan.engine.env,
+            compile_cache=plan_env(plan, mount=CACHE_MOUNT),
+            download_at_start=plan.start is not None and plan.start.download_at_start,
             engine_name=plan.engine.name,
             model=plan.model,
             command=list(plan.engine.command),
@@ -77,6 +80,7 @@ def cluster_start_script(plan: Plan, *, stack: str, cluster_name: str) -> str:
         stack=stack,
         cluster_name=cluster_name,
         cache_dir=CACHE_MOUNT,
+        compile_cache=plan_env(plan, mount=CACHE_MOUNT),
         engine_name=plan.engine.name,
         model=plan.model,
         roles=[

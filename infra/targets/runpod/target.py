@@ -16,14 +16,15 @@ import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from infra.catalog import load_catalog
-from infra.errors import NotFoundError
+from infra.errors import NotFoundError, V4InfraError
 from infra.ssh import SshConnectError, SshError, SshSession, SshTarget, pod_known_hosts
 from infra.targets.base import Billed, Endpoint, LineSource, ServingMachine, TargetContext
 from infra.targets.runpod import canary, host_keys, naming
-from infra.targets.runpod.client import RunPodClient
+from infra.targets.runpod.client import BILLING_ROUTES, RunPodClient
 from infra.targets.runpod.component import DEFAULT_DATA_CENTER
 from infra.targets.runpod.crashloop import RestartWatch
 from infra.targets.runpod.prefill import PROGRESS_FILE, ProgressFile, filler_source
@@ -176,6 +177,27 @@ class RunPodStack(abc.ABC):
             if include_cache or not cache:
                 found.append(Billed("volume", volume.id, volume.name, cache=cache))
         return found
+
+    def read_rates(self, outputs: Mapping[str, Any]) -> tuple[str, ...]:
+        # The pre-fill's CPU pod measured them and its provider returned them as an output.
+        return tuple(str(line) for line in outputs.get("read_rates") or ())
+
+    def run_cost(self, outputs: Mapping[str, Any], since: datetime) -> tuple[float, str] | None:
+        """The run's bill from RunPod's billing API: the GPU pod (or cluster), the pre-fill's CPU pod and
+        the weight volume's storage, in hourly buckets since the run began; None when RunPod does not answer."""
+        parts = [
+            ("cluster", outputs.get("cluster_id"))
+            if outputs.get("cluster_id")
+            else ("pod", outputs.get("pod_id")),
+            ("pod", outputs.get("prefill_pod_id")),
+            ("network volume", outputs.get("volume_id")),
+        ]
+        try:
+            usd = sum(self.client.billed_usd(kind, str(rid), since) for kind, rid in parts if rid)
+        except V4InfraError:
+            return None
+        routes = sorted({BILLING_ROUTES[kind][0] for kind, rid in parts if rid})
+        return round(usd, 4), f"RunPod billing API ({', '.join('/v2' + r for r in routes)}, hourly buckets)"
 
     def contract_check(self, max_age_days: float, say: Callable[[str], None]) -> StageResult | None:
         """The canary, unless it passed on this account, API and project version within `max_age_days`."""

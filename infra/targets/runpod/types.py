@@ -135,6 +135,8 @@ class GpuOffer:
     """NONE, LOW, MEDIUM or HIGH overall; None when stock was not asked for."""
     stock: Mapping[str, str] = field(default_factory=dict)
     """Data center id -> availability level, for the data centers that offer this GPU."""
+    cuda_versions: tuple[str, ...] = ()
+    """The CUDA versions its hosts report (`cudaVersions`, with stock asked for); empty: not listed."""
 
     def in_stock(self, data_center_id: str) -> bool:
         return self.stock.get(data_center_id, "NONE") != "NONE"
@@ -156,6 +158,9 @@ class GpuOffer:
             max_count=int(max_count.get("secure") or 0),
             availability=item.get("availability"),
             stock=_stock(item),
+            cuda_versions=tuple(
+                str(c["version"]) for c in item.get("cudaVersions") or [] if c.get("version")
+            ),
         )
 
 
@@ -229,6 +234,8 @@ class Pod:
     """Names only: values can be secrets."""
     uptime_seconds: int | None = None
     """Seconds since the container (re)started; None while it does not run. Falling back means a restart."""
+    cuda_version: str | None = None
+    """The CUDA version the host reports (`cudaVersion`); None for CPU pods or a host that has not said."""
 
     @property
     def billed(self) -> bool:
@@ -267,6 +274,7 @@ class Pod:
             },
             env_keys=tuple(sorted(str(k) for k in (item.get("env") or {}))),
             uptime_seconds=int(uptime) if isinstance(uptime, int | float) else None,
+            cuda_version=str(item["cudaVersion"]) if item.get("cudaVersion") else None,
         )
 
 
@@ -322,6 +330,8 @@ class PodRequest:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     cpu_flavor: str = DEFAULT_CPU_FLAVOR
     vcpu_count: int = DEFAULT_VCPUS
+    allowed_cuda_versions: tuple[str, ...] = ()
+    """Host CUDA versions the GPU pod may land on (`gpu.allowedCudaVersions`); empty: any host."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -362,6 +372,9 @@ class PodRequest:
             body["args"] = self.args
         if self.gpu_type_id is not None:
             body["gpu"] = {"id": self.gpu_type_id, "count": self.gpu_count}
+            if self.allowed_cuda_versions:
+                # Matched exactly against what the host reports (CreateGpuConfig): only a driver that runs the image.
+                body["gpu"]["allowedCudaVersions"] = list(self.allowed_cuda_versions)
         else:
             body["cpu"] = {"id": self.cpu_flavor, "vcpuCount": self.vcpu_count}
         if self.data_center_id:
