@@ -7,7 +7,7 @@
                                     per-question answers and the tool's raw JSON kept in the report folder
 
 The published cells are the SGLang cookbook's (random 8,192 in / 1,024 out, SGLang 0.5.15), read through
-infra/catalog.py from infra/data/throughput.yaml. A failed accuracy stage names the likely causes from the
+infra/catalog/facts.py from infra/data/throughput.yaml. A failed accuracy stage names the likely causes from the
 diagnosis table (infra/validate/diagnosis.py): what the engine's log shows, else its garbled-output entry.
 """
 

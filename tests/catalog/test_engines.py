@@ -1,12 +1,11 @@
-"""The December 2026 facts as a user meets them: current images with their CUDA and driver, Blackwell GPUs,
-the checkpoints released since, and what the catalog says about the ones it does not plan."""
+"""The engines as the December 2026 catalog holds them (infra/catalog/engines.py): current images with their CUDA
+and driver, the versions without an image, architectures, flag spellings and memory calibration."""
 
 from __future__ import annotations
 
 import pytest
 
 from infra.catalog import load_catalog
-from infra.errors import CatalogError
 
 CAT = load_catalog()
 
@@ -66,53 +65,6 @@ def test_the_memory_calibration_belongs_to_an_engine_version_and_cites_its_facts
     newer = calibration[0]
     assert newer.extra_reserve_gib == 4.0
     assert any("vllm#54677" in f for f in newer.facts) and any("#41834" in f for f in newer.facts)
-
-
-def test_blackwell_gpus_are_known_by_catalog_name_runpod_id_and_kubernetes_label():
-    for name in ("B200", "NVIDIA B200", "NVIDIA-B200"):
-        assert CAT.gpu(name).key == "B200"
-    for name in ("B300", "NVIDIA B300 SXM6 AC", "NVIDIA-B300-SXM6-AC"):
-        assert CAT.gpu(name).key == "B300"
-    b200, b300 = CAT.gpu("B200"), CAT.gpu("B300")
-    assert (b200.memory_mib, b300.memory_mib) == (183359, 275040)
-    assert (b200.usd_per_gpu_hour, b300.usd_per_gpu_hour) == (6.79, 7.89)
-    assert b200.price_date == b300.price_date == "2026-10-07" and CAT.gpu("H200").price_date == "2026-11-28"
-    assert "spec" in b300.hbm_source and b200.family == b300.family == "blackwell"
-    assert b200.max_gpus_per_node == b300.max_gpus_per_node == 8
-
-
-def test_the_dspark_repacks_need_vllm_0_25_and_say_where_their_size_comes_from():
-    for key in ("pro-dspark", "flash-dspark"):
-        ckpt = CAT.checkpoint(key)
-        assert ckpt.min_vllm == "0.25.0" and ckpt.speculative == "dspark"
-        assert "hub listing was not read" in ckpt.size_note
-    assert CAT.checkpoint("deepseek-ai/DeepSeek-V4-Pro-DSpark").vram_minimum_gb == 960
-
-
-@pytest.mark.parametrize("repo", ["deepseek-ai/DeepSeek-V4-Flash-Base", "deepseek-ai/DeepSeek-V4-Pro-Base"])
-def test_a_base_checkpoint_is_named_as_not_for_chat(repo):
-    with pytest.raises(CatalogError, match="not for chat"):
-        CAT.checkpoint(repo)
-
-
-def test_v41_flash_1017_keeps_saying_why_not_and_that_the_hub_was_not_asked():
-    with pytest.raises(CatalogError) as raised:
-        CAT.checkpoint("deepseek-ai/DeepSeek-V4.1-Flash-1017")
-    assert "no open weights are confirmed" in str(raised.value)
-    assert "the hub was not asked" in str(raised.value)
-
-
-def test_cookbook_runs_carry_their_engine_version_workload_and_verified_mark():
-    runs = [run for r in CAT.recipes for run in r.runs if "cookbook" in run.source]
-    assert runs and all(run.marked_verified for run in runs)
-    measured = [run for run in runs if run.outcome == "served"]
-    assert len(measured) == 4 and all(run.engine_version == "0.5.15" for run in measured)
-    assert all((run.input_tokens, run.output_tokens) == (8192, 1024) for run in measured)
-    # The cell with empty benchmark cells is marked, not measured.
-    assert [run.outcome for run in runs if run not in measured] == ["marked-verified"]
-    points = [p for p in CAT.throughput if "cookbook" in p.source]
-    assert len(points) == 8 and all(p.engine == "sglang" and p.engine_version == "0.5.15" for p in points)
-    assert all(p.derived for p in points)
 
 
 def _v(version: str) -> tuple[int, ...]:
