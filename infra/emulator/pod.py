@@ -92,20 +92,30 @@ def _listening_inodes(ports: set[int]) -> set[str]:
     return inodes
 
 
-def _kill_listeners(ports: set[int]) -> None:
-    """SIGKILL the processes (not this one) holding a listening socket on `ports`, and wait for them."""
+def _kill_listeners(ports: set[int], sandbox_root: Path) -> None:
+    """SIGKILL this pod's processes (its sandbox marker) holding a listening socket on `ports`, and wait.
+
+    A listener without the marker is left alone: once the pod's own process let a port go, anyone
+    (a Pulumi engine's gRPC server, another emulator's pod) may have been given it by the kernel."""
+    marker = f"{SANDBOX_ENV}={sandbox_root}\0".encode()
     deadline = time.monotonic() + _STOP_GRACE_SECONDS
     while ports and time.monotonic() < deadline:
         inodes = _listening_inodes(ports)
         if not inodes:
             return
         wanted = {f"socket:[{inode}]" for inode in inodes}
+        holders = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit() or int(entry.name) == os.getpid():
                 continue
             with contextlib.suppress(OSError):
-                if any(os.readlink(fd) in wanted for fd in (entry / "fd").iterdir()):
-                    _signal_pids([int(entry.name)], signal.SIGKILL)
+                if marker in (entry / "environ").read_bytes() and any(
+                    os.readlink(fd) in wanted for fd in (entry / "fd").iterdir()
+                ):
+                    holders.append(int(entry.name))
+        if not holders:
+            return
+        _signal_pids(holders, signal.SIGKILL)
         time.sleep(0.05)
 
 
@@ -241,8 +251,8 @@ class PodRuntime:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=_STOP_GRACE_SECONDS)
         self._stop_strays()
-        # Whatever still listens on the pod's ports (a daemon that escaped the marker scan) goes too.
-        _kill_listeners(set(self.port_map.values()))
+        # A pod process that still listens on the pod's ports (forked after the marker scan) goes too.
+        _kill_listeners(set(self.port_map.values()), self.sandbox.root)
         if self._log is not None:
             self._log.close()
             self._log = None

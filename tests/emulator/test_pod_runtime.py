@@ -6,6 +6,8 @@ import io
 import json
 import shlex
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +30,16 @@ NOHEADER_QUERY = (
     "--query-gpu=index,name,memory.total,driver_version,compute_cap --format=csv,noheader,nounits"
 )
 ARCH_ERROR = "ValueError: Model architecture 'DeepseekV4ForCausalLM' is not supported"
+
+
+# Binds the port it is given and says so, then waits to be killed.
+STRANGER_LISTENER = (
+    "import socket, sys, time\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n"
+    "print('listening', flush=True)\n"
+    "time.sleep(600)\n"
+)
 
 
 def ed25519_key() -> paramiko.PKey:
@@ -271,6 +283,27 @@ def test_kill_stops_everything_and_restart_keeps_the_host_key(tmp_path: Path, fl
         assert host_key(flash_pod.port_map[22]) != first_key
     finally:
         pod.kill()
+
+
+def test_kill_leaves_alone_a_listener_that_is_not_the_pods(tmp_path: Path) -> None:
+    """A port the pod let go may be handed by the kernel to anyone (another test's Pulumi engine)."""
+    pod = make_pod(tmp_path)
+    pod.start()
+    ports = pod.port_map
+    wait_until(lambda: port_open(ports[8000]))
+    pod.kill()
+    wait_until(lambda: not port_open(ports[8000]))
+    stranger = subprocess.Popen(
+        [sys.executable, "-c", STRANGER_LISTENER, str(ports[8000])], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert stranger.stdout is not None and stranger.stdout.readline().strip() == "listening"
+        pod.kill()  # idempotent, and the second call scans the pod's ports again
+        assert stranger.poll() is None, "the pod's kill() took down a process that was not the pod's"
+        assert port_open(ports[8000])
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 def test_old_image_cannot_load_v4(tmp_path: Path) -> None:
