@@ -1,23 +1,17 @@
 """The fake vLLM's OpenAI-compatible HTTP API: /health, /v1/models, chat and text completions, /metrics.
 
-Answers are deterministic: a prompt with "17*19" gets "323"; a GSM8K question (the last "Question: ...
-Answer:" of a few-shot prompt) gets its worked answer from the GSM8K dataset in the engine's hub cache,
-as a model that knows it would; anything else filler words up to max_tokens. `stop` strings end a
-completion as vLLM's do (the text before the first one). Streaming sends one token per SSE chunk.
+What it answers is `vllm_answers.py`'s, what /metrics shows `vllm_metrics.py`'s. Streaming sends one
+token per SSE chunk.
 
 Pacing (an emulator heuristic fitted to the SGLang cookbook's H200 cells, see `fake_vllm.decode_seconds`):
 the first token after about 1% of a decode step per prompt token (at least two steps), then one token
 per step, each step longer by `running ** BATCH_EXPONENT` as more requests share the batch. Engine faults:
-`garbled` gets every other GSM8K answer wrong (17*19 stays right, as a broken kernel's would), `slow`
-paces SLOW_FACTOR times slower.
+`garbled` answers GSM8K wrongly (`vllm_answers.py`), `slow` paces SLOW_FACTOR times slower.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,13 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.emulator.quiet_server import QuietThreadingHTTPServer
+from infra.emulator.vllm_answers import Gsm8kAnswers, answer_tokens, apply_stop, count_tokens
+from infra.emulator.vllm_metrics import Metrics, prometheus_text
 
-_VOCABULARY = (
-    "the", "model", "answers", "every", "request", "with", "these", "words", "so", "that", "clients", "can",
-    "count", "tokens", "and", "measure", "latency", "while", "the", "emulated", "engine", "keeps", "its",
-    "promises", "about", "streaming", "order", "and", "usage", "accounting",
-)  # fmt: skip
-_TTFT_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
 # Per-stream decode steps lengthen with the batch: the cookbook's Flash 4x H200 cell has TPOT 3.37 ms
 # at concurrency 1 and 8.42 ms at 16, and 16 ** 0.33 = 2.5 (docs_new/.../deepseek-v4-benchmarks.jsx).
 BATCH_EXPONENT = 0.33
@@ -43,7 +33,6 @@ SLOW_FACTOR = 5.0
 # Streams are paced at most this many simulated seconds per real one, so that Python's per-chunk cost
 # (tens of microseconds) stays small beside a paced step; bench clients convert back with the same scale.
 STREAM_TIME_SCALE_CAP = 10.0
-GSM8K_REPO = "openai/gsm8k"
 
 
 def stream_time_scale(time_scale: float) -> float:
@@ -70,96 +59,6 @@ class ServedModel:
     @property
     def step_seconds(self) -> float:
         return self.itl_seconds * (SLOW_FACTOR if self.fault == "slow" else 1.0)
-
-
-class Gsm8kAnswers:
-    """The worked answers of the GSM8K dataset in a hub cache, by question; read once, on first use."""
-
-    def __init__(self, hub_cache: Path | None) -> None:
-        self._hub_cache = hub_cache
-        self._answers: dict[str, str] | None = None
-        self._lock = threading.Lock()
-
-    def lookup(self, question: str) -> str | None:
-        with self._lock:
-            if self._answers is None:
-                self._answers = self._load()
-        return self._answers.get(_normal(question))
-
-    def _load(self) -> dict[str, str]:
-        if self._hub_cache is None:
-            return {}
-        snapshots = self._hub_cache / ("datasets--" + GSM8K_REPO.replace("/", "--")) / "snapshots"
-        answers: dict[str, str] = {}
-        for path in sorted(snapshots.glob("*/main/*.parquet")):
-            import pyarrow.parquet as pq  # only an engine asked a GSM8K question pays for the import
-
-            for row in pq.read_table(path, columns=["question", "answer"]).to_pylist():
-                answers[_normal(str(row["question"]))] = str(row["answer"])
-        return answers
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.split())
-
-
-def gsm8k_question(prompt: str) -> str | None:
-    """The question a few-shot GSM8K prompt ends with (its last "Question: ..." before a final "Answer:"), or None."""
-    match = re.search(r"Question: ((?:(?!Question: ).)+?)\s*\nAnswer:\s*$", prompt, re.DOTALL)
-    return match.group(1) if match else None
-
-
-def _garble(answer: str) -> str:
-    # A wrong final number in an otherwise fluent answer: what a broken kernel's output scores like.
-    return re.sub(r"(\d+)(\D*)$", lambda m: str(int(m.group(1)) + 1) + m.group(2), answer.replace(",", ""))
-
-
-def _split_tokens(text: str) -> list[str]:
-    """Text as the stand-in's tokens (each with the whitespace before it), joining back to the text."""
-    return re.findall(r"\s*(?:\w+|[^\w\s])|\s+$", text)
-
-
-def apply_stop(tokens: list[str], stop: list[str]) -> tuple[list[str], bool]:
-    """Cut the completion before the first stop string, as vLLM returns it (the stop text not included)."""
-    text = "".join(tokens)
-    cuts = [text.find(s) for s in stop if s and s in text]
-    if not cuts:
-        return tokens, False
-    return _split_tokens(text[: min(cuts)]), True
-
-
-@dataclass
-class Metrics:
-    running: int = 0
-    prompt_tokens: int = 0
-    generation_tokens: int = 0
-    finished: dict[str, int] = field(default_factory=lambda: {"stop": 0, "length": 0})
-    ttft: list[float] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def count_tokens(text: str) -> int:
-    return len(re.findall(r"\w+|[^\w\s]", text))
-
-
-def answer_tokens(
-    prompt: str, max_tokens: int, gsm8k: Gsm8kAnswers | None = None, fault: str | None = None
-) -> tuple[list[str], str]:
-    """The completion's tokens and finish reason for a prompt."""
-    compact = re.sub(r"\s+", "", prompt)
-    if re.search(r"17[*x×]19", compact):
-        return ["323"][:max_tokens], "stop"
-    question = gsm8k_question(prompt) or prompt
-    known = gsm8k.lookup(question) if gsm8k is not None else None
-    if known is not None:
-        wrong = fault == "garbled" and hashlib.sha256(_normal(question).encode()).digest()[0] % 2 == 0
-        tokens = _split_tokens(" " + (_garble(known) if wrong else known))
-        return tokens[:max_tokens], "stop" if len(tokens) <= max_tokens else "length"
-    digest = hashlib.sha256(prompt.encode()).digest()
-    words = [
-        _VOCABULARY[(digest[index % len(digest)] + index) % len(_VOCABULARY)] for index in range(max_tokens)
-    ]
-    return [word if index == 0 else " " + word for index, word in enumerate(words)], "length"
 
 
 def _message_text(messages: list[dict[str, Any]]) -> str:
@@ -227,7 +126,7 @@ class VllmHandler(BaseHTTPRequestHandler):
         elif path == "/version":
             self._send_json(200, {"version": self.server.model.version})
         elif path == "/metrics":
-            data = self._metrics().encode()
+            data = prometheus_text(self.server.metrics, self.server.model.names[0]).encode()
             self.send_response(200)
             self.send_header("content-type", "text/plain; version=0.0.4; charset=utf-8")
             self.send_header("content-length", str(len(data)))
@@ -424,47 +323,6 @@ class VllmHandler(BaseHTTPRequestHandler):
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
-
-    def _metrics(self) -> str:
-        metrics = self.server.metrics
-        labels = f'engine="0",model_name="{self.server.model.names[0]}"'
-        with metrics.lock:
-            lines = [
-                "# HELP vllm:num_requests_running Number of requests in model execution batches.",
-                "# TYPE vllm:num_requests_running gauge",
-                f"vllm:num_requests_running{{{labels}}} {float(metrics.running)}",
-                "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.",
-                "# TYPE vllm:num_requests_waiting gauge",
-                f"vllm:num_requests_waiting{{{labels}}} 0.0",
-                "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.",
-                "# TYPE vllm:kv_cache_usage_perc gauge",
-                f"vllm:kv_cache_usage_perc{{{labels}}} {min(1.0, metrics.running * 0.002)}",
-                "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.",
-                "# TYPE vllm:prompt_tokens_total counter",
-                f"vllm:prompt_tokens_total{{{labels}}} {float(metrics.prompt_tokens)}",
-                "# HELP vllm:generation_tokens_total Number of generation tokens processed.",
-                "# TYPE vllm:generation_tokens_total counter",
-                f"vllm:generation_tokens_total{{{labels}}} {float(metrics.generation_tokens)}",
-                "# HELP vllm:request_success_total Count of successfully processed requests.",
-                "# TYPE vllm:request_success_total counter",
-            ]
-            for reason, count in metrics.finished.items():
-                lines.append(
-                    f'vllm:request_success_total{{{labels},finished_reason="{reason}"}} {float(count)}'
-                )
-            lines += [
-                "# HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.",
-                "# TYPE vllm:time_to_first_token_seconds histogram",
-            ]
-            for bucket in (*_TTFT_BUCKETS, float("inf")):
-                below = sum(1 for value in metrics.ttft if value <= bucket)
-                edge = "+Inf" if bucket == float("inf") else str(bucket)
-                lines.append(
-                    f'vllm:time_to_first_token_seconds_bucket{{{labels},le="{edge}"}} {float(below)}'
-                )
-            lines.append(f"vllm:time_to_first_token_seconds_count{{{labels}}} {float(len(metrics.ttft))}")
-            lines.append(f"vllm:time_to_first_token_seconds_sum{{{labels}}} {sum(metrics.ttft)}")
-        return "\n".join(lines) + "\n"
 
 
 class _Pacer:

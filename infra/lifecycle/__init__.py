@@ -25,12 +25,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from infra import config
 from infra.engine_process import Interrupts
-from infra.errors import CanaryFailed, DeploymentError, ProviderError, StateError, TeardownError, Terminated
+from infra.errors import CanaryFailed, StateError, Terminated
 from infra.evidence import EvidenceStore
+from infra.lifecycle.clock import Clock
+from infra.lifecycle.teardown import DESTROY_ATTEMPTS, TEARDOWN_DEADLINE_SECONDS, StackTeardown
 from infra.plan import Plan
 from infra.planner import plan, require_deployable
 from infra.progress import Progress
@@ -44,24 +46,11 @@ from infra.validate.pipeline import Stages, canary_stage, run_checks
 from infra.validate.redact import Redactor
 from infra.validate.report import RunCost, Teardown, ValidationReport, utc_timestamp, write_report
 from infra.validate.stages import StageResult
-from infra.validate.teardown import STOP_PRESS, billing_until, carry_on_notice, stopped_notice
+from infra.validate.teardown import STOP_PRESS, billing_until
 from infra.workspace import Workspace, open_workspace, state_root
 
-DESTROY_ATTEMPTS = 3
-# How long teardown keeps retrying a provider that answers 429/5xx before it reports what is left.
-TEARDOWN_DEADLINE_SECONDS = 600.0
-
-T = TypeVar("T")
-
-
-class Clock(Protocol):
-    """The time the lifecycle waits on (the `time` module; tests pass a fake that never sleeps)."""
-
-    def monotonic(self) -> float: ...
-
-    def time(self) -> float: ...
-
-    def sleep(self, seconds: float, /) -> None: ...
+# The teardown's limits and the clock's protocol stay importable from here, where they were defined.
+__all__ = ["DESTROY_ATTEMPTS", "TEARDOWN_DEADLINE_SECONDS", "Clock", "Lifecycle"]
 
 
 @dataclass
@@ -97,8 +86,8 @@ class Lifecycle:
     _canary: StageResult | None = field(default=None, init=False)
     _created_by: float | None = field(default=None, init=False)
     """Wall-clock time by which `up` had created everything it made (the time-to-live counts after)."""
-    _removing: list[str] = field(default_factory=list, init=False)
-    """What teardown is still removing, as last listed (for the Ctrl-C warning)."""
+    _removal: StackTeardown | None = field(default=None, init=False)
+    """The stack's teardown, made on first use (it shares this lifecycle's target, engine and clock)."""
 
     @property
     def rehearsal(self) -> Rehearsal | None:
@@ -186,6 +175,23 @@ class Lifecycle:
             self._engine = self.engines(self.workspace, self.stack)
         return self._engine
 
+    @property
+    def removal(self) -> StackTeardown:
+        """How the stack is torn down and what is left confirmed (infra.lifecycle.teardown)."""
+        if self._removal is None:
+            self._removal = StackTeardown(
+                stack=self.stack,
+                target=lambda: self.target,
+                engine=lambda: self.engine,
+                out=self.out,
+                clock=self.clock,
+                heal=self._heal_once,
+                until=lambda: billing_until(self.spec.ttl_minutes, self._made_by(), self.clock.time()),
+                rehearse=self.rehearse,
+                deadline=self.teardown_deadline,
+            )
+        return self._removal
+
     def _read_credentials(self) -> Credentials:
         """Each secret from the stack's secret config (`pulumi config set --secret`), else the environment."""
         env = self.workspace.env
@@ -224,7 +230,7 @@ class Lifecycle:
         with self.out.live("pulumi refresh (after a crashed run)") as update:
             self.engine.refresh(update, clear_pending_creates=True)
         self.engine.forget_crashed_run()
-        strays = self._remove_strays(self.owned(), include_cache=False)
+        strays = self.removal.remove_strays(self.owned(), include_cache=False)
         self.out.event(
             f"recovered {self.stack}: lock cancelled, {crash.killed} leftover engine process(es) stopped, "
             f"state refreshed, {len(strays)} stray resource(s) removed"
@@ -315,67 +321,12 @@ class Lifecycle:
             return self.engine.preview(update)
 
     def down(self, purge_cache: bool = False, force: bool = False) -> list[str]:
-        """Destroy the stack (retried), then remove what no state owns; with purge, the weight cache too.
-
-        Returns what is left (nothing, or a TeardownError is raised). When the state cannot be read,
-        nothing is removed unless `force`, which treats every resource of the stack as unowned.
-        """
-        last: Exception | None = None
-        for attempt in range(1, DESTROY_ATTEMPTS + 1):
-            try:
-                self._heal_once()
-                with self.out.live("pulumi destroy") as update:
-                    self.engine.destroy(update)
-                last = None
-                break
-            except DeploymentError as err:
-                last = err
-                if attempt < DESTROY_ATTEMPTS:
-                    self.out.event(f"destroy attempt {attempt} failed ({err}); retrying", "yellow")
-                    self.clock.sleep(2.0 * attempt)
-        try:
-            owned = self._owned(force)
-        except StateError as err:
-            left = self.still_live(purge_cache)
-            raise TeardownError(
-                f"{err}; nothing was removed by name, still live: {', '.join(left) or 'nothing'}. Fix the "
-                f"state's access, or run `v4infra down {self.stack} --force` to remove every resource of the stack",
-                leftover=left,
-            ) from None
-        self._remove_strays(owned, include_cache=purge_cache)
-        leftover = [b.label() for b in self._outlast("listing what is left", self._billed(purge_cache))]
-        if last is not None or leftover:
-            why = f" (pulumi destroy: {last})" if last is not None else ""
-            raise TeardownError(
-                f"teardown of {self.stack} left {', '.join(leftover) or 'the stack in an unknown state'}"
-                f"{why}; run `v4infra cleanup {self.stack} --yes`",
-                leftover=leftover,
-            )
-        return leftover
-
-    def _billed(self, include_cache: bool) -> Callable[[], list[Billed]]:
-        def listed() -> list[Billed]:
-            found = self.target.billed(self.stack, include_cache)
-            self._removing = [b.label() for b in found]
-            return found
-
-        return listed
-
-    def _remove_strays(self, owned: set[str], include_cache: bool) -> list[Billed]:
-        """Resources of this stack that no state owns (a create cut short by a signal): removed by id."""
-        strays = [b for b in self._outlast("listing", self._billed(include_cache)) if b.id not in owned]
-        for item in strays:
-            self.remove(item)
-            with contextlib.suppress(ValueError):
-                self._removing.remove(item.label())
-            what = "purged weight cache" if item.cache else "removed"
-            note = "" if item.cache else ", which no Pulumi state recorded"
-            self.out.event(f"{what} {item.label()}{note}", "yellow" if note else "")
-        return strays
+        """Destroy the stack, remove what no state owns, confirm nothing is left (infra.lifecycle.teardown)."""
+        return self.removal.down(purge_cache=purge_cache, force=force)
 
     def remove(self, item: Billed) -> None:
         """Remove one resource at the provider, outlasting 429/5xx answers up to the teardown deadline."""
-        self._outlast(f"removing {item.label()}", lambda: self.target.remove(item))
+        self.removal.remove(item)
 
     def status(self) -> dict[str, Any]:
         self._heal_once()
@@ -384,58 +335,16 @@ class Lifecycle:
         return {"stack": self.stack, "outputs": outputs, "live": live}
 
     def still_live(self, include_cache: bool, *, patient: bool = True) -> list[str]:
-        """What of this stack the provider still holds, or why that could not be learned; never raises.
-
-        `patient` outlasts 429/5xx up to the teardown deadline; otherwise the provider is asked once."""
-        listed = self._billed(include_cache)
-        try:
-            found = self._outlast("listing what is left", listed) if patient else listed()
-            return [b.label() for b in found]
-        except Exception as err:  # the report must still be written
-            why = f"{self.target.provider} could not be asked ({err})"
-            with contextlib.suppress(Exception):
-                recorded = sorted(self.owned())
-                if recorded:
-                    return [f"{rid} (recorded in the Pulumi state; {why})" for rid in recorded]
-            return [f"unknown: {why}"]
+        """What of this stack the provider still holds, or why that could not be learned; never raises."""
+        return self.removal.still_live(include_cache, patient=patient)
 
     def owned(self) -> set[str]:
         """Ids of every resource the stack's Pulumi state records; raises StateError when it cannot be read."""
-        return self.engine.recorded_ids()
-
-    def _owned(self, force: bool) -> set[str]:
-        try:
-            return self.owned()
-        except StateError as err:
-            if not force:
-                raise
-            self.out.event(f"{err}; --force: every resource of {self.stack} counts as unowned", "bold yellow")
-            return set()
+        return self.removal.owned()
 
     def orphans(self, force: bool = False) -> list[Billed]:
         """This stack's resources at the provider that no Pulumi state of the stack owns."""
-        try:
-            owned = self._owned(force)
-        except StateError as err:
-            raise StateError(
-                f"{err}; nothing removed. `v4infra cleanup {self.stack} --yes --force` treats every "
-                "resource named for the stack as unowned"
-            ) from None
-        return [b for b in self._outlast("listing", self._billed(True)) if b.id not in owned]
-
-    def _outlast(self, what: str, call: Callable[[], T]) -> T:
-        """Retry a provider call on 429/5xx with backoff until the teardown deadline, then give up."""
-        deadline = self.clock.monotonic() + self.teardown_deadline
-        delay = 1.0
-        while True:
-            try:
-                return call()
-            except ProviderError as err:
-                if not err.retryable or self.clock.monotonic() + delay > deadline:
-                    raise
-                self.out.event(f"{what}: {err}; retrying in {delay:.0f} s", "yellow")
-                self.clock.sleep(delay)
-                delay = min(delay * 2, 15.0)
+        return self.removal.orphans(force)
 
     # ---- validate ------------------------------------------------------------------------------------
 
@@ -455,7 +364,7 @@ class Lifecycle:
         error: BaseException | None = None
         outputs: dict[str, Any] = {}
         say = functools.partial(self.out.event, style="bold yellow")
-        interrupts = Interrupts(self._carry_on, say, stop_at=STOP_PRESS)
+        interrupts = Interrupts(self.removal.carry_on, say, stop_at=STOP_PRESS)
         with interrupts.installed():
             try:
                 with interrupts.interruptible():  # a press stops the work; from here on, teardown is shielded
@@ -479,7 +388,7 @@ class Lifecycle:
             finally:
                 if not (keep and error is None and stages.passed):
                     begun = self.clock.monotonic()
-                    teardown, stopped = self._teardown(purge_cache)
+                    teardown, stopped = self.removal.shielded(purge_cache)
                     teardown = dataclasses.replace(teardown, seconds=self.clock.monotonic() - begun)
                     error = error or stopped
             with interrupts.held():
@@ -525,62 +434,9 @@ class Lifecycle:
                 cost = self._rehearsal.run_cost(self.plan, seconds)
         return cost if billed is None else replace(cost, usd=billed[0], source=billed[1])
 
-    def _teardown(self, purge_cache: bool) -> tuple[Teardown, BaseException | None]:
-        """Destroy and confirm, shielded (infra.engine_process.Interrupts); whatever happens (the API down,
-        a third Ctrl-C), say what is still live. Returns the teardown and the press that stopped it."""
-        try:
-            # What is being removed, for a press's warning (down() lists again, patiently).
-            with contextlib.suppress(Exception):
-                self._billed(purge_cache)()
-            self.out.event(
-                f"teardown: destroying {self.stack}" + (" and purging the cache" if purge_cache else "")
-            )
-            return self._torn_down(purge_cache), None
-        except (KeyboardInterrupt, Terminated) as stop:
-            return self._stopped(purge_cache), stop
-
-    def _torn_down(self, purge_cache: bool) -> Teardown:
-        try:
-            self.down(purge_cache=purge_cache)
-        except TeardownError as err:
-            self.out.event(str(err), "bold red")
-            return Teardown(ok=False, leftover=err.leftover, error=str(err))
-        except Exception as err:  # an API that outlasted every retry: the report still names what is live
-            left = self.still_live(purge_cache)
-            message = f"teardown of {self.stack} failed: {err}"
-            self.out.event(f"{message}; left: {', '.join(left) or 'nothing'}", "bold red")
-            return Teardown(ok=False, leftover=left, error=message)
-        kept = [] if purge_cache else [b for b in self.still_live_billed() if b.cache]
-        note = f"; {kept[0].kind} {kept[0].name} ({kept[0].id}) kept for the next run" if kept else ""
-        self.out.event(
-            f"teardown confirmed: no pod of this stack is left at {self.target.provider}{note}", "bold green"
-        )
-        return Teardown(
-            ok=True, removed=["every pod of this stack", *(["the weight cache"] if purge_cache else [])]
-        )
-
-    def _carry_on(self, presses: int, what: str) -> str:
-        """What a press that teardown outlives is answered with (written in the signal handler: no I/O)."""
-        until = billing_until(self.spec.ttl_minutes, self._made_by(), self.clock.time())
-        return carry_on_notice(what, presses, self._removing, self.stack, until)
-
-    def _stopped(self, purge_cache: bool) -> Teardown:
-        """Teardown stopped by the third press: what is left, until when it bills, and how to finish."""
-        try:
-            left = self.still_live(purge_cache, patient=False)
-        except (KeyboardInterrupt, Terminated):  # pressed yet again: what was last seen is the answer
-            left = list(self._removing) or [f"unknown: every resource of {self.stack} may be left"]
-        flags = (" --rehearse" if self.rehearse else "") + (" --purge-cache" if purge_cache else "")
-        until = billing_until(self.spec.ttl_minutes, self._made_by(), self.clock.time())
-        message = stopped_notice(self.stack, left, until, flags)
-        self.out.event(message, "bold red")
-        return Teardown(ok=not left, leftover=left, error=message)
-
     def _made_by(self) -> float:
         """By when everything `up` made was made: when it ended, else now (it may still be creating)."""
         return self._created_by if self._created_by is not None else self.clock.time()
 
     def still_live_billed(self) -> list[Billed]:
-        with contextlib.suppress(Exception):
-            return self._outlast("listing the kept cache", self._billed(True))
-        return []
+        return self.removal.still_live_billed()

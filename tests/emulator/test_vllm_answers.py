@@ -1,18 +1,19 @@
-"""The stand-in engine's answers: stop strings as vLLM applies them, GSM8K from its cache, the serving faults."""
+"""The stand-in engine's answers (infra/emulator/vllm_answers.py): stop strings as vLLM applies them, GSM8K from
+its cache, the garbled fault."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from infra import weights
-from infra.emulator import vllm_api
+from infra.emulator import vllm_answers
 from infra.emulator.hub import FakeHub, gsm8k_files
-from infra.emulator.vllm_api import Gsm8kAnswers, ServedModel, answer_tokens, apply_stop, gsm8k_question
+from infra.emulator.vllm_answers import Gsm8kAnswers, answer_tokens, apply_stop, gsm8k_question
 from infra.validate.accuracy import answer_value, read_gsm8k
 
 
 def test_stop_strings_cut_the_completion_before_the_first_one() -> None:
-    tokens = vllm_api._split_tokens(" 4 + 4 = 8\n#### 8\n\nQuestion: next one")
+    tokens = vllm_answers._split_tokens(" 4 + 4 = 8\n#### 8\n\nQuestion: next one")
 
     cut, stopped = apply_stop(tokens, ["Question", "Assistant:"])
 
@@ -48,12 +49,3 @@ def test_the_engine_knows_the_cached_dataset_and_garbled_gets_about_half_wrong(t
     # Without the dataset in its cache the engine answers filler words, like a model that never saw it.
     unknown = answer_tokens(f"Question: {items[0][0]}\nAnswer:", 8, Gsm8kAnswers(tmp_path / "nothing"))
     assert unknown[1] == "length" and len(unknown[0]) == 8
-
-
-def test_slow_paces_several_times_slower_and_streams_stay_within_the_cap() -> None:
-    healthy = ServedModel(["m"], "m", 1024, None, itl_seconds=0.004, version="0.25.0")
-    slow = ServedModel(["m"], "m", 1024, None, itl_seconds=0.004, version="0.25.0", fault="slow")
-
-    assert slow.step_seconds == vllm_api.SLOW_FACTOR * healthy.step_seconds >= 3 * healthy.step_seconds
-    assert vllm_api.stream_time_scale(600) == vllm_api.STREAM_TIME_SCALE_CAP
-    assert vllm_api.stream_time_scale(0.5) == 1.0
