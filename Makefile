@@ -47,8 +47,12 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Workers: most tests wait on stand-in servers and the Pulumi engine, so three share two cores well;
+# loadgroup keeps a file on one worker and every Kubernetes test on one (tests/conftest.py).
+PYTEST_WORKERS ?= 3
+
 test: venv system-deps tools engine-parsers lint
-	$(PULUMI_ENV) && $(BIN)/pytest -q -p no:cacheprovider
+	$(PULUMI_ENV) && $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The demo needs the Kubernetes tools (and etcd, from system-deps) only for a Kubernetes stack.
 demo: venv pulumi-cli $(if $(filter k8s-%,$(DEMO_STACK)),system-deps kube-tools)

@@ -413,6 +413,14 @@ def _stop_engine_children(grace: float) -> None:
         children = [pid for pid in children if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
 
 
+def killed_by_signal(err: auto.CommandError) -> bool:
+    """Whether the CLI died by a signal (its exit code negative), with no chance to release its lock."""
+    for line in str(err).splitlines():
+        if line.strip().startswith("code:"):
+            return line.split(":", 1)[1].strip().startswith("-")
+    return False
+
+
 def engine_failure(err: auto.CommandError) -> V4InfraError:
     """The error a failed engine call stands for: a provider's own (rebuilt), else a DeploymentError."""
     return rebuilt(_first_error(err)) or DeploymentError(engine_error(err))

@@ -20,7 +20,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pulumi import automation as auto
 
@@ -29,12 +29,15 @@ from infra.engine_process import (
     clear_crash_files,
     engine_error,
     kill_engine_group,
+    killed_by_signal,
     recorded_ids,
     run_engine,
     stale_record,
 )
 from infra.errors import StateError
 from infra.workspace import Workspace, export_state
+
+T = TypeVar("T")
 
 OnOutput = Callable[[str], None]
 
@@ -136,18 +139,33 @@ class PulumiStack:
     def forget_crashed_run(self) -> None:
         clear_crash_files(self.workspace.record_path(self.name))
 
+    def _locking(self, call: Callable[[], T]) -> T:
+        """A call that takes the stack's lock; a CLI killed by a signal (the OOM killer, a stray kill -9)
+        left that lock behind, and nobody else holds it, so it is cancelled for the retry that follows."""
+
+        def guarded() -> T:
+            try:
+                return call()
+            except auto.CommandError as err:
+                if killed_by_signal(err):
+                    with contextlib.suppress(auto.CommandError):
+                        self._selected().cancel()
+                raise
+
+        return run_engine(guarded)
+
     def up(self, on_output: OnOutput) -> UpResult:
         stack = self._selected()
-        result = run_engine(functools.partial(stack.up, on_output=on_output, policy_packs=policy_packs()))
+        result = self._locking(functools.partial(stack.up, on_output=on_output, policy_packs=policy_packs()))
         outputs = {k: v.value for k, v in result.outputs.items()}
         return UpResult(outputs, _per_operation(result.summary.resource_changes or {}))
 
     def destroy(self, on_output: OnOutput) -> None:
-        run_engine(functools.partial(self._selected().destroy, on_output=on_output))
+        self._locking(functools.partial(self._selected().destroy, on_output=on_output))
 
     def refresh(self, on_output: OnOutput, *, clear_pending_creates: bool) -> None:
         stack = self._selected()
-        run_engine(
+        self._locking(
             functools.partial(stack.refresh, on_output=on_output, clear_pending_creates=clear_pending_creates)
         )
 

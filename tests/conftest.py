@@ -13,6 +13,16 @@ from sshd import SshServer
 from infra.emulator.local_cluster import LocalCluster
 
 
+# Under `pytest -n N --dist loadgroup` (make test): a file is one group, so its module fixtures are set up
+# once; every `kube` test is one group, so one worker starts the session's control plane and no two
+# control planes share a 2-core machine. Tryfirst: xdist reads the marks in its own modifyitems hook.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = "kube" if item.get_closest_marker("kube") else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def isolated_evidence(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test's evidence file is its own (XDG_DATA_HOME): an emulated run never teaches the user's planner."""

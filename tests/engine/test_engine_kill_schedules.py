@@ -181,3 +181,40 @@ def test_kill_9_at_a_random_stage_then_down_recovers(
     assert purge.returncode == 0, f"{context}\n{purge.stdout}{purge.stderr}"
     assert emulator.inventory()["pods"] == [] and emulator.inventory()["volumes"] == [], context
     assert lock_files(backend) == [], context
+
+
+@pytest.mark.parametrize("timing", [SLOW])
+def test_down_outlives_its_own_pulumi_killed_mid_destroy_and_releases_the_lock_it_left(
+    emulator: Emulator, engine_env: dict[str, str], backend: Path, tmp_path: Path
+) -> None:
+    """The OOM killer (or a stray kill -9) takes the CLI, not v4infra: the next attempt must not find the
+    stack locked by the dead CLI, and the run still ends with nothing billed."""
+    record = Path(engine_env["V4INFRA_STATE_DIR"]) / STACK / "engine.json"
+    done = v4infra("up", STACK, env=engine_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    emulator.set_faults(Faults(rate_limit=3, retry_after_seconds=1))  # a destroy long enough to hit
+    log = tmp_path / "down.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra", "down", STACK],
+        env=engine_env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(
+            lambda: (record.is_file() and bool(lock_files(backend))) or proc.poll() is not None,
+            "the destroy's CLI holding the stack's lock",
+        )
+        assert proc.poll() is None, log.read_text()
+        os.kill(int(json.loads(record.read_text())["engine_pgid"]), signal.SIGKILL)  # the CLI alone
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = log.read_text()
+    assert proc.returncode == 0, output
+    assert "destroy attempt 1 failed (pulumi killed by signal 9" in output, output
+    assert "currently locked" not in output, output
+    assert emulator.inventory()["pods"] == [], output
+    assert lock_files(backend) == [], "the dead CLI's lock is still there"
