@@ -321,8 +321,20 @@ class Lifecycle:
             return self.engine.preview(update)
 
     def down(self, purge_cache: bool = False, force: bool = False) -> list[str]:
-        """Destroy the stack, remove what no state owns, confirm nothing is left (infra.lifecycle.teardown)."""
-        return self.removal.down(purge_cache=purge_cache, force=force)
+        """Destroy the stack, remove what no state owns, confirm nothing is left (infra.lifecycle.teardown).
+
+        Shielded as validate's teardown is: a Ctrl-C or SIGTERM says what is still being removed and
+        carries on; only the third Ctrl-C stops it, saying what is left and the command that finishes."""
+        say = functools.partial(self.out.event, style="bold yellow")
+        interrupts = Interrupts(self.removal.carry_on, say, stop_at=STOP_PRESS)
+        with interrupts.installed():
+            try:
+                with contextlib.suppress(Exception):  # what is being removed, for a press's notice
+                    self.removal.lister(purge_cache)()
+                return self.removal.down(purge_cache=purge_cache, force=force)
+            except KeyboardInterrupt:
+                self.removal.stopped(purge_cache)
+                raise
 
     def remove(self, item: Billed) -> None:
         """Remove one resource at the provider, outlasting 429/5xx answers up to the teardown deadline."""

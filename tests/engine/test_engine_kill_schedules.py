@@ -218,3 +218,43 @@ def test_down_outlives_its_own_pulumi_killed_mid_destroy_and_releases_the_lock_i
     assert "currently locked" not in output, output
     assert emulator.inventory()["pods"] == [], output
     assert lock_files(backend) == [], "the dead CLI's lock is still there"
+
+
+@pytest.mark.parametrize("timing", [SLOW])
+def test_two_ctrl_c_during_down_are_answered_and_down_still_removes_everything(
+    emulator: Emulator, engine_env: dict[str, str], backend: Path, tmp_path: Path
+) -> None:
+    """`v4infra down` is shielded as validate's teardown is: a second Ctrl-C never abandons the GPU pod."""
+    record = Path(engine_env["V4INFRA_STATE_DIR"]) / STACK / "engine.json"
+    done = v4infra("up", STACK, env=engine_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    emulator.set_faults(Faults(rate_limit=3, retry_after_seconds=1))  # a destroy long enough to press in
+    log = tmp_path / "down.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra", "down", STACK],
+        env={**engine_env, "PYTHONUNBUFFERED": "1", "COLUMNS": "300"},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(
+            lambda: (record.is_file() and bool(lock_files(backend))) or proc.poll() is not None,
+            "the destroy under way",
+        )
+        for press in (1, 2):
+            proc.send_signal(signal.SIGINT)
+            wait_until(
+                lambda n=press: log.read_text().count("teardown carries on") >= n or proc.poll() is not None,
+                f"press {press} answered",
+            )
+        proc.wait(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = log.read_text()
+    assert output.count("teardown carries on, still removing") == 2, output
+    assert "A third Ctrl-C stops it" in output, output
+    assert proc.returncode == 0 and "Traceback" not in output, output
+    assert emulator.inventory()["pods"] == [], output
+    assert lock_files(backend) == [], output
