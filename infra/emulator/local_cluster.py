@@ -4,6 +4,11 @@ etcd (Debian's etcd-server), kube-apiserver, kube-controller-manager and kube-sc
 in a cluster; kwok stands in for the kubelets, so nodes report Ready and pods go Running (Job pods finish at
 once) without running a container. `tools/build-kube.sh` (run by `make tools`) builds the binaries.
 
+kwok also serves the kubelet API (exec, logs, port-forward) on loopback, and the API server reaches it as
+it reaches a kubelet: `kubectl exec` in a GPU pod runs the stand-in nvidia-smi with the pod's GPUs, as
+the NVIDIA container toolkit gives a container its GPUs (infra/emulator/gpu_exec.py writes kwok's Exec
+for each such pod).
+
     cluster = LocalCluster(workdir).start()   # ready: nodes Ready, default StorageClass, default SA
     cluster.kubectl("get", "nodes")
     cluster.stop()
@@ -33,6 +38,7 @@ from typing import Any
 import yaml
 
 from infra.catalog import load_catalog
+from infra.emulator import gpu_exec
 from infra.emulator.local_pki import SERVICE_CIDR, Pki
 from infra.kube_tools import KWOK_STAGES, KubeTools, ToolsMissing
 
@@ -102,7 +108,9 @@ class LocalCluster:
             self._start_apiserver(tools, pki, deadline)
             self._write_kubeconfig(pki)
             self._start_controllers(tools, pki)
-            self._start_kwok(tools)
+            gpu_exec.install_crd(self, deadline)
+            self._start_kwok(tools, pki)
+            gpu_exec.start(self)
             self._save_state()
             self._seed(deadline)
         except BaseException:
@@ -119,9 +127,11 @@ class LocalCluster:
 
     # --- components ---------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.workdir / "logs" / f"{name}.log").open("ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         log.close()
         self.processes[name] = proc
         return proc
@@ -167,6 +177,10 @@ class LocalCluster:
                 # RBAC as on a real cluster: the reaper's Role is judged by the API server itself.
                 "--authorization-mode=RBAC",
                 "--allow-privileged=true",
+                # exec, logs and port-forward go to kwok's kubelet API: each node's InternalIP (loopback) and
+                # daemonEndpoints port, its serving certificate checked against the CA as a kubelet's would be.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-certificate-authority={pki.path('ca.crt')}",
                 "--profiling=false",
             ],
         )
@@ -230,7 +244,11 @@ class LocalCluster:
             ],
         )
 
-    def _start_kwok(self, tools: KubeTools) -> None:
+    def _start_kwok(self, tools: KubeTools, pki: Pki) -> None:
+        # kwok's kubelet API, on the port every node advertises (kwok v0.8.0 pkg/kwok/cmd/root.go: --server-address,
+        # --node-ip, --node-port; its node-initialize stage writes them into status.addresses and
+        # status.daemonEndpoints.kubeletEndpoint.Port, as kwokctl's kwok_controller.go sets them).
+        kubelet_port = free_port()
         docs: list[dict[str, Any]] = [
             {
                 "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -243,7 +261,19 @@ class LocalCluster:
                     "podPlayStageParallelism": 8,
                     "manageAllNodes": False,
                     "manageNodesWithAnnotationSelector": f"{FAKE_NODE_ANNOTATION}=fake",
-                    "serverAddress": f"127.0.0.1:{free_port()}",
+                    "serverAddress": f"127.0.0.1:{kubelet_port}",
+                    "nodeIP": "127.0.0.1",
+                    # A Hostname address too: without one, node-initialize (re-run whenever a node's Ready lapses
+                    # on a busy machine) rewrites status.addresses with only the missing entries, i.e. none.
+                    "nodeName": "localhost",
+                    "nodePort": kubelet_port,
+                    "tlsCertFile": str(pki.path("kubelet.crt")),
+                    "tlsPrivateKeyFile": str(pki.path("kubelet.key")),
+                    # The kubelet API's exec, logs and port-forward (kwok's default is true, but a config file
+                    # that leaves it out turns them off: "Debug endpoints are disabled.").
+                    "enableDebuggingHandlers": True,
+                    # Exec objects from the API server, not this file: gpu_exec writes one per GPU pod.
+                    "enableCRDs": [gpu_exec.EXEC_KIND],
                 },
             }
         ]
@@ -253,7 +283,14 @@ class LocalCluster:
                     docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
         config = self.workdir / "kwok.yaml"
         config.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
-        self._spawn("kwok", [str(tools.kwok), f"--kubeconfig={self.kubeconfig}", f"--config={config}"])
+        # kwok runs an exec'd command from its own PATH (os/exec LookPath): the stand-in nvidia-smi is first on it.
+        env = {
+            **os.environ,
+            "PATH": f"{gpu_exec.tool_dir(self.workdir)}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        self._spawn(
+            "kwok", [str(tools.kwok), f"--kubeconfig={self.kubeconfig}", f"--config={config}"], env=env
+        )
 
     def _seed(self, deadline: float) -> None:
         """The fake GPU nodes and the default StorageClass; waits for what a pod needs to be scheduled."""

@@ -1,4 +1,5 @@
-"""A throwaway CA for the local control plane: the API server's serving certificate, an admin client, the SA key."""
+"""A throwaway CA for the local control plane: the API server's and kwok's kubelet API's serving
+certificates, an admin client, the SA key."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ class Pki:
         ]
         key = ec.generate_private_key(ec.SECP256R1())
         self._write("apiserver", _cert(_name("kube-apiserver"), key, ca_key, ca.subject, sans=sans), key)
+        # kwok's kubelet API (exec, logs, port-forward) on loopback: the API server verifies it against the CA.
+        key = ec.generate_private_key(ec.SECP256R1())
+        loopback: list[x509.GeneralName] = [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]
+        self._write("kubelet", _cert(_name("kwok-kubelet"), key, ca_key, ca.subject, sans=loopback), key)
         # system:masters: the admin is authorized by group, before RBAC is even bootstrapped.
         key = ec.generate_private_key(ec.SECP256R1())
         admin = _cert(_name("v4infra-admin", "system:masters"), key, ca_key, ca.subject, client=True)

@@ -83,6 +83,8 @@ def test_validate_rehearsal_on_the_local_control_plane_passes_and_leaves_nothing
     ]
     assert not untagged, f"rehearsal lines that do not say so: {untagged}"
     assert any("PASS gpu-preflight" in e and product in e and preflight in e for e in events), output
+    # Each engine pod's own nvidia-smi too, through the API server's exec (kwok's, the stand-in's GPUs).
+    assert any("PASS gpu-preflight" in e and "nvidia-smi: " in e for e in events), output
     assert any(f"the rehearsal's copy of the stack: {setup}" in e for e in events), output
     assert any("PASS engine-health" in e for e in events) and any("PASS load" in e for e in events), output
     assert any("pods of the stack left on the local control plane: none" in e for e in events), output

@@ -52,5 +52,10 @@ class Kubectl:
             raise cls(what, provider="kubernetes")
         return done.stdout
 
+    def run(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """kubectl's exit status and output as they are, for a command whose failure the caller judges
+        (`kubectl exec` passes the remote command's status and output through); raises TimeoutExpired."""
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout, env=self.env)
+
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, "-o", "json"))

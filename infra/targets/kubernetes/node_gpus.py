@@ -78,7 +78,8 @@ def judge_node(node: Mapping[str, Any], pod: EnginePod, gpu: Gpu, gpus_per_node:
         found = [f for f in found if f.check != "driver" or driver is not None]
         prefix = "" if pod.worker_index is None else f"{where}: "
         result.findings += [Finding(f.check, prefix + f.message) for f in found]
-        result.details["gpus"] = [asdict(g) for g in infos]
+        # What the labels imply; the GPUs nvidia-smi lists in the pod go under "gpus" (pod_gpus.py).
+        result.details["labelled_gpus"] = [asdict(g) for g in infos]
         result.details["driver_version"] = driver
     note = f", {memory} MiB each" if memory else " (memory not labelled by the node)"
     note += f", driver {driver}" if driver else ""
