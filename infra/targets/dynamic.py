@@ -12,6 +12,7 @@ and their classes stay where they are (a moved class would strand the stacks tha
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import types
@@ -119,7 +120,7 @@ def carried_errors() -> Iterator[None]:
         raise CarriedError(err) from None
 
 
-class TypedProvider(ResourceProvider, Generic[Inputs, Outputs]):
+class TypedProvider(ResourceProvider, Generic[Inputs, Outputs], abc.ABC):
     """A dynamic provider over typed inputs and outputs; subclasses implement the `on_*` verbs.
 
     `on_create` finds by name first (adopting what a crashed create left) and rents only what is
@@ -133,22 +134,25 @@ class TypedProvider(ResourceProvider, Generic[Inputs, Outputs]):
     def on_check(self, news: Inputs) -> list[CheckFailure]:
         return []
 
+    @abc.abstractmethod
     def on_create(self, inputs: Inputs) -> tuple[str, Outputs]:
-        raise NotImplementedError
+        """Adopt what the name already finds, else create; the id and outputs."""
 
+    @abc.abstractmethod
     def on_read(self, id: str, inputs: Inputs, outputs: Outputs) -> tuple[Inputs, Outputs] | None:
         """The resource as the provider shows it now (inputs too: a volume may have grown), or None when gone."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def on_diff(self, id: str, olds: Inputs, outputs: Outputs, news: Inputs) -> DiffResult:
-        raise NotImplementedError
+        """What changed, and whether it replaces the resource."""
 
     def on_update(self, id: str, olds: Inputs, outputs: Outputs, news: Inputs) -> Outputs:
         """What an in-place update leaves; by default the outputs stay as they are."""
         return outputs
 
+    @abc.abstractmethod
     def on_delete(self, id: str, inputs: Inputs, outputs: Outputs) -> None:
-        raise NotImplementedError
+        """Remove it; already gone counts as removed."""
 
     # ---- what Pulumi calls: props in, typed values through, props out --------------------------
 
