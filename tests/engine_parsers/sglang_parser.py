@@ -15,12 +15,11 @@ memory, which a parser check has neither of.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
-import io
-import json
 import sys
 from typing import Any
+
+from parser_run import failed, looked_up_names, parsed, run
 
 LAUNCHER = ["-m", "sglang.launch_server"]
 
@@ -31,41 +30,24 @@ def judge(argv: list[str]) -> dict[str, Any]:
     from sglang.srt.server_args import ServerArgs
 
     if argv[1:3] != LAUNCHER:
-        return {"ok": False, "error": f"not an SGLang launch command: {' '.join(argv[:3])!r}", "names": {}}
+        return failed(f"not an SGLang launch command: {' '.join(argv[:3])!r}")
     if importlib.util.find_spec("sglang.launch_server") is None:
-        return {"ok": False, "error": "this SGLang has no sglang.launch_server module", "names": {}}
+        return failed("this SGLang has no sglang.launch_server module")
     parser = argparse.ArgumentParser(prog="sglang serve")
     ServerArgs.add_cli_args(parser)
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr):
-            args = parser.parse_args(argv[3:])
-    except SystemExit:
-        # argparse reports a bad flag on stderr and exits 2; its last line is the verdict.
-        lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
-        return {"ok": False, "error": lines[-1] if lines else "the parser exited", "names": {}}
-    names = {
-        "tool_call_parser": args.tool_call_parser,
-        "reasoning_parser": args.reasoning_parser,
-        "tokenizer_mode": args.tokenizer_mode,
-    }
+    args = parsed(parser, argv[3:])
+    if not isinstance(args, argparse.Namespace):
+        return args
+    names = looked_up_names(args)
     unknown = []
     if args.reasoning_parser not in (None, "auto", *ReasoningParser.DetectorMap):
         unknown.append(f"reasoning parser {args.reasoning_parser!r}")
     if args.tool_call_parser not in (None, "auto", *FunctionCallParser.ToolCallParserEnum):
         unknown.append(f"tool-call parser {args.tool_call_parser!r}")
     if unknown:
-        return {"ok": False, "error": "SGLang registers no " + " and no ".join(unknown), "names": names}
+        return failed("SGLang registers no " + " and no ".join(unknown), names)
     return {"ok": True, "error": None, "names": names}
 
 
-def main() -> int:
-    commands = json.load(sys.stdin)
-    results = [{"id": c["id"], **judge(list(c["argv"]))} for c in commands]
-    with open(sys.argv[1], "w", encoding="utf-8") as out:
-        json.dump(results, out)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(judge))

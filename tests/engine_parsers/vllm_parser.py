@@ -25,14 +25,13 @@ vLLM logs to stdout.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import importlib.util
-import io
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from parser_run import failed, looked_up_names, parsed, run
 
 
 def _cpu_platform() -> None:
@@ -78,23 +77,14 @@ def judge(argv: list[str]) -> dict[str, Any]:
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
     if argv[:2] != ["vllm", "serve"]:
-        return {"ok": False, "error": f"not a `vllm serve` command: {' '.join(argv[:2])!r}", "names": {}}
+        return failed(f"not a `vllm serve` command: {' '.join(argv[:2])!r}")
     serve = ServeSubcommand()
     parser = FlexibleArgumentParser(prog="vllm", description="vLLM CLI")
     serve.subparser_init(parser.add_subparsers(required=False, dest="subparser"))
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr):
-            args = parser.parse_args(argv[1:])
-    except SystemExit:
-        # argparse reports a bad flag on stderr and exits 2; its last line is the verdict.
-        lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
-        return {"ok": False, "error": lines[-1] if lines else "the parser exited", "names": {}}
-    names = {
-        "tool_call_parser": args.tool_call_parser,
-        "reasoning_parser": args.reasoning_parser,
-        "tokenizer_mode": args.tokenizer_mode,
-    }
+    args = parsed(parser, argv[1:])
+    if not isinstance(args, argparse.Namespace):
+        return args
+    names = looked_up_names(args)
     try:
         serve.validate(args)
         _api_server_check()(args)
@@ -106,17 +96,13 @@ def judge(argv: list[str]) -> dict[str, Any]:
         if engine_args.tokenizer_mode not in ("auto", "slow"):
             TokenizerRegistry.load_tokenizer_cls(engine_args.tokenizer_mode)
     except Exception as err:  # the engine's own verdict, whatever its class
-        return {"ok": False, "error": f"{type(err).__name__}: {err}", "names": names}
+        return failed(f"{type(err).__name__}: {err}", names)
     return {"ok": True, "error": None, "names": names}
 
 
 def main() -> int:
-    commands = json.load(sys.stdin)
     _cpu_platform()
-    results = [{"id": c["id"], **judge(list(c["argv"]))} for c in commands]
-    with open(sys.argv[1], "w", encoding="utf-8") as out:
-        json.dump(results, out)
-    return 0
+    return run(judge)
 
 
 if __name__ == "__main__":
