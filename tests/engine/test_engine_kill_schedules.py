@@ -12,6 +12,7 @@ tests/runpod/test_fault_schedules.py; together they make more than 200.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -19,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,20 +184,19 @@ def test_kill_9_at_a_random_stage_then_down_recovers(
     assert lock_files(backend) == [], context
 
 
-@pytest.mark.parametrize("timing", [SLOW])
-def test_down_outlives_its_own_pulumi_killed_mid_destroy_and_releases_the_lock_it_left(
-    emulator: Emulator, engine_env: dict[str, str], backend: Path, tmp_path: Path
-) -> None:
-    """The OOM killer (or a stray kill -9) takes the CLI, not v4infra: the next attempt must not find the
-    stack locked by the dead CLI, and the run still ends with nothing billed."""
+@contextlib.contextmanager
+def down_holding_the_lock(
+    emulator: Emulator, engine_env: dict[str, str], backend: Path, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A finished `up`, then `v4infra down` yielded once its destroy's CLI holds the stack's lock;
+    killed at the end if still running. 429s at the edge make the destroy last long enough to act in."""
     record = Path(engine_env["V4INFRA_STATE_DIR"]) / STACK / "engine.json"
     done = v4infra("up", STACK, env=engine_env)
     assert done.returncode == 0, done.stdout + done.stderr
-    emulator.set_faults(Faults(rate_limit=3, retry_after_seconds=1))  # a destroy long enough to hit
-    log = tmp_path / "down.log"
+    emulator.set_faults(Faults(rate_limit=3, retry_after_seconds=1))
     proc = subprocess.Popen(
         [sys.executable, "-m", "infra", "down", STACK],
-        env=engine_env,
+        env={**engine_env, "PYTHONUNBUFFERED": "1", "COLUMNS": "300"},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
@@ -206,12 +206,24 @@ def test_down_outlives_its_own_pulumi_killed_mid_destroy_and_releases_the_lock_i
             "the destroy's CLI holding the stack's lock",
         )
         assert proc.poll() is None, log.read_text()
-        os.kill(int(json.loads(record.read_text())["engine_pgid"]), signal.SIGKILL)  # the CLI alone
-        proc.wait(timeout=600)
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("timing", [SLOW])
+def test_down_outlives_its_own_pulumi_killed_mid_destroy_and_releases_the_lock_it_left(
+    emulator: Emulator, engine_env: dict[str, str], backend: Path, tmp_path: Path
+) -> None:
+    """The OOM killer (or a stray kill -9) takes the CLI, not v4infra: the next attempt must not find the
+    stack locked by the dead CLI, and the run still ends with nothing billed."""
+    record = Path(engine_env["V4INFRA_STATE_DIR"]) / STACK / "engine.json"
+    log = tmp_path / "down.log"
+    with down_holding_the_lock(emulator, engine_env, backend, log) as proc:
+        os.kill(int(json.loads(record.read_text())["engine_pgid"]), signal.SIGKILL)  # the CLI alone
+        proc.wait(timeout=600)
     output = log.read_text()
     assert proc.returncode == 0, output
     assert "destroy attempt 1 failed (pulumi killed by signal 9" in output, output
@@ -225,22 +237,8 @@ def test_two_ctrl_c_during_down_are_answered_and_down_still_removes_everything(
     emulator: Emulator, engine_env: dict[str, str], backend: Path, tmp_path: Path
 ) -> None:
     """`v4infra down` is shielded as validate's teardown is: a second Ctrl-C never abandons the GPU pod."""
-    record = Path(engine_env["V4INFRA_STATE_DIR"]) / STACK / "engine.json"
-    done = v4infra("up", STACK, env=engine_env)
-    assert done.returncode == 0, done.stdout + done.stderr
-    emulator.set_faults(Faults(rate_limit=3, retry_after_seconds=1))  # a destroy long enough to press in
     log = tmp_path / "down.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "infra", "down", STACK],
-        env={**engine_env, "PYTHONUNBUFFERED": "1", "COLUMNS": "300"},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until(
-            lambda: (record.is_file() and bool(lock_files(backend))) or proc.poll() is not None,
-            "the destroy under way",
-        )
+    with down_holding_the_lock(emulator, engine_env, backend, log) as proc:
         for press in (1, 2):
             proc.send_signal(signal.SIGINT)
             wait_until(
@@ -248,10 +246,6 @@ def test_two_ctrl_c_during_down_are_answered_and_down_still_removes_everything(
                 f"press {press} answered",
             )
         proc.wait(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     output = log.read_text()
     assert output.count("teardown carries on, still removing") == 2, output
     assert "A third Ctrl-C stops it" in output, output
