@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kube import start_local_cluster
+from kube import delete_namespace, start_local_cluster
 from paths import H200_FIXTURES
 from sshd import SshServer
 
@@ -29,6 +30,17 @@ def isolated_evidence(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     data_home = tmp_path_factory.mktemp("xdg-data")
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
     return data_home
+
+
+@pytest.fixture
+def namespace(kube_cluster: LocalCluster) -> Iterator[str]:
+    """A namespace of the test's own on the session's control plane, deleted after."""
+    name = f"v4i-test-{secrets.token_hex(3)}"
+    kube_cluster.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        delete_namespace(kube_cluster, name)
 
 
 # --- Real OpenSSH server (tests/sshd.py) --------------------------------------------------------------

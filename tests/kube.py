@@ -1,7 +1,7 @@
 """The local Kubernetes control plane for tests (infra/emulator/local_cluster.py).
 
-One control plane per test session; each test works in its own namespaces. Without the tools built, a
-developer's run skips these tests with the command that builds them; under CI (`CI=true`) it fails.
+One control plane per test session; each test works in its own namespaces. Without the tools built, the
+tests fail with the command that builds them (never skipped).
 """
 
 from __future__ import annotations
@@ -15,6 +15,17 @@ import pytest
 import yaml
 
 from infra.emulator.local_cluster import LocalCluster, ToolsMissing
+
+
+def labels(stack: str, component: str = "server") -> dict[str, str]:
+    """The labels the renderer puts on a stack's objects (infra/targets/kubernetes/labels)."""
+    return {
+        "app.kubernetes.io/name": "deepseek-v4",
+        "app.kubernetes.io/instance": stack,
+        "app.kubernetes.io/part-of": "deepseek-v4-infra",
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": "v4infra",
+    }
 
 
 def tools_missing(message: str) -> NoReturn:

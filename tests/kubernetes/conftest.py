@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest_mocks import Recorder, install_recorder
-from kube import delete_namespace, wait_for
+from kube import wait_for
 from kube_target import GROUP_STACK, group_running
 
 from infra.config import load_stack
@@ -24,17 +23,6 @@ from infra.targets.kubernetes.target import KubernetesTarget
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     """Mocks that also keep each registration's parent, dependencies and raw (secret-marked) inputs."""
     return install_recorder(monkeypatch)
-
-
-@pytest.fixture
-def namespace(kube_cluster: LocalCluster) -> Iterator[str]:
-    """A namespace of the test's own on the session's control plane, deleted after."""
-    name = f"v4i-test-{secrets.token_hex(3)}"
-    kube_cluster.kubectl("create", "namespace", name)
-    try:
-        yield name
-    finally:
-        delete_namespace(kube_cluster, name)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kube import labels
+
 from infra.config import load_stack
 from infra.emulator.local_cluster import LocalCluster
 from infra.planner import plan
@@ -15,16 +17,6 @@ from infra.targets.kubernetes.target import KubernetesTarget
 
 STACK = "k8s-flash-4xh200"
 GROUP_STACK = "k8s-pro-2x8xh100"
-
-
-def labels(stack: str, component: str = "server") -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "deepseek-v4",
-        "app.kubernetes.io/instance": stack,
-        "app.kubernetes.io/part-of": "deepseek-v4-infra",
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/managed-by": "v4infra",
-    }
 
 
 def engine_pod(namespace: str, stack: str, gpus: int, product: str = "NVIDIA-H200") -> dict[str, Any]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kube import wait_for
-from kube_target import GROUP_STACK, STACK, engine_pod, labels, target_for
+from kube import labels, wait_for
+from kube_target import GROUP_STACK, STACK, engine_pod, target_for
 
 from infra.emulator.local_cluster import LocalCluster
 from infra.targets.base import Billed

@@ -8,37 +8,15 @@ and remove), test_pod_logs.py (a group's health) and test_stand_in_launch.py (th
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kube import delete_namespace
+from kube import labels
 
 from infra.emulator.local_cluster import LocalCluster
 
 pytestmark = pytest.mark.kube
 STACK = "k8s-flash-4xh200"
-
-
-def labels(stack: str, component: str = "server") -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "deepseek-v4",
-        "app.kubernetes.io/instance": stack,
-        "app.kubernetes.io/part-of": "deepseek-v4-infra",
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/managed-by": "v4infra",
-    }
-
-
-@pytest.fixture
-def namespace(kube_cluster: LocalCluster) -> Iterator[str]:
-    name = f"v4i-test-{secrets.token_hex(3)}"
-    kube_cluster.kubectl("create", "namespace", name)
-    try:
-        yield name
-    finally:
-        delete_namespace(kube_cluster, name)
 
 
 def test_cleanup_removes_the_stacks_labelled_objects_no_state_owns(
